@@ -1,0 +1,12 @@
+//! DeepStyle Studio: turn runway photos into new garment designs.
+//!
+//! The library holds every stage of the pipeline (collect, detect, review, train, explore,
+//! export); the window (`ui`) and the headless command line (`cli` in the binary) are thin
+//! faces over it. Library modules never import `ui`.
+
+pub mod atomic;
+pub mod device;
+pub mod imaging;
+pub mod jobs;
+pub mod project;
+pub mod ui;

@@ -1,0 +1,62 @@
+//! Native file dialogs (rfd) run on their own thread, so the frame loop never waits on them.
+
+use std::path::PathBuf;
+
+use crossbeam_channel::Receiver;
+
+/// What the user is picking a path for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DialogPurpose {
+    NewProject,
+    OpenProject,
+    ImportFiles,
+    ImportFolder,
+}
+
+/// A dialog open on another thread; `poll` returns the picked paths once it closes.
+pub struct PendingDialog {
+    pub purpose: DialogPurpose,
+    rx: Receiver<Vec<PathBuf>>,
+}
+
+impl PendingDialog {
+    pub fn open(purpose: DialogPurpose, notify: impl Fn() + Send + 'static) -> Self {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        std::thread::spawn(move || {
+            let dialog = rfd::FileDialog::new();
+            let picked: Vec<PathBuf> = match purpose {
+                DialogPurpose::NewProject => dialog
+                    .set_title("Choose an empty folder for the new project")
+                    .pick_folder()
+                    .into_iter()
+                    .collect(),
+                DialogPurpose::OpenProject => dialog
+                    .set_title("Open a DeepStyle project folder")
+                    .pick_folder()
+                    .into_iter()
+                    .collect(),
+                DialogPurpose::ImportFiles => dialog
+                    .set_title("Import images")
+                    .add_filter("Images", &["jpg", "jpeg", "png", "webp", "bmp", "gif"])
+                    .pick_files()
+                    .unwrap_or_default(),
+                DialogPurpose::ImportFolder => dialog
+                    .set_title("Import a folder of images")
+                    .pick_folders()
+                    .unwrap_or_default(),
+            };
+            let _ = tx.send(picked);
+            notify();
+        });
+        PendingDialog { purpose, rx }
+    }
+
+    /// `Some(paths)` once the dialog has closed (empty when the user cancelled).
+    pub fn poll(&self) -> Option<Vec<PathBuf>> {
+        match self.rx.try_recv() {
+            Ok(paths) => Some(paths),
+            Err(crossbeam_channel::TryRecvError::Empty) => None,
+            Err(crossbeam_channel::TryRecvError::Disconnected) => Some(Vec::new()),
+        }
+    }
+}

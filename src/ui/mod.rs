@@ -1,0 +1,11 @@
+//! The window: an eframe app over the library. It only draws and reacts; everything slow runs
+//! as a job (see `crate::jobs`) whose events are drained each frame.
+
+pub mod app;
+pub mod collect;
+pub mod dialogs;
+pub mod jobs_bar;
+pub mod library;
+pub mod upcoming;
+
+pub use app::{Startup, StudioApp, Tab};

@@ -1,0 +1,166 @@
+//! The studio window driven through its accessibility tree (egui_kittest), with real
+//! workers: tabs, the demo project, thumbnails, a job's progress bar and its cancel button.
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use deepstyle::project::Project;
+use deepstyle::ui::app::Settings;
+use deepstyle::ui::{Startup, StudioApp, Tab};
+use egui::accesskit::Role;
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+
+fn harness(app: StudioApp) -> Harness<'static, StudioApp> {
+    Harness::builder()
+        .with_size(egui::vec2(1100.0, 700.0))
+        .build_ui_state(|ui, app: &mut StudioApp| app.studio_ui(ui), app)
+}
+
+/// Steps frames until `done` holds (workers run meanwhile), failing after `secs` seconds.
+fn step_until(
+    h: &mut Harness<'static, StudioApp>,
+    secs: u64,
+    what: &str,
+    done: impl Fn(&mut Harness<'static, StudioApp>) -> bool,
+) {
+    let start = Instant::now();
+    loop {
+        h.run_steps(1);
+        if done(h) {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(secs),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn open_project_app(root: &Path) -> Harness<'static, StudioApp> {
+    let mut h = harness(StudioApp::new(
+        Settings::default(),
+        Startup::Project(root.to_path_buf()),
+    ));
+    step_until(&mut h, 30, "the project to open", |h| {
+        h.state().project().is_some() && h.state().running_jobs().is_empty()
+    });
+    h
+}
+
+#[test]
+fn switching_tabs_shows_each_stage() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = open_project_app(&dir.path().join("p"));
+    assert_eq!(h.state().tab(), Tab::Library);
+    h.get_by_role_and_label(Role::Button, "Collect").click();
+    h.run_steps(2);
+    assert_eq!(h.state().tab(), Tab::Collect);
+    h.get_by_label("Import images…");
+    for tab in ["Review", "Train", "Explore", "Export", "Library"] {
+        h.get_by_role_and_label(Role::Button, tab).click();
+        h.run_steps(2);
+        assert_eq!(h.state().tab().name(), tab);
+    }
+    h.get_by_label_contains("No images yet");
+}
+
+#[test]
+fn first_start_opens_the_demo_project_and_shows_thumbnails() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo_dir = dir.path().join("demo");
+    let app = StudioApp::new(
+        Settings::default(),
+        Startup::LastOrDemo {
+            demo_dir: demo_dir.clone(),
+        },
+    );
+    let mut h = harness(app);
+    step_until(&mut h, 60, "the demo project and its catalog", |h| {
+        h.state().library().image_count() == 32 && h.state().running_jobs().is_empty()
+    });
+    assert_eq!(
+        h.state().project().unwrap().root(),
+        std::path::absolute(&demo_dir).unwrap()
+    );
+    step_until(&mut h, 30, "thumbnails to arrive", |h| {
+        h.state().library().loaded_thumbnails() >= 8
+    });
+    // A loaded thumbnail is an image whose accessible name is the file's name.
+    h.get_by_role_and_label(Role::Image, "photo-astronaut.png");
+    assert!(h.state().status().unwrap().text.contains("32 added"));
+
+    // The next start opens the same project (settings survive through eframe storage).
+    let saved: Settings = h.state().settings().clone();
+    assert_eq!(
+        saved.last_project.as_deref(),
+        Some(std::path::absolute(&demo_dir).unwrap().as_path())
+    );
+    let elsewhere = dir.path().join("other-demo");
+    let mut again = harness(StudioApp::new(
+        saved,
+        Startup::LastOrDemo {
+            demo_dir: elsewhere.clone(),
+        },
+    ));
+    step_until(&mut again, 30, "the last project", |h| {
+        h.state().library().image_count() == 32
+    });
+    assert!(!elsewhere.exists(), "the demo was not created again");
+}
+
+#[test]
+fn an_import_shows_a_progress_bar_and_its_cancel_button_cancels() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("p");
+    let mut h = open_project_app(&root);
+    let photos = dir.path().join("photos");
+    for i in 0..400u32 {
+        let bytes = common::encode(&common::picture(i, 320, 240), image::ImageFormat::Png);
+        common::write(&photos, &format!("look{i:03}.png"), &bytes);
+    }
+    // Drop the folder onto the window, as a designer would.
+    h.input_mut().dropped_files.push(dropped(&photos));
+    step_until(&mut h, 30, "the import's progress bar", |h| {
+        h.query_by_role(Role::ProgressIndicator).is_some() && h.state().running_jobs().len() == 1
+    });
+    let title = format!("Cancel Import {}", photos.display());
+    // Let the status bar settle at its new height before aiming at the button.
+    h.run_steps(2);
+    h.get_by_label(&title).click();
+    step_until(&mut h, 30, "the import to stop", |h| {
+        h.state().running_jobs().is_empty()
+    });
+    let status = h.state().status().unwrap().clone();
+    assert!(status.text.contains("cancelled"), "{status:?}");
+    assert_eq!(
+        Project::open(&root)
+            .unwrap()
+            .catalog()
+            .unwrap()
+            .image_count()
+            .unwrap(),
+        0
+    );
+    assert!(h.query_by_role(Role::ProgressIndicator).is_none());
+}
+
+/// A file or folder dropped onto the window, as the windowing backend hands it over.
+#[derive(Debug)]
+struct Dropped(std::path::PathBuf);
+
+impl egui::DroppedFile for Dropped {
+    fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        std::fs::read(&self.0).map_err(|e| e.to_string())
+    }
+}
+
+fn dropped(path: &std::path::Path) -> egui::DroppedFileHandle {
+    std::sync::Arc::new(Dropped(path.to_path_buf()))
+}
