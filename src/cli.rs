@@ -9,6 +9,11 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
+use deepstyle::export::grid::{self, GridLayout};
+use deepstyle::gan::GanConfig;
+use deepstyle::gan::data::DataSource;
+use deepstyle::gan::sample::{load_generator, parse_seed_range};
+use deepstyle::gan::train::{PauseFlag, TrainEvent, TrainRequest, TrainSink, train};
 use deepstyle::jobs::{CancelToken, Reporter};
 use deepstyle::project::ingest::{self, ImportOptions, ImportReport};
 use deepstyle::project::{Project, demo};
@@ -54,6 +59,80 @@ enum Command {
         #[arg(long, default_value_t = ingest::DEFAULT_NEAR_DUPLICATE_DISTANCE)]
         near_duplicate_distance: u32,
     },
+    /// Train a DCGAN on DATA: a project, an image folder, or fashion-mnist:DIR
+    TrainGan(TrainGanArgs),
+    /// Write generated garments for a range of seeds
+    Generate(GenerateArgs),
+}
+
+#[derive(clap::Args)]
+struct TrainGanArgs {
+    /// Training images: a project folder, an image folder, or fashion-mnist:DIR (IDX files)
+    data: String,
+    /// Run folder (config, metrics.jsonl, samples/, checkpoints/, generator.safetensors)
+    #[arg(long)]
+    out: PathBuf,
+    /// Iterations to train for (in total, counting those before a resume)
+    #[arg(long, conflicts_with = "epochs")]
+    iters: Option<u64>,
+    /// Passes over the data to train for (instead of --iters)
+    #[arg(long)]
+    epochs: Option<u64>,
+    #[arg(long, default_value_t = 64)]
+    batch: usize,
+    /// 32, 64 or 128
+    #[arg(long, default_value_t = 64)]
+    image_size: usize,
+    /// 1 (grey) or 3 (RGB); default 1 for Fashion-MNIST, else 3
+    #[arg(long)]
+    channels: Option<usize>,
+    /// Continue the run in --out from its last checkpoint
+    #[arg(long)]
+    resume: bool,
+    /// cpu, cuda or metal
+    #[arg(long, default_value = "cpu")]
+    device: deepstyle::device::DeviceChoice,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Compute threads (default: all cores but one)
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Learning rate (default 2e-4); on --resume it replaces the run's
+    #[arg(long)]
+    lr: Option<f64>,
+    /// Generator / discriminator width (pytorch's ngf = ndf)
+    #[arg(long, default_value_t = 64)]
+    width: usize,
+    /// Write a sample grid every N iterations
+    #[arg(long, default_value_t = 100)]
+    sample_every: u64,
+    /// Write a checkpoint every N iterations
+    #[arg(long, default_value_t = 500)]
+    checkpoint_every: u64,
+}
+
+#[derive(clap::Args)]
+struct GenerateArgs {
+    /// Generator weights (.safetensors with its .json sidecar)
+    #[arg(long)]
+    weights: PathBuf,
+    /// Seeds, A-B inclusive (e.g. 0-63)
+    #[arg(long)]
+    seeds: String,
+    /// One grid PNG of all seeds
+    #[arg(long, required_unless_present = "out_dir", conflicts_with = "out_dir")]
+    out: Option<PathBuf>,
+    /// One PNG per seed (seed_N.png) at the model's resolution
+    #[arg(long)]
+    out_dir: Option<PathBuf>,
+    /// Columns of the grid
+    #[arg(long, default_value_t = 8)]
+    cols: usize,
+    /// Scale z toward 0 (1 = none); lower gives more typical, less varied garments
+    #[arg(long, default_value_t = 1.0)]
+    truncation: f32,
+    #[arg(long, default_value = "cpu")]
+    device: deepstyle::device::DeviceChoice,
 }
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -73,6 +152,8 @@ pub fn run(cli: Cli) -> Result<()> {
             paths,
             near_duplicate_distance,
         }) => import(&project, &paths, near_duplicate_distance),
+        Some(Command::TrainGan(args)) => train_gan(args),
+        Some(Command::Generate(args)) => generate(args),
     }
 }
 
@@ -136,6 +217,143 @@ fn import(root: &Path, paths: &[PathBuf], near_duplicate_distance: u32) -> Resul
     reporter.finish();
     print_report(&report);
     Ok(())
+}
+
+fn train_gan(args: TrainGanArgs) -> Result<()> {
+    let data = DataSource::parse(&args.data);
+    let is_mnist = matches!(data, DataSource::FashionMnist(_));
+    let config = GanConfig {
+        image_size: args.image_size,
+        channels: args.channels.unwrap_or(if is_mnist { 1 } else { 3 }),
+        ngf: args.width,
+        ndf: args.width,
+        batch_size: args.batch,
+        iterations: args.iters.unwrap_or(GanConfig::default().iterations),
+        seed: args.seed,
+        flip: !is_mnist,
+        sample_every: args.sample_every,
+        checkpoint_every: args.checkpoint_every,
+        threads: args.threads,
+        ..GanConfig::default()
+    };
+    let request = TrainRequest {
+        run_dir: args.out.clone(),
+        data,
+        config,
+        resume: args.resume,
+        device: args.device,
+        epochs: args.epochs,
+        lr_override: args.lr,
+    };
+    let sink = TrainPrinter {
+        progress: StderrProgress::new("train-gan"),
+        last_step_line: Mutex::new(None),
+        total: Default::default(),
+    };
+    let cancel = sink.progress.cancel.clone();
+    // Ctrl-C stops at the end of the current iteration and writes a checkpoint.
+    let _ = ctrlc::set_handler(move || cancel.cancel());
+    let summary = train(&request, &PauseFlag::default(), &sink)
+        .with_context(|| format!("training into {} failed", args.out.display()))?;
+    sink.progress.finish();
+    println!(
+        "{} after {} iterations; run folder {}; generator {}",
+        if summary.stopped {
+            "stopped"
+        } else {
+            "finished"
+        },
+        summary.iterations,
+        summary.run_dir.display(),
+        summary.run_dir.join("generator.safetensors").display()
+    );
+    Ok(())
+}
+
+/// Prints one line per iteration at most every two seconds, and every warning.
+struct TrainPrinter {
+    progress: StderrProgress,
+    last_step_line: Mutex<Option<Instant>>,
+    total: std::sync::atomic::AtomicU64,
+}
+
+impl Reporter for TrainPrinter {
+    fn progress(&self, _done: u64, _total: u64, _msg: &str) {
+        // The per-iteration lines below say more than a progress counter.
+    }
+    fn is_cancelled(&self) -> bool {
+        self.progress.is_cancelled()
+    }
+}
+
+impl TrainSink for TrainPrinter {
+    fn event(&self, event: TrainEvent) {
+        match event {
+            TrainEvent::Started {
+                first_iter,
+                iterations,
+                images,
+            } => {
+                self.total
+                    .store(iterations, std::sync::atomic::Ordering::Relaxed);
+                eprintln!("training on {images} images, iterations {first_iter}..{iterations}")
+            }
+            TrainEvent::Step(m) => {
+                let Ok(mut last) = self.last_step_line.lock() else {
+                    return;
+                };
+                if last.is_none_or(|t| t.elapsed() >= Duration::from_secs(2)) {
+                    *last = Some(Instant::now());
+                    eprintln!(
+                        "iter {}/{} epoch {}: D loss {:.3}, G loss {:.3}, D(x) {:.3}, D(G(z)) {:.3}, {:.2} s/iter",
+                        m.iter,
+                        self.total.load(std::sync::atomic::Ordering::Relaxed),
+                        m.epoch,
+                        m.d_loss,
+                        m.g_loss,
+                        m.d_x,
+                        m.d_g_z,
+                        m.secs
+                    );
+                }
+            }
+            TrainEvent::Sample { path, .. } => eprintln!("samples: {}", path.display()),
+            TrainEvent::Checkpoint { iter } => eprintln!("checkpoint at iteration {iter}"),
+            TrainEvent::Warning(w) => eprintln!("warning: {w}"),
+        }
+    }
+}
+
+fn generate(args: GenerateArgs) -> Result<()> {
+    let seeds = parse_seed_range(&args.seeds).map_err(anyhow::Error::msg)?;
+    let device = args.device.open()?;
+    let generator = load_generator(&args.weights, &device)
+        .with_context(|| "cannot load the generator".to_string())?;
+    let images = generator
+        .images_for_seeds(&seeds, args.truncation)
+        .context("generation failed")?;
+    if let Some(dir) = &args.out_dir {
+        for (seed, image) in seeds.iter().zip(&images) {
+            let path = dir.join(format!("seed_{seed}.png"));
+            write_png(&path, image)?;
+            println!("{}", path.display());
+        }
+    } else if let Some(out) = &args.out {
+        let layout = GridLayout {
+            cols: args.cols,
+            ..GridLayout::default()
+        };
+        write_png(out, &grid::tile(&images, &layout))?;
+        println!("{}", out.display());
+    }
+    Ok(())
+}
+
+fn write_png(path: &Path, image: &image::RgbaImage) -> Result<()> {
+    let png = deepstyle::imaging::encode_png(image)
+        .with_context(|| format!("cannot encode {}", path.display()))?;
+    deepstyle::atomic::write_atomic(path, &png)
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 fn print_report(report: &ImportReport) {

@@ -5,8 +5,12 @@
 //! faces over it. Library modules never import `ui`.
 
 pub mod atomic;
+pub mod checkpoint;
 pub mod device;
+pub mod export;
+pub mod gan;
 pub mod imaging;
 pub mod jobs;
+pub mod latent;
 pub mod project;
 pub mod ui;

@@ -148,6 +148,52 @@ fn an_import_shows_a_progress_bar_and_its_cancel_button_cancels() {
     assert!(h.query_by_role(Role::ProgressIndicator).is_none());
 }
 
+#[test]
+fn the_train_tab_runs_a_tiny_gan_and_shows_its_curves_and_samples() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = open_project_app(&dir.path().join("p"));
+    let data = dir.path().join("garments");
+    for i in 0..12u32 {
+        let bytes = common::encode(&common::picture(i, 40, 40), image::ImageFormat::Png);
+        common::write(&data, &format!("g{i}.png"), &bytes);
+    }
+    h.get_by_role_and_label(Role::Button, "Train").click();
+    h.run_steps(2);
+    {
+        let form = &mut h.state_mut().train_tab_mut().form;
+        form.data = data.display().to_string();
+        form.run_name = "tiny".into();
+        form.config.image_size = 32;
+        form.config.channels = 3;
+        form.config.ngf = 8;
+        form.config.ndf = 8;
+        form.config.z_dim = 8;
+        form.config.batch_size = 4;
+        form.config.iterations = 6;
+        form.config.sample_every = 3;
+        form.config.checkpoint_every = 3;
+        form.config.threads = Some(1);
+    }
+    h.run_steps(1);
+    h.get_by_role_and_label(Role::Button, "Start").click();
+    step_until(&mut h, 120, "the run to finish", |h| {
+        !h.state().train_tab().is_running() && h.state().train_tab().points() > 0
+    });
+    assert_eq!(
+        h.state().train_tab().points(),
+        6,
+        "{}",
+        h.state().train_tab().status()
+    );
+    step_until(&mut h, 30, "the sample grid", |h| {
+        h.state().train_tab().sample_shown()
+    });
+    h.get_by_role_and_label(Role::Image, "samples at iteration 6");
+    let run = std::path::absolute(dir.path().join("p/runs/tiny")).unwrap();
+    assert!(run.join("generator.safetensors").is_file());
+    assert!(h.state().train_tab().status().contains("Finished 6"));
+}
+
 /// A file or folder dropped onto the window, as the windowing backend hands it over.
 #[derive(Debug)]
 struct Dropped(std::path::PathBuf);

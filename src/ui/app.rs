@@ -11,6 +11,7 @@ use super::collect::{CollectAction, CollectTab};
 use super::dialogs::{DialogPurpose, PendingDialog};
 use super::jobs_bar::{JobRow, jobs_bar_ui};
 use super::library::LibraryView;
+use super::train::{TrainAction, TrainForm, TrainTab};
 use super::upcoming::upcoming_ui;
 
 const MAX_RECENT: usize = 8;
@@ -56,6 +57,7 @@ pub struct Settings {
     pub last_project: Option<PathBuf>,
     pub tab: Tab,
     pub near_duplicate_distance: u32,
+    pub train_form: TrainForm,
 }
 
 impl Default for Settings {
@@ -65,6 +67,7 @@ impl Default for Settings {
             last_project: None,
             tab: Tab::Library,
             near_duplicate_distance: ingest::DEFAULT_NEAR_DUPLICATE_DISTANCE,
+            train_form: TrainForm::default(),
         }
     }
 }
@@ -149,6 +152,8 @@ pub struct StudioApp {
     project: Option<Project>,
     library: LibraryView,
     collect: CollectTab,
+    train: TrainTab,
+    picked_run: Option<PathBuf>,
     jobs: Vec<ActiveJob>,
     next_job_id: u64,
     dialog: Option<PendingDialog>,
@@ -157,7 +162,11 @@ pub struct StudioApp {
 
 impl StudioApp {
     pub fn new(settings: Settings, startup: Startup) -> Self {
+        let mut train = TrainTab::default();
+        train.form = settings.train_form.clone();
         StudioApp {
+            train,
+            picked_run: None,
             settings,
             startup: Some(startup),
             project: None,
@@ -193,6 +202,12 @@ impl StudioApp {
     }
     pub fn running_jobs(&self) -> Vec<String> {
         self.jobs.iter().map(|j| j.title().to_string()).collect()
+    }
+    pub fn train_tab(&self) -> &TrainTab {
+        &self.train
+    }
+    pub fn train_tab_mut(&mut self) -> &mut TrainTab {
+        &mut self.train
     }
     pub fn tab(&self) -> Tab {
         self.settings.tab
@@ -391,6 +406,7 @@ impl StudioApp {
             Some(DialogPurpose::ImportFiles | DialogPurpose::ImportFolder) => {
                 self.import(ctx, picked)
             }
+            Some(DialogPurpose::OpenRun) => self.picked_run = Some(first),
             None => {}
         }
     }
@@ -408,6 +424,7 @@ impl StudioApp {
         let ctx = ui.ctx().clone();
         self.start(&ctx);
         self.poll_jobs(&ctx);
+        self.train.poll(&ctx);
         self.handle_dialog(&ctx);
         self.handle_dropped_files(ui);
 
@@ -487,7 +504,8 @@ impl StudioApp {
     }
 
     fn status_bar_ui(&mut self, ui: &mut egui::Ui) {
-        let rows: Vec<JobRow<'_>> = self
+        const TRAIN_JOB_ID: u64 = u64::MAX;
+        let mut rows: Vec<JobRow<'_>> = self
             .jobs
             .iter()
             .map(|job| JobRow {
@@ -497,9 +515,20 @@ impl StudioApp {
                 cancel_requested: job.is_cancel_requested(),
             })
             .collect();
+        if let Some((title, progress, cancel_requested)) = self.train.job_row() {
+            rows.push(JobRow {
+                id: TRAIN_JOB_ID,
+                title,
+                progress,
+                cancel_requested,
+            });
+        }
         let cancelled = jobs_bar_ui(ui, &rows);
         for job in self.jobs.iter().filter(|j| cancelled.contains(&j.id)) {
             job.cancel();
+        }
+        if cancelled.contains(&TRAIN_JOB_ID) {
+            self.train.stop();
         }
         ui.horizontal(|ui| match &self.status {
             Some(Status {
@@ -541,7 +570,13 @@ impl StudioApp {
                 "Review",
                 "Editable garment boxes and crops arrive with the detectors.",
             ),
-            Tab::Train => upcoming_ui(ui, "Train", "DCGAN training arrives in the next release."),
+            Tab::Train => {
+                let picked = self.picked_run.take();
+                if self.train.train_ui(ui, self.project.as_ref(), picked) == TrainAction::PickRun {
+                    let ctx = ui.ctx().clone();
+                    self.ask(&ctx, DialogPurpose::OpenRun);
+                }
+            }
             Tab::Explore => upcoming_ui(
                 ui,
                 "Explore",
@@ -588,6 +623,7 @@ impl eframe::App for StudioApp {
     }
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        self.settings.train_form = self.train.form.clone();
         eframe::set_value(storage, Settings::STORAGE_KEY, &self.settings);
     }
 }

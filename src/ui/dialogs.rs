@@ -11,6 +11,7 @@ pub enum DialogPurpose {
     OpenProject,
     ImportFiles,
     ImportFolder,
+    OpenRun,
 }
 
 /// A dialog open on another thread; `poll` returns the picked paths once it closes.
@@ -40,6 +41,11 @@ impl PendingDialog {
                     .add_filter("Images", &["jpg", "jpeg", "png", "webp", "bmp", "gif"])
                     .pick_files()
                     .unwrap_or_default(),
+                DialogPurpose::OpenRun => dialog
+                    .set_title("Open a training run folder")
+                    .pick_folder()
+                    .into_iter()
+                    .collect(),
                 DialogPurpose::ImportFolder => dialog
                     .set_title("Import a folder of images")
                     .pick_folders()

@@ -6,6 +6,7 @@ pub mod collect;
 pub mod dialogs;
 pub mod jobs_bar;
 pub mod library;
+pub mod train;
 pub mod upcoming;
 
 pub use app::{Startup, StudioApp, Tab};

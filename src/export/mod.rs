@@ -1,0 +1,3 @@
+//! Exports: image grids (PNG).
+
+pub mod grid;

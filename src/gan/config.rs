@@ -1,0 +1,102 @@
+//! Everything that defines a DCGAN run; saved beside every checkpoint.
+
+/// Image sizes the architecture supports (one up/down-sampling block per doubling).
+pub const IMAGE_SIZES: [usize; 3] = [32, 64, 128];
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct GanConfig {
+    /// Side of the square training images: 32, 64 or 128.
+    pub image_size: usize,
+    /// 1 (grey) or 3 (RGB).
+    pub channels: usize,
+    pub z_dim: usize,
+    /// Generator feature maps in the last block (pytorch's ngf).
+    pub ngf: usize,
+    /// Discriminator feature maps in the first block (pytorch's ndf).
+    pub ndf: usize,
+    pub batch_size: usize,
+    pub lr: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    /// Total generator/discriminator iterations to train for.
+    pub iterations: u64,
+    pub seed: u64,
+    /// Random horizontal flips of training images.
+    pub flip: bool,
+    /// Write a sample grid every this many iterations.
+    pub sample_every: u64,
+    /// Write a checkpoint every this many iterations (and always at stop).
+    pub checkpoint_every: u64,
+    /// Compute threads; `None` uses all cores but one.
+    pub threads: Option<usize>,
+}
+
+impl Default for GanConfig {
+    fn default() -> Self {
+        GanConfig {
+            image_size: 64,
+            channels: 3,
+            z_dim: 100,
+            ngf: 64,
+            ndf: 64,
+            batch_size: 64,
+            lr: 2e-4,
+            beta1: 0.5,
+            beta2: 0.999,
+            iterations: 5_000,
+            seed: 1,
+            flip: true,
+            sample_every: 100,
+            checkpoint_every: 500,
+            threads: None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ConfigError {
+    #[error("image size {0} is not supported: use 32, 64 or 128")]
+    ImageSize(usize),
+    #[error("channels must be 1 (grey) or 3 (RGB), not {0}")]
+    Channels(usize),
+    #[error("{0} must be at least 1")]
+    Zero(&'static str),
+}
+
+impl GanConfig {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !IMAGE_SIZES.contains(&self.image_size) {
+            return Err(ConfigError::ImageSize(self.image_size));
+        }
+        if self.channels != 1 && self.channels != 3 {
+            return Err(ConfigError::Channels(self.channels));
+        }
+        for (name, value) in [
+            ("z_dim", self.z_dim),
+            ("ngf", self.ngf),
+            ("ndf", self.ndf),
+            ("batch size", self.batch_size),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Zero(name));
+            }
+        }
+        Ok(())
+    }
+
+    /// Up-sampling blocks between the 4x4 seed and the output layer (2 for 32, 3 for 64, ...).
+    pub fn middle_blocks(&self) -> usize {
+        (self.image_size.trailing_zeros() as usize).saturating_sub(3)
+    }
+
+    /// Compute threads to use: the setting, else all cores but one (at least one).
+    pub fn compute_threads(&self) -> usize {
+        self.threads.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .saturating_sub(1)
+                .max(1)
+        })
+    }
+}

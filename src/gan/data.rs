@@ -1,0 +1,399 @@
+//! Training images for the GAN: Fashion-MNIST IDX files, an image folder, or a project's
+//! crops (else its images). Everything is decoded once, resized (Lanczos) and centre-cropped
+//! to the training size and kept as bytes; batches are assembled on a worker thread ahead of
+//! the step, so the trainer never waits on decoding.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use candle_core::{Device, Tensor};
+use image::DynamicImage;
+use image::imageops::FilterType;
+use rayon::prelude::*;
+
+use crate::imaging;
+use crate::jobs::Reporter;
+use crate::latent::SeededRng;
+
+/// Where training images come from, as written on the command line.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum DataSource {
+    /// `fashion-mnist:DIR`: the IDX files (gzip or not) of the train split.
+    FashionMnist(PathBuf),
+    /// A project folder: its crops if it has any, else its images.
+    Project(PathBuf),
+    /// Any folder of images (searched recursively).
+    Folder(PathBuf),
+}
+
+impl DataSource {
+    pub fn parse(text: &str) -> DataSource {
+        if let Some(dir) = text.strip_prefix("fashion-mnist:") {
+            return DataSource::FashionMnist(PathBuf::from(dir));
+        }
+        let path = PathBuf::from(text);
+        if path.join(crate::project::CATALOG_FILE).is_file() {
+            DataSource::Project(path)
+        } else {
+            DataSource::Folder(path)
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            DataSource::FashionMnist(dir) => format!("fashion-mnist:{}", dir.display()),
+            DataSource::Project(dir) => format!("project {}", dir.display()),
+            DataSource::Folder(dir) => format!("folder {}", dir.display()),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    #[error("{path}: {reason}")]
+    File { path: PathBuf, reason: String },
+    #[error("{0}: no usable images found")]
+    Empty(String),
+    #[error("loading cancelled")]
+    Cancelled,
+}
+
+/// Training images as bytes, N x C x S x S.
+pub struct Dataset {
+    pixels: Vec<u8>,
+    pub len: usize,
+    pub channels: usize,
+    pub size: usize,
+}
+
+impl Dataset {
+    pub fn from_pixels(pixels: Vec<u8>, channels: usize, size: usize) -> Dataset {
+        let len = pixels.len() / (channels * size * size);
+        Dataset {
+            pixels,
+            len,
+            channels,
+            size,
+        }
+    }
+
+    pub fn load(
+        source: &DataSource,
+        size: usize,
+        channels: usize,
+        reporter: &dyn Reporter,
+    ) -> Result<Dataset, DataError> {
+        let dataset = match source {
+            DataSource::FashionMnist(dir) => load_fashion_mnist(dir, size, channels, reporter)?,
+            DataSource::Project(root) => {
+                let crops = root.join("crops");
+                let has_crops = walk_images(&crops).next().is_some();
+                let dir = if has_crops {
+                    crops
+                } else {
+                    root.join("images")
+                };
+                load_folder(&dir, size, channels, reporter)?
+            }
+            DataSource::Folder(dir) => load_folder(dir, size, channels, reporter)?,
+        };
+        if dataset.len == 0 {
+            return Err(DataError::Empty(source.describe()));
+        }
+        Ok(dataset)
+    }
+
+    fn image(&self, index: usize) -> &[u8] {
+        let n = self.channels * self.size * self.size;
+        &self.pixels[index * n..(index + 1) * n]
+    }
+
+    /// A batch as f32 in [-1, 1], NCHW, optionally mirrored per image.
+    pub fn batch(
+        &self,
+        indices: &[usize],
+        flips: &[bool],
+        device: &Device,
+    ) -> candle_core::Result<Tensor> {
+        let (c, s) = (self.channels, self.size);
+        let mut out = Vec::with_capacity(indices.len() * c * s * s);
+        for (&index, &flip) in indices.iter().zip(flips) {
+            let image = self.image(index);
+            for row in image.chunks(s) {
+                if flip {
+                    out.extend(row.iter().rev().map(|&p| p as f32 / 127.5 - 1.0));
+                } else {
+                    out.extend(row.iter().map(|&p| p as f32 / 127.5 - 1.0));
+                }
+            }
+        }
+        Tensor::from_vec(out, (indices.len(), c, s, s), device)
+    }
+}
+
+/// Which images make up iteration `iter`'s batch: a fresh permutation per epoch, all drawn
+/// from the run's seed, so a resumed run sees exactly the batches it would have seen.
+pub struct BatchPlan {
+    seed: u64,
+    len: usize,
+    batch: usize,
+    flip: bool,
+    epoch: Option<(u64, Vec<usize>)>,
+}
+
+impl BatchPlan {
+    pub fn new(seed: u64, len: usize, batch: usize, flip: bool) -> Self {
+        BatchPlan {
+            seed,
+            len,
+            batch,
+            flip,
+            epoch: None,
+        }
+    }
+
+    pub fn epoch_of(&self, iter: u64) -> u64 {
+        iter * self.batch as u64 / self.len as u64
+    }
+
+    fn permutation(&mut self, epoch: u64) -> &[usize] {
+        if self.epoch.as_ref().is_none_or(|(e, _)| *e != epoch) {
+            let mut rng = SeededRng::new(self.seed ^ epoch.wrapping_mul(0xA24B_AED4_963E_E407));
+            let mut order: Vec<usize> = (0..self.len).collect();
+            for i in (1..order.len()).rev() {
+                order.swap(i, rng.below(i + 1));
+            }
+            self.epoch = Some((epoch, order));
+        }
+        self.epoch
+            .as_ref()
+            .map(|(_, o)| o.as_slice())
+            .unwrap_or(&[])
+    }
+
+    /// The image indices and flips of iteration `iter` (counting from 0).
+    pub fn indices(&mut self, iter: u64) -> (Vec<usize>, Vec<bool>) {
+        let mut indices = Vec::with_capacity(self.batch);
+        for k in 0..self.batch as u64 {
+            let position = iter * self.batch as u64 + k;
+            let epoch = position / self.len as u64;
+            let within = (position % self.len as u64) as usize;
+            indices.push(self.permutation(epoch)[within]);
+        }
+        let mut rng = SeededRng::new(self.seed ^ iter.wrapping_mul(0x9FB2_1C65_1E98_DF25) ^ 0x5555);
+        let flips = (0..self.batch)
+            .map(|_| self.flip && rng.next_u64() & 1 == 1)
+            .collect();
+        (indices, flips)
+    }
+}
+
+fn walk_images(dir: &Path) -> impl Iterator<Item = PathBuf> {
+    walkdir::WalkDir::new(dir)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file() && imaging::has_image_extension(e.path()))
+        .map(|e| e.into_path())
+}
+
+/// Resizes the shorter side to `size` (Lanczos) and crops the centre square.
+pub fn fit_square(image: &DynamicImage, size: usize) -> DynamicImage {
+    let size = size as u32;
+    let (w, h) = (image.width().max(1), image.height().max(1));
+    let scale = size as f64 / w.min(h) as f64;
+    let (nw, nh) = (
+        ((w as f64 * scale).round() as u32).max(size),
+        ((h as f64 * scale).round() as u32).max(size),
+    );
+    let resized = image.resize_exact(nw, nh, FilterType::Lanczos3);
+    resized.crop_imm((nw - size) / 2, (nh - size) / 2, size, size)
+}
+
+fn to_channels(image: &DynamicImage, channels: usize) -> Vec<u8> {
+    if channels == 1 {
+        image.to_luma8().into_raw()
+    } else {
+        // HWC -> CHW
+        let rgb = image.to_rgb8();
+        let plane = (rgb.width() * rgb.height()) as usize;
+        let mut out = vec![0u8; plane * 3];
+        for (i, p) in rgb.pixels().enumerate() {
+            for c in 0..3 {
+                out[c * plane + i] = p[c];
+            }
+        }
+        out
+    }
+}
+
+fn load_folder(
+    dir: &Path,
+    size: usize,
+    channels: usize,
+    reporter: &dyn Reporter,
+) -> Result<Dataset, DataError> {
+    if !dir.is_dir() {
+        return Err(DataError::File {
+            path: dir.to_path_buf(),
+            reason: "no such folder".into(),
+        });
+    }
+    let paths: Vec<PathBuf> = walk_images(dir).collect();
+    let total = paths.len() as u64;
+    let mut pixels = Vec::new();
+    for (i, chunk) in paths.chunks(32).enumerate() {
+        if reporter.is_cancelled() {
+            return Err(DataError::Cancelled);
+        }
+        let decoded: Vec<Option<Vec<u8>>> = chunk
+            .par_iter()
+            .map(|path| {
+                let bytes = std::fs::read(path).ok()?;
+                let image = imaging::decode_with_limits(&bytes).ok()?.image;
+                Some(to_channels(&fit_square(&image, size), channels))
+            })
+            .collect();
+        // Unreadable files were reported at import; here they are simply left out.
+        pixels.extend(decoded.into_iter().flatten().flatten());
+        let done = ((i + 1) * 32).min(paths.len()) as u64;
+        reporter.progress(done, total, "loading training images");
+    }
+    Ok(Dataset::from_pixels(pixels, channels, size))
+}
+
+/// Reads an IDX file (gzip-compressed or not): returns its dimensions and data bytes.
+pub fn read_idx(path: &Path) -> Result<(Vec<usize>, Vec<u8>), DataError> {
+    let err = |reason: String| DataError::File {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let raw = std::fs::read(path).map_err(|e| err(e.to_string()))?;
+    let bytes = if raw.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(raw.as_slice())
+            .read_to_end(&mut out)
+            .map_err(|e| err(format!("bad gzip data: {e}")))?;
+        out
+    } else {
+        raw
+    };
+    if bytes.len() < 4 || bytes[0] != 0 || bytes[1] != 0 || bytes[2] != 0x08 {
+        return Err(err(
+            "not an IDX file of unsigned bytes (bad magic number)".into()
+        ));
+    }
+    let ndim = bytes[3] as usize;
+    let header = 4 + 4 * ndim;
+    if bytes.len() < header {
+        return Err(err("IDX header is truncated".into()));
+    }
+    let dims: Vec<usize> = (0..ndim)
+        .map(|i| {
+            u32::from_be_bytes([
+                bytes[4 + 4 * i],
+                bytes[5 + 4 * i],
+                bytes[6 + 4 * i],
+                bytes[7 + 4 * i],
+            ]) as usize
+        })
+        .collect();
+    let expected: usize = dims.iter().product();
+    if bytes.len() - header != expected {
+        return Err(err(format!(
+            "IDX data holds {} bytes, its header promises {expected}",
+            bytes.len() - header
+        )));
+    }
+    Ok((dims, bytes[header..].to_vec()))
+}
+
+/// Finds `NAME` or `NAME.gz` in `dir`.
+fn idx_path(dir: &Path, name: &str) -> Result<PathBuf, DataError> {
+    for candidate in [dir.join(name), dir.join(format!("{name}.gz"))] {
+        if candidate.is_file() {
+            return Ok(candidate);
+        }
+    }
+    Err(DataError::File {
+        path: dir.join(name),
+        reason: "missing (looked for it with and without .gz)".into(),
+    })
+}
+
+fn load_fashion_mnist(
+    dir: &Path,
+    size: usize,
+    channels: usize,
+    reporter: &dyn Reporter,
+) -> Result<Dataset, DataError> {
+    let path = idx_path(dir, "train-images-idx3-ubyte")?;
+    reporter.progress(0, 1, "reading Fashion-MNIST");
+    let (dims, data) = read_idx(&path)?;
+    if dims.len() != 3 {
+        return Err(DataError::File {
+            path,
+            reason: format!("expected N x 28 x 28 images, found dimensions {dims:?}"),
+        });
+    }
+    let (n, h, w) = (dims[0], dims[1], dims[2]);
+    let images: Vec<Vec<u8>> = (0..n)
+        .into_par_iter()
+        .map(|i| {
+            let raw = data[i * h * w..(i + 1) * h * w].to_vec();
+            let gray = image::GrayImage::from_raw(w as u32, h as u32, raw).unwrap_or_default();
+            to_channels(&fit_square(&DynamicImage::ImageLuma8(gray), size), channels)
+        })
+        .collect();
+    reporter.progress(1, 1, "read Fashion-MNIST");
+    Ok(Dataset::from_pixels(images.concat(), channels, size))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_cover_each_epoch_once_and_repeat_for_a_seed() {
+        let mut plan = BatchPlan::new(3, 10, 4, true);
+        let mut seen: Vec<usize> = Vec::new();
+        for iter in 0..5 {
+            seen.extend(plan.indices(iter).0);
+        }
+        let mut first_epoch = seen[..10].to_vec();
+        first_epoch.sort();
+        assert_eq!(first_epoch, (0..10).collect::<Vec<_>>());
+        let mut again = BatchPlan::new(3, 10, 4, true);
+        assert_eq!(again.indices(3), plan.indices(3));
+        assert_eq!(plan.epoch_of(5), 2);
+    }
+
+    #[test]
+    fn reads_idx_plain_and_gzip_and_names_bad_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut idx = vec![0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 2, 0, 0, 0, 2];
+        idx.extend([1, 2, 3, 4, 5, 6, 7, 8]);
+        std::fs::write(dir.path().join("plain"), &idx).unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        std::io::Write::write_all(&mut gz, &idx).unwrap();
+        std::fs::write(dir.path().join("zipped"), gz.finish().unwrap()).unwrap();
+        for name in ["plain", "zipped"] {
+            let (dims, data) = read_idx(&dir.path().join(name)).unwrap();
+            assert_eq!(dims, vec![2, 2, 2]);
+            assert_eq!(data, vec![1, 2, 3, 4, 5, 6, 7, 8]);
+        }
+        std::fs::write(dir.path().join("short"), &idx[..idx.len() - 1]).unwrap();
+        let err = read_idx(&dir.path().join("short")).unwrap_err().to_string();
+        assert!(err.contains("short") && err.contains("promises 8"), "{err}");
+    }
+
+    #[test]
+    fn fit_square_crops_the_centre() {
+        let image = DynamicImage::ImageLuma8(image::GrayImage::from_fn(200, 100, |x, _| {
+            image::Luma([if (50..150).contains(&x) { 255 } else { 0 }])
+        }));
+        let square = fit_square(&image, 32).to_luma8();
+        assert_eq!(square.dimensions(), (32, 32));
+        assert!(square.get_pixel(16, 16)[0] > 200);
+    }
+}

@@ -1,0 +1,14 @@
+//! DCGAN (Radford, Metz and Chintala 2015, "Unsupervised Representation Learning with Deep
+//! Convolutional Generative Adversarial Networks"), as in pytorch/examples `dcgan/main.py`.
+//!
+//! `model` holds the networks, `adam` the optimiser, `data` the training images, `train` the
+//! trainer as a job, `sample` turning tensors into pictures.
+
+pub mod adam;
+pub mod config;
+pub mod data;
+pub mod model;
+pub mod sample;
+pub mod train;
+
+pub use config::GanConfig;

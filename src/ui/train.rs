@@ -1,0 +1,608 @@
+//! The Train tab: configure a DCGAN run, start / pause / stop / resume it, watch its losses
+//! and sample grids live, and reopen past runs from their folders.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use egui_plot::{Legend, Line, Plot, PlotPoints};
+
+use crate::device::DeviceChoice;
+use crate::gan::GanConfig;
+use crate::gan::config::IMAGE_SIZES;
+use crate::gan::data::DataSource;
+use crate::gan::train::{
+    self, PauseFlag, RunHistory, StepMetrics, TrainEvent, TrainRequest, TrainSummary,
+};
+use crate::jobs::{self, JobError, JobHandle, Progress};
+use crate::project::Project;
+
+/// TensorBoard's smoothing: an exponential moving average, debiased for its zero start.
+pub fn smooth(values: &[f64], weight: f64) -> Vec<f64> {
+    let weight = weight.clamp(0.0, 0.999);
+    let mut last = 0.0;
+    let mut debias = 1.0;
+    values
+        .iter()
+        .map(|&v| {
+            last = last * weight + (1.0 - weight) * v;
+            debias *= weight;
+            last / (1.0 - debias)
+        })
+        .collect()
+}
+
+/// The form's fields.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct TrainForm {
+    pub data: String,
+    pub run_name: String,
+    pub config: GanConfig,
+    pub device: DeviceChoice,
+}
+
+impl Default for TrainForm {
+    fn default() -> Self {
+        TrainForm {
+            data: String::new(),
+            run_name: "dcgan".into(),
+            config: GanConfig {
+                threads: Some(GanConfig::default().compute_threads()),
+                ..GanConfig::default()
+            },
+            device: DeviceChoice::Cpu,
+        }
+    }
+}
+
+struct SampleLoad {
+    iter: u64,
+    job: JobHandle<(), egui::ColorImage>,
+}
+
+#[derive(Default)]
+pub struct TrainTab {
+    pub form: TrainForm,
+    job: Option<JobHandle<TrainEvent, TrainSummary>>,
+    history_job: Option<JobHandle<(), (PathBuf, RunHistory)>>,
+    pause: PauseFlag,
+    run_dir: Option<PathBuf>,
+    metrics: Vec<StepMetrics>,
+    samples: Vec<(u64, PathBuf)>,
+    /// Index into `samples` shown; `None` follows the newest.
+    scrub: Option<usize>,
+    textures: HashMap<u64, egui::TextureHandle>,
+    loading: Vec<SampleLoad>,
+    warnings: Vec<String>,
+    status: String,
+    total: u64,
+    smoothing: f64,
+    log_scale: bool,
+}
+
+impl TrainTab {
+    /// Points received by the loss plot so far.
+    pub fn points(&self) -> usize {
+        self.metrics.len()
+    }
+    /// Whether a sample grid is on screen.
+    pub fn sample_shown(&self) -> bool {
+        self.shown_sample()
+            .is_some_and(|(iter, _)| self.textures.contains_key(&iter))
+    }
+    pub fn is_running(&self) -> bool {
+        self.job.is_some()
+    }
+    pub fn status(&self) -> &str {
+        &self.status
+    }
+    pub fn job_row(&self) -> Option<(&str, Option<&Progress>, bool)> {
+        self.job
+            .as_ref()
+            .map(|j| (j.title(), j.progress(), j.is_cancel_requested()))
+    }
+    /// Stop = cancel: the trainer finishes its iteration and writes a checkpoint.
+    pub fn stop(&self) {
+        if let Some(job) = &self.job {
+            self.pause.set(false);
+            job.cancel();
+        }
+    }
+
+    fn shown_sample(&self) -> Option<(u64, PathBuf)> {
+        let index = self.scrub.unwrap_or(self.samples.len().checked_sub(1)?);
+        self.samples.get(index).cloned()
+    }
+
+    fn run_dir_for(&self, project: Option<&Project>) -> PathBuf {
+        let base = project.map_or_else(|| PathBuf::from("runs"), Project::runs_dir);
+        base.join(self.form.run_name.trim())
+    }
+
+    fn start(&mut self, ctx: &egui::Context, project: Option<&Project>, resume: bool) {
+        let data = if self.form.data.trim().is_empty() {
+            match project {
+                Some(p) => DataSource::Project(p.root().to_path_buf()),
+                None => {
+                    self.status = "Choose training data first.".into();
+                    return;
+                }
+            }
+        } else {
+            DataSource::parse(self.form.data.trim())
+        };
+        let run_dir = self.run_dir_for(project);
+        let request = TrainRequest {
+            run_dir: run_dir.clone(),
+            data,
+            config: self.form.config.clone(),
+            resume,
+            device: self.form.device,
+            epochs: None,
+            lr_override: None,
+        };
+        self.metrics.clear();
+        self.samples.clear();
+        self.textures.clear();
+        self.warnings.clear();
+        self.scrub = None;
+        if resume && let Ok(history) = train::read_run(&run_dir) {
+            let keep = history.last_checkpoint.unwrap_or(0);
+            self.metrics = history
+                .metrics
+                .into_iter()
+                .filter(|m| m.iter <= keep)
+                .collect();
+            self.samples = history
+                .samples
+                .into_iter()
+                .filter(|(i, _)| *i <= keep)
+                .collect();
+        }
+        self.total = request.config.iterations;
+        self.pause = PauseFlag::default();
+        self.run_dir = Some(run_dir.clone());
+        let pause = self.pause.clone();
+        let ctx = ctx.clone();
+        let title = format!("Train {}", self.form.run_name.trim());
+        self.job = Some(jobs::spawn(
+            title,
+            move || ctx.request_repaint(),
+            move |job| train::train(&request, &pause, job).map_err(|e| JobError::failed(&e)),
+        ));
+        self.status = format!("Training into {}", run_dir.display());
+    }
+
+    fn open_run(&mut self, ctx: &egui::Context, run_dir: PathBuf) {
+        let ctx = ctx.clone();
+        self.history_job = Some(jobs::spawn(
+            "Read run",
+            move || ctx.request_repaint(),
+            move |_| {
+                train::read_run(&run_dir)
+                    .map(|h| (run_dir, h))
+                    .map_err(|e| JobError::failed(&e))
+            },
+        ));
+    }
+
+    /// Drains the trainer's events; call every frame, whichever tab is shown.
+    pub fn poll(&mut self, ctx: &egui::Context) {
+        if let Some(job) = &mut self.job {
+            for event in job.poll() {
+                match event {
+                    TrainEvent::Started {
+                        first_iter,
+                        iterations,
+                        images,
+                    } => {
+                        self.total = iterations;
+                        self.status =
+                            format!("Training on {images} images from iteration {first_iter}");
+                    }
+                    TrainEvent::Step(m) => self.metrics.push(m),
+                    TrainEvent::Sample { iter, path } => self.samples.push((iter, path)),
+                    TrainEvent::Checkpoint { iter } => {
+                        self.status = format!("Checkpoint at iteration {iter}")
+                    }
+                    TrainEvent::Warning(w) => self.warnings.push(w),
+                }
+            }
+            if let Some(outcome) = job.take_outcome() {
+                self.status = match outcome {
+                    Ok(s) if s.stopped => format!(
+                        "Stopped at iteration {}; resume continues from there",
+                        s.iterations
+                    ),
+                    Ok(s) => format!("Finished {} iterations", s.iterations),
+                    Err(e) => format!("Training failed: {e}"),
+                };
+                self.job = None;
+            }
+        }
+        if let Some(job) = &mut self.history_job {
+            job.poll();
+            if let Some(outcome) = job.take_outcome() {
+                match outcome {
+                    Ok((dir, history)) => {
+                        if let Some(config) = history.config {
+                            self.form.config = config;
+                        }
+                        if let Some(name) = dir.file_name() {
+                            self.form.run_name = name.to_string_lossy().into_owned();
+                        }
+                        self.total = self.form.config.iterations;
+                        self.metrics = history.metrics;
+                        self.samples = history.samples;
+                        self.textures.clear();
+                        self.scrub = None;
+                        self.status = format!("Opened run {}", dir.display());
+                        self.run_dir = Some(dir);
+                    }
+                    Err(e) => self.status = format!("Could not open the run: {e}"),
+                }
+                self.history_job = None;
+            }
+        }
+        self.load_shown_sample(ctx);
+    }
+
+    fn load_shown_sample(&mut self, ctx: &egui::Context) {
+        for load in &mut self.loading {
+            load.job.poll();
+        }
+        let mut still = Vec::new();
+        for mut load in self.loading.drain(..) {
+            match load.job.take_outcome() {
+                Some(Ok(image)) => {
+                    let texture = ctx.load_texture(
+                        format!("sample-{}", load.iter),
+                        image,
+                        egui::TextureOptions::NEAREST,
+                    );
+                    self.textures.insert(load.iter, texture);
+                }
+                Some(Err(_)) => {}
+                None => still.push(load),
+            }
+        }
+        self.loading = still;
+        let Some((iter, path)) = self.shown_sample() else {
+            return;
+        };
+        if self.textures.contains_key(&iter) || self.loading.iter().any(|l| l.iter == iter) {
+            return;
+        }
+        if self.textures.len() > 64 {
+            self.textures.clear();
+        }
+        let repaint = ctx.clone();
+        let job = jobs::spawn(
+            "Load samples",
+            move || repaint.request_repaint(),
+            move |_| {
+                let image = image::open(&path)
+                    .map_err(|e| JobError::Failed(format!("{}: {e}", path.display())))?;
+                let rgba = image.to_rgba8();
+                let size = [rgba.width() as usize, rgba.height() as usize];
+                Ok(egui::ColorImage::from_rgba_unmultiplied(
+                    size,
+                    rgba.as_raw(),
+                ))
+            },
+        );
+        self.loading.push(SampleLoad { iter, job });
+    }
+
+    pub fn train_ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        project: Option<&Project>,
+        run_picked: Option<PathBuf>,
+    ) -> TrainAction {
+        let ctx = ui.ctx().clone();
+        if let Some(dir) = run_picked {
+            self.open_run(&ctx, dir);
+        }
+        let mut action = TrainAction::None;
+        egui::Panel::left("train-form")
+            .default_size(300.0)
+            .show(ui, |ui| {
+                egui::ScrollArea::vertical().show(ui, |ui| {
+                    action = self.form_ui(ui, project);
+                });
+            });
+        egui::CentralPanel::default().show(ui, |ui| self.charts_ui(ui));
+        action
+    }
+
+    fn form_ui(&mut self, ui: &mut egui::Ui, project: Option<&Project>) -> TrainAction {
+        let ctx = ui.ctx().clone();
+        let running = self.job.is_some();
+        let mut action = TrainAction::None;
+        ui.heading("DCGAN run");
+        ui.add_enabled_ui(!running, |ui| {
+            egui::Grid::new("train-form-grid")
+                .num_columns(2)
+                .show(ui, |ui| {
+                    let form = &mut self.form;
+                    let label = ui.label("Data");
+                    ui.add(
+                        egui::TextEdit::singleline(&mut form.data)
+                            .hint_text("this project, a folder, or fashion-mnist:DIR"),
+                    )
+                    .labelled_by(label.id);
+                    ui.end_row();
+                    let label = ui.label("Run name");
+                    ui.text_edit_singleline(&mut form.run_name)
+                        .labelled_by(label.id);
+                    ui.end_row();
+                    let c = &mut form.config;
+                    ui.label("Image size");
+                    egui::ComboBox::from_id_salt("image-size")
+                        .selected_text(format!("{0}x{0}", c.image_size))
+                        .show_ui(ui, |ui| {
+                            for size in IMAGE_SIZES {
+                                ui.selectable_value(
+                                    &mut c.image_size,
+                                    size,
+                                    format!("{size}x{size}"),
+                                );
+                            }
+                        });
+                    ui.end_row();
+                    ui.label("Channels");
+                    egui::ComboBox::from_id_salt("channels")
+                        .selected_text(if c.channels == 1 { "grey" } else { "RGB" })
+                        .show_ui(ui, |ui| {
+                            ui.selectable_value(&mut c.channels, 1, "grey");
+                            ui.selectable_value(&mut c.channels, 3, "RGB");
+                        });
+                    ui.end_row();
+                    drag_row(ui, "Batch", &mut c.batch_size, 1.0, 1..=1024);
+                    drag_row(ui, "Width (ngf = ndf)", &mut c.ngf, 1.0, 4..=256);
+                    c.ndf = c.ngf;
+                    let label = ui.label("Learning rate");
+                    ui.add(
+                        egui::DragValue::new(&mut c.lr)
+                            .speed(1e-5)
+                            .range(1e-6..=1e-1)
+                            .max_decimals(6),
+                    )
+                    .labelled_by(label.id);
+                    ui.end_row();
+                    let label = ui.label("Beta1");
+                    ui.add(
+                        egui::DragValue::new(&mut c.beta1)
+                            .speed(0.01)
+                            .range(0.0..=0.999),
+                    )
+                    .labelled_by(label.id);
+                    ui.end_row();
+                    let label = ui.label("Beta2");
+                    ui.add(
+                        egui::DragValue::new(&mut c.beta2)
+                            .speed(0.001)
+                            .range(0.0..=0.9999),
+                    )
+                    .labelled_by(label.id);
+                    ui.end_row();
+                    drag_row(ui, "Iterations", &mut c.iterations, 10.0, 1..=10_000_000);
+                    drag_row(ui, "Seed", &mut c.seed, 1.0, 0..=u64::MAX);
+                    drag_row(
+                        ui,
+                        "Checkpoint every",
+                        &mut c.checkpoint_every,
+                        10.0,
+                        1..=1_000_000,
+                    );
+                    drag_row(
+                        ui,
+                        "Samples every",
+                        &mut c.sample_every,
+                        10.0,
+                        1..=1_000_000,
+                    );
+                    let mut threads = c.threads.unwrap_or_else(|| c.compute_threads());
+                    drag_row(ui, "Threads", &mut threads, 1.0, 1..=256);
+                    c.threads = Some(threads);
+                    ui.label("Device");
+                    egui::ComboBox::from_id_salt("device")
+                        .selected_text(form.device.name())
+                        .show_ui(ui, |ui| {
+                            for d in DeviceChoice::ALL {
+                                ui.add_enabled_ui(d.is_compiled(), |ui| {
+                                    ui.selectable_value(&mut form.device, d, d.name());
+                                });
+                            }
+                        });
+                    ui.end_row();
+                });
+        });
+        ui.horizontal_wrapped(|ui| {
+            if ui
+                .add_enabled(!running, egui::Button::new("Start"))
+                .clicked()
+            {
+                self.start(&ctx, project, false);
+            }
+            if ui
+                .add_enabled(!running, egui::Button::new("Resume from checkpoint"))
+                .clicked()
+            {
+                self.start(&ctx, project, true);
+            }
+            let paused = self.pause.is_paused();
+            if ui
+                .add_enabled(
+                    running,
+                    egui::Button::new(if paused { "Continue" } else { "Pause" }),
+                )
+                .clicked()
+            {
+                self.pause.set(!paused);
+            }
+            if ui.add_enabled(running, egui::Button::new("Stop")).clicked() {
+                self.stop();
+            }
+            if ui
+                .add_enabled(!running, egui::Button::new("Open run…"))
+                .clicked()
+            {
+                action = TrainAction::PickRun;
+            }
+        });
+        ui.label(&self.status);
+        for warning in &self.warnings {
+            ui.colored_label(ui.visuals().warn_fg_color, warning);
+        }
+        action
+    }
+
+    fn charts_ui(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| {
+            ui.add(egui::Slider::new(&mut self.smoothing, 0.0..=0.99).text("Smoothing"));
+            ui.checkbox(&mut self.log_scale, "Log scale");
+            if let Some(last) = self.metrics.last() {
+                let recent = &self.metrics[self.metrics.len().saturating_sub(20)..];
+                let secs = recent.iter().map(|m| m.secs as f64).sum::<f64>() / recent.len() as f64;
+                let left = self.total.saturating_sub(last.iter) as f64 * secs;
+                ui.label(format!(
+                    "iteration {} of {} · {:.2} it/s · {} left",
+                    last.iter,
+                    self.total,
+                    if secs > 0.0 { 1.0 / secs } else { 0.0 },
+                    format_duration(left)
+                ));
+            }
+        });
+        let height = (ui.available_height() * 0.3).max(120.0);
+        let series =
+            |get: fn(&StepMetrics) -> f32, log: bool, smoothing: f64, metrics: &[StepMetrics]| {
+                let values: Vec<f64> = metrics
+                    .iter()
+                    .map(|m| {
+                        let v = get(m) as f64;
+                        if log { v.max(1e-6).log10() } else { v }
+                    })
+                    .collect();
+                let smoothed = smooth(&values, smoothing);
+                metrics
+                    .iter()
+                    .zip(smoothed)
+                    .map(|(m, v)| [m.iter as f64, v])
+                    .collect::<Vec<[f64; 2]>>()
+            };
+        let (log, s, metrics) = (self.log_scale, self.smoothing, &self.metrics);
+        Plot::new("losses")
+            .height(height)
+            .legend(Legend::default())
+            .x_axis_label("iteration")
+            .y_axis_label(if log { "log10 loss" } else { "loss" })
+            .show(ui, |plot| {
+                plot.line(Line::new(
+                    "D loss",
+                    PlotPoints::from(series(|m| m.d_loss, log, s, metrics)),
+                ));
+                plot.line(Line::new(
+                    "G loss",
+                    PlotPoints::from(series(|m| m.g_loss, log, s, metrics)),
+                ));
+            });
+        Plot::new("outputs")
+            .height(height * 0.7)
+            .legend(Legend::default())
+            .x_axis_label("iteration")
+            .show(ui, |plot| {
+                plot.line(Line::new(
+                    "D(x)",
+                    PlotPoints::from(series(|m| m.d_x, false, s, metrics)),
+                ));
+                plot.line(Line::new(
+                    "D(G(z))",
+                    PlotPoints::from(series(|m| m.d_g_z, false, s, metrics)),
+                ));
+            });
+        if !self.samples.is_empty() {
+            let newest = self.samples.len() - 1;
+            let mut index = self.scrub.unwrap_or(newest);
+            ui.horizontal(|ui| {
+                let label = ui.label("Samples at");
+                let iters: Vec<u64> = self.samples.iter().map(|(i, _)| *i).collect();
+                ui.add(
+                    egui::Slider::new(&mut index, 0..=newest).custom_formatter(move |v, _| {
+                        format!("iteration {}", iters.get(v as usize).copied().unwrap_or(0))
+                    }),
+                )
+                .labelled_by(label.id);
+                if ui.button("Latest").clicked() {
+                    index = newest;
+                }
+            });
+            self.scrub = (index != newest).then_some(index);
+        }
+        if let Some((iter, _)) = self.shown_sample() {
+            match self.textures.get(&iter) {
+                Some(texture) => {
+                    let side = ui.available_height().min(ui.available_width()).max(64.0);
+                    ui.add(
+                        egui::Image::new((texture.id(), texture.size_vec2()))
+                            .alt_text(format!("samples at iteration {iter}"))
+                            .fit_to_exact_size(egui::vec2(side, side))
+                            .maintain_aspect_ratio(true),
+                    );
+                }
+                None => {
+                    ui.spinner();
+                }
+            }
+        }
+    }
+}
+
+/// What the Train tab asks the app for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrainAction {
+    None,
+    PickRun,
+}
+
+fn drag_row<N: egui::emath::Numeric>(
+    ui: &mut egui::Ui,
+    name: &str,
+    value: &mut N,
+    speed: f64,
+    range: std::ops::RangeInclusive<N>,
+) {
+    let label = ui.label(name);
+    ui.add(egui::DragValue::new(value).speed(speed).range(range))
+        .labelled_by(label.id);
+    ui.end_row();
+}
+
+fn format_duration(secs: f64) -> String {
+    let secs = secs.max(0.0) as u64;
+    match secs {
+        0..60 => format!("{secs} s"),
+        60..3600 => format!("{} min", secs / 60),
+        _ => format!("{} h {} min", secs / 3600, (secs % 3600) / 60),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn smoothing_is_debiased_and_zero_weight_is_identity() {
+        let values = [4.0, 4.0, 4.0];
+        let smoothed = smooth(&values, 0.9);
+        assert!(
+            smoothed.iter().all(|v| (v - 4.0).abs() < 1e-9),
+            "{smoothed:?}"
+        );
+        assert_eq!(smooth(&[1.0, 5.0, 2.0], 0.0), vec![1.0, 5.0, 2.0]);
+        let step = smooth(&[0.0, 0.0, 10.0], 0.5);
+        assert!(step[2] > 0.0 && step[2] < 10.0);
+    }
+}
