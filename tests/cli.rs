@@ -109,7 +109,7 @@ fn new_refuses_a_folder_holding_other_files() {
 
 #[test]
 fn every_subcommand_has_help() {
-    for sub in ["studio", "new", "import"] {
+    for sub in ["studio", "new", "import", "train-gan", "generate"] {
         let out = deepstyle().args([sub, "--help"]).output().unwrap();
         assert!(out.status.success(), "{sub}");
         assert!(
@@ -117,4 +117,131 @@ fn every_subcommand_has_help() {
             "{sub}"
         );
     }
+}
+
+/// A tiny run through the CLI, then `generate` twice: identical bytes.
+#[test]
+fn train_gan_then_generate_is_deterministic() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    for i in 0..10u32 {
+        let bytes = common::encode(&common::picture(i, 36, 36), image::ImageFormat::Png);
+        common::write(&data, &format!("g{i}.png"), &bytes);
+    }
+    let run = dir.path().join("run");
+    let out = deepstyle()
+        .arg("train-gan")
+        .arg(&data)
+        .arg("--out")
+        .arg(&run)
+        .args([
+            "--iters",
+            "3",
+            "--batch",
+            "4",
+            "--image-size",
+            "32",
+            "--width",
+            "8",
+            "--threads",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("finished after 3 iterations"));
+    let weights = run.join("generator.safetensors");
+
+    let grid = |name: &str| {
+        let path = dir.path().join(name);
+        let out = deepstyle()
+            .arg("generate")
+            .arg("--weights")
+            .arg(&weights)
+            .args(["--seeds", "0-5", "--cols", "3", "--out"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::fs::read(path).unwrap()
+    };
+    let first = grid("a.png");
+    assert_eq!(
+        first,
+        grid("b.png"),
+        "same seeds and weights give the same bytes"
+    );
+    let decoded = image::load_from_memory(&first).unwrap();
+    assert_eq!(
+        (decoded.width(), decoded.height()),
+        (3 * 32 + 4 * 2, 2 * 32 + 3 * 2)
+    );
+
+    let per_seed = dir.path().join("seeds");
+    let out = deepstyle()
+        .arg("generate")
+        .arg("--weights")
+        .arg(&weights)
+        .args(["--seeds", "7-9", "--out-dir"])
+        .arg(&per_seed)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    for seed in 7..=9 {
+        let image = image::open(per_seed.join(format!("seed_{seed}.png"))).unwrap();
+        assert_eq!((image.width(), image.height()), (32, 32));
+    }
+
+    // Resuming as 64 px is refused in one line that names both sizes.
+    let out = deepstyle()
+        .arg("train-gan")
+        .arg(&data)
+        .arg("--out")
+        .arg(&run)
+        .args(["--iters", "6", "--image-size", "64", "--resume"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("32x32") && stderr.contains("64x64"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn train_gan_on_an_empty_folder_fails_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = deepstyle()
+        .arg("train-gan")
+        .arg(dir.path())
+        .arg("--out")
+        .arg(dir.path().join("run"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no usable images"), "{stderr}");
+    let bad_seeds = deepstyle()
+        .args([
+            "generate",
+            "--weights",
+            "nothing.safetensors",
+            "--seeds",
+            "9-2",
+            "--out",
+            "x.png",
+        ])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&bad_seeds.stderr).contains("end is before the start"));
 }

@@ -239,14 +239,14 @@ impl Trainer {
         if let Some(lr) = request.lr_override {
             config.lr = lr;
         }
-        for sub in ["checkpoints", "samples"] {
-            let dir = run_dir.join(sub);
-            std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
-        }
         let dataset = Dataset::load(&request.data, config.image_size, config.channels, sink)?;
         if let Some(epochs) = request.epochs {
             let per_epoch = (dataset.len as u64).div_ceil(config.batch_size as u64);
             config.iterations = epochs * per_epoch;
+        }
+        for sub in ["checkpoints", "samples"] {
+            let dir = run_dir.join(sub);
+            std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
         }
         let nets = Networks::new(&config, config.seed, &device)?;
         let mut opt_g = Adam::new(&nets.g_vars, config.lr, config.beta1, config.beta2)?;
