@@ -11,7 +11,8 @@ use clap::{Parser, Subcommand};
 
 use deepstyle::export::grid::{self, GridLayout};
 use deepstyle::gan::GanConfig;
-use deepstyle::gan::data::DataSource;
+use deepstyle::gan::data::{DataSource, load_fashion_mnist_split, read_npy_images};
+use deepstyle::gan::quality;
 use deepstyle::gan::sample::{load_generator, parse_seed_range};
 use deepstyle::gan::train::{PauseFlag, TrainEvent, TrainRequest, TrainSink, train};
 use deepstyle::jobs::{CancelToken, Reporter};
@@ -63,6 +64,33 @@ enum Command {
     TrainGan(TrainGanArgs),
     /// Write generated garments for a range of seeds
     Generate(GenerateArgs),
+    /// Train the Fashion-MNIST classifier whose features the Frechet distance uses
+    TrainClassifier {
+        /// fashion-mnist:DIR
+        data: String,
+        /// Weights to write (.safetensors, with a .json sidecar)
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 3)]
+        epochs: usize,
+    },
+    /// Frechet distance between generated garments and the Fashion-MNIST test set
+    Fid {
+        /// Classifier weights from train-classifier
+        #[arg(long)]
+        classifier: PathBuf,
+        /// Folder with the Fashion-MNIST IDX files
+        #[arg(long)]
+        fashion_mnist: PathBuf,
+        /// A generator (.safetensors + .json); seeds 0..count are scored
+        #[arg(long, required_unless_present = "npy", conflicts_with = "npy")]
+        weights: Option<PathBuf>,
+        /// Or samples saved by bench/reference/dcgan_torch.py (uint8 N x 1 x S x S)
+        #[arg(long)]
+        npy: Option<PathBuf>,
+        #[arg(long, default_value_t = 10_000)]
+        count: usize,
+    },
 }
 
 #[derive(clap::Args)]
@@ -154,6 +182,22 @@ pub fn run(cli: Cli) -> Result<()> {
         }) => import(&project, &paths, near_duplicate_distance),
         Some(Command::TrainGan(args)) => train_gan(args),
         Some(Command::Generate(args)) => generate(args),
+        Some(Command::TrainClassifier { data, out, epochs }) => {
+            train_classifier(&data, &out, epochs)
+        }
+        Some(Command::Fid {
+            classifier,
+            fashion_mnist,
+            weights,
+            npy,
+            count,
+        }) => fid(
+            &classifier,
+            &fashion_mnist,
+            weights.as_deref(),
+            npy.as_deref(),
+            count,
+        ),
     }
 }
 
@@ -346,6 +390,102 @@ fn generate(args: GenerateArgs) -> Result<()> {
         write_png(out, &grid::tile(&images, &layout))?;
         println!("{}", out.display());
     }
+    Ok(())
+}
+
+/// What travels beside the classifier's weights.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ClassifierCard {
+    architecture: String,
+    image_size: usize,
+    classes: Vec<String>,
+    epochs: usize,
+    test_accuracy: f64,
+    data: String,
+    licence: String,
+}
+
+const CLASSIFIER_ARCH: &str = "fashion-classifier-32";
+
+fn train_classifier(data: &str, out: &Path, epochs: usize) -> Result<()> {
+    let DataSource::FashionMnist(dir) = DataSource::parse(data) else {
+        anyhow::bail!("the classifier trains on fashion-mnist:DIR, not {data}");
+    };
+    let device = candle_core::Device::Cpu;
+    let (train_set, train_labels) = load_fashion_mnist_split(&dir, "train", 32, 1)?;
+    let (test_set, test_labels) = load_fashion_mnist_split(&dir, "t10k", 32, 1)?;
+    let progress = StderrProgress::new("train-classifier");
+    let (vars, model) =
+        quality::train_classifier(&train_set, &train_labels, epochs, 1, &device, &progress)
+            .context("classifier training failed")?;
+    progress.finish();
+    let accuracy = quality::accuracy(&model, &test_set, &test_labels, &device)?;
+    deepstyle::checkpoint::save_tensors(&deepstyle::checkpoint::named(&vars, ""), out)?;
+    let card = ClassifierCard {
+        architecture: CLASSIFIER_ARCH.into(),
+        image_size: 32,
+        classes: quality::CLASS_NAMES.iter().map(|c| c.to_string()).collect(),
+        epochs,
+        test_accuracy: accuracy,
+        data: "Fashion-MNIST train split (60,000 images), scored on t10k".into(),
+        licence: "MIT (trained on Fashion-MNIST, MIT, Zalando SE)".into(),
+    };
+    deepstyle::checkpoint::save_json(&card, &deepstyle::checkpoint::sidecar_path(out))?;
+    println!("test accuracy: {:.4}", accuracy);
+    println!("{}", out.display());
+    Ok(())
+}
+
+fn fid(
+    classifier: &Path,
+    dir: &Path,
+    weights: Option<&Path>,
+    npy: Option<&Path>,
+    count: usize,
+) -> Result<()> {
+    let device = candle_core::Device::Cpu;
+    let card: ClassifierCard =
+        deepstyle::checkpoint::load_json(&deepstyle::checkpoint::sidecar_path(classifier))?;
+    anyhow::ensure!(
+        card.architecture == CLASSIFIER_ARCH,
+        "{} is not a {CLASSIFIER_ARCH}",
+        classifier.display()
+    );
+    let vars = candle_nn::VarMap::new();
+    let model = quality::Classifier::new(candle_nn::VarBuilder::from_varmap(
+        &vars,
+        candle_core::DType::F32,
+        &device,
+    ))?;
+    let tensors = deepstyle::checkpoint::load_tensors(classifier, &device)?;
+    deepstyle::checkpoint::fill(&vars, &tensors, "", classifier)?;
+    let (test_set, _) = load_fashion_mnist_split(dir, "t10k", 32, 1)?;
+    let generated = match (weights, npy) {
+        (Some(w), _) => {
+            let generator = load_generator(w, &device).context("cannot load the generator")?;
+            anyhow::ensure!(
+                generator.card.config.image_size == 32,
+                "the classifier scores 32x32 images; {} makes {}x{}",
+                w.display(),
+                generator.card.config.image_size,
+                generator.card.config.image_size
+            );
+            quality::generated_dataset(&generator, count)?
+        }
+        (None, Some(path)) => read_npy_images(path)?,
+        (None, None) => anyhow::bail!("give --weights or --npy"),
+    };
+    anyhow::ensure!(
+        generated.size == 32 && generated.channels == 1,
+        "expected 32x32 grey samples"
+    );
+    eprintln!(
+        "features of {} test images and {} samples",
+        test_set.len, generated.len
+    );
+    let real = quality::features(&model, &test_set, &device)?;
+    let fake = quality::features(&model, &generated, &device)?;
+    println!("FID: {:.3}", quality::frechet_distance(&real, &fake));
     Ok(())
 }
 

@@ -327,13 +327,33 @@ fn load_fashion_mnist(
     channels: usize,
     reporter: &dyn Reporter,
 ) -> Result<Dataset, DataError> {
-    let path = idx_path(dir, "train-images-idx3-ubyte")?;
     reporter.progress(0, 1, "reading Fashion-MNIST");
+    let (dataset, _labels) = load_fashion_mnist_split(dir, "train", size, channels)?;
+    reporter.progress(1, 1, "read Fashion-MNIST");
+    Ok(dataset)
+}
+
+/// One Fashion-MNIST split (`train` or `t10k`) resized to `size`, with its labels.
+pub fn load_fashion_mnist_split(
+    dir: &Path,
+    split: &str,
+    size: usize,
+    channels: usize,
+) -> Result<(Dataset, Vec<u8>), DataError> {
+    let path = idx_path(dir, &format!("{split}-images-idx3-ubyte"))?;
     let (dims, data) = read_idx(&path)?;
     if dims.len() != 3 {
         return Err(DataError::File {
             path,
             reason: format!("expected N x 28 x 28 images, found dimensions {dims:?}"),
+        });
+    }
+    let labels_path = idx_path(dir, &format!("{split}-labels-idx1-ubyte"))?;
+    let (label_dims, labels) = read_idx(&labels_path)?;
+    if label_dims != [dims[0]] {
+        return Err(DataError::File {
+            path: labels_path,
+            reason: format!("{} labels for {} images", labels.len(), dims[0]),
         });
     }
     let (n, h, w) = (dims[0], dims[1], dims[2]);
@@ -345,8 +365,60 @@ fn load_fashion_mnist(
             to_channels(&fit_square(&DynamicImage::ImageLuma8(gray), size), channels)
         })
         .collect();
-    reporter.progress(1, 1, "read Fashion-MNIST");
-    Ok(Dataset::from_pixels(images.concat(), channels, size))
+    Ok((
+        Dataset::from_pixels(images.concat(), channels, size),
+        labels,
+    ))
+}
+
+/// Reads a NumPy `.npy` array of unsigned bytes shaped (N, C, S, S), as the PyTorch reference
+/// script writes its samples.
+pub fn read_npy_images(path: &Path) -> Result<Dataset, DataError> {
+    let err = |reason: String| DataError::File {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let bytes = std::fs::read(path).map_err(|e| err(e.to_string()))?;
+    if !bytes.starts_with(b"\x93NUMPY") || bytes.len() < 12 {
+        return Err(err("not a .npy file".into()));
+    }
+    let (header_len, start) = match bytes[6] {
+        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
+        _ => (
+            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+            12,
+        ),
+    };
+    let header = bytes
+        .get(start..start + header_len)
+        .and_then(|h| std::str::from_utf8(h).ok())
+        .ok_or_else(|| err("truncated or bad .npy header".into()))?;
+    if !header.contains("'|u1'") || header.contains("'fortran_order': True") {
+        return Err(err(format!(
+            "expected C-ordered uint8 data, header says {header}"
+        )));
+    }
+    let shape_text = header
+        .split("'shape':")
+        .nth(1)
+        .and_then(|t| t.split(')').next())
+        .ok_or_else(|| err("no shape in .npy header".into()))?;
+    let shape: Vec<usize> = shape_text
+        .trim_start_matches([' ', '('])
+        .split(',')
+        .filter_map(|v| v.trim().parse().ok())
+        .collect();
+    let [n, c, h, w] = shape[..] else {
+        return Err(err(format!("expected shape (N, C, S, S), found {shape:?}")));
+    };
+    let data = &bytes[start + header_len..];
+    if h != w || data.len() != n * c * h * w {
+        return Err(err(format!(
+            "shape {shape:?} does not match {} data bytes",
+            data.len()
+        )));
+    }
+    Ok(Dataset::from_pixels(data.to_vec(), c, h))
 }
 
 #[cfg(test)]
@@ -385,6 +457,34 @@ mod tests {
         std::fs::write(dir.path().join("short"), &idx[..idx.len() - 1]).unwrap();
         let err = read_idx(&dir.path().join("short")).unwrap_err().to_string();
         assert!(err.contains("short") && err.contains("promises 8"), "{err}");
+    }
+
+    #[test]
+    fn reads_a_numpy_uint8_image_array() {
+        let dir = tempfile::tempdir().unwrap();
+        let header = "{'descr': '|u1', 'fortran_order': False, 'shape': (2, 1, 2, 2), }";
+        let mut padded = header.to_string();
+        while (10 + padded.len() + 1) % 64 != 0 {
+            padded.push(' ');
+        }
+        padded.push('\n');
+        let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+        bytes.extend_from_slice(&(padded.len() as u16).to_le_bytes());
+        bytes.extend_from_slice(padded.as_bytes());
+        bytes.extend_from_slice(&[0, 64, 128, 255, 1, 2, 3, 4]);
+        let path = dir.path().join("s.npy");
+        std::fs::write(&path, &bytes).unwrap();
+        let data = read_npy_images(&path).unwrap();
+        assert_eq!((data.len, data.channels, data.size), (2, 1, 2));
+        bytes.pop();
+        std::fs::write(&path, &bytes).unwrap();
+        assert!(
+            read_npy_images(&path)
+                .err()
+                .unwrap()
+                .to_string()
+                .contains("does not match")
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod adam;
 pub mod config;
 pub mod data;
 pub mod model;
+pub mod quality;
 pub mod sample;
 pub mod train;
 

@@ -47,6 +47,8 @@ pub fn load_or_make(project: &Project, request: &ThumbRequest) -> Result<RgbaIma
 
 struct Queue {
     wanted: Mutex<Vec<ThumbRequest>>,
+    /// Being loaded now: not handed to a second worker when the window asks again.
+    in_flight: Mutex<std::collections::HashSet<String>>,
     wake: Condvar,
     shutdown: AtomicBool,
 }
@@ -68,6 +70,7 @@ impl ThumbLoader {
     ) -> Self {
         let queue = Arc::new(Queue {
             wanted: Mutex::new(Vec::new()),
+            in_flight: Mutex::new(Default::default()),
             wake: Condvar::new(),
             shutdown: AtomicBool::new(false),
         });
@@ -93,7 +96,10 @@ impl ThumbLoader {
     }
 
     /// Replaces the wanted list; the last entries are loaded first.
-    pub fn want(&self, requests: Vec<ThumbRequest>) {
+    pub fn want(&self, mut requests: Vec<ThumbRequest>) {
+        if let Ok(in_flight) = self.queue.in_flight.lock() {
+            requests.retain(|r| !in_flight.contains(&r.sha256));
+        }
         if let Ok(mut wanted) = self.queue.wanted.lock() {
             *wanted = requests;
         }
@@ -132,6 +138,9 @@ fn worker(
                     return;
                 }
                 if let Some(r) = wanted.pop() {
+                    if let Ok(mut in_flight) = queue.in_flight.lock() {
+                        in_flight.insert(r.sha256.clone());
+                    }
                     break r;
                 }
                 wanted = match queue.wake.wait(wanted) {
@@ -141,13 +150,15 @@ fn worker(
             }
         };
         let image = load_or_make(project, &request);
-        if tx
-            .send(ThumbResult {
-                sha256: request.sha256,
-                image,
-            })
-            .is_err()
-        {
+        let sent = tx.send(ThumbResult {
+            sha256: request.sha256.clone(),
+            image,
+        });
+        // Only now: until the result is in the channel, a repeated request must wait.
+        if let Ok(mut in_flight) = queue.in_flight.lock() {
+            in_flight.remove(&request.sha256);
+        }
+        if sent.is_err() {
             return;
         }
         notify();

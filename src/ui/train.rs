@@ -67,6 +67,8 @@ pub struct TrainTab {
     history_job: Option<JobHandle<(), (PathBuf, RunHistory)>>,
     pause: PauseFlag,
     run_dir: Option<PathBuf>,
+    /// Set while reading a resumed run's earlier metrics, up to this iteration.
+    history_through: Option<u64>,
     metrics: Vec<StepMetrics>,
     samples: Vec<(u64, PathBuf)>,
     /// Index into `samples` shown; `None` follows the newest.
@@ -146,19 +148,6 @@ impl TrainTab {
         self.textures.clear();
         self.warnings.clear();
         self.scrub = None;
-        if resume && let Ok(history) = train::read_run(&run_dir) {
-            let keep = history.last_checkpoint.unwrap_or(0);
-            self.metrics = history
-                .metrics
-                .into_iter()
-                .filter(|m| m.iter <= keep)
-                .collect();
-            self.samples = history
-                .samples
-                .into_iter()
-                .filter(|(i, _)| *i <= keep)
-                .collect();
-        }
         self.total = request.config.iterations;
         self.pause = PauseFlag::default();
         self.run_dir = Some(run_dir.clone());
@@ -224,6 +213,23 @@ impl TrainTab {
             job.poll();
             if let Some(outcome) = job.take_outcome() {
                 match outcome {
+                    Ok((_, history)) if self.history_through.is_some() => {
+                        let through = self.history_through.take().unwrap_or(0);
+                        let mut metrics: Vec<StepMetrics> = history
+                            .metrics
+                            .into_iter()
+                            .filter(|m| m.iter <= through)
+                            .collect();
+                        metrics.append(&mut self.metrics);
+                        self.metrics = metrics;
+                        let mut samples: Vec<(u64, PathBuf)> = history
+                            .samples
+                            .into_iter()
+                            .filter(|(i, _)| *i <= through)
+                            .collect();
+                        samples.append(&mut self.samples);
+                        self.samples = samples;
+                    }
                     Ok((dir, history)) => {
                         if let Some(config) = history.config {
                             self.form.config = config;
