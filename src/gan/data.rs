@@ -464,7 +464,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let header = "{'descr': '|u1', 'fortran_order': False, 'shape': (2, 1, 2, 2), }";
         let mut padded = header.to_string();
-        while (10 + padded.len() + 1) % 64 != 0 {
+        while !(10 + padded.len() + 1).is_multiple_of(64) {
             padded.push(' ');
         }
         padded.push('\n');

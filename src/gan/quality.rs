@@ -100,7 +100,7 @@ pub fn train_classifier(
             let loss = candle_nn::loss::cross_entropy(&model.logits(&x)?, &y)?;
             adam.step(&loss.backward()?)?;
             let done = (epoch * steps_per_epoch + step + 1) as u64;
-            if done % 20 == 0 || done == total {
+            if done.is_multiple_of(20) || done == total {
                 let loss = loss.to_scalar::<f32>()?;
                 reporter.progress(done, total, &format!("epoch {} loss {loss:.3}", epoch + 1));
             }
@@ -143,7 +143,7 @@ pub fn accuracy(
 /// Classifier features of every image, as rows of f64.
 pub fn features(model: &Classifier, images: &Dataset, device: &Device) -> Result<Vec<Vec<f64>>> {
     let feats = over_batches(images, device, |x| model.features(x))?;
-    Ok(feats.to_dtype(DType::F64)?.to_vec2::<f64>()?)
+    feats.to_dtype(DType::F64)?.to_vec2::<f64>()
 }
 
 /// Mean and covariance (unbiased) of the rows.
@@ -268,6 +268,23 @@ pub fn frechet_distance(a: &[Vec<f64>], b: &[Vec<f64>]) -> f64 {
     mean_term + trace(&cov_a) + trace(&cov_b) - 2.0 * cross
 }
 
+/// Images from seeds `0..count` of a generator, as a grey dataset (first channel), made in
+/// batches so memory stays small.
+pub fn generated_dataset(
+    generator: &super::sample::LoadedGenerator,
+    count: usize,
+) -> Result<Dataset> {
+    let size = generator.card.config.image_size;
+    let mut pixels = Vec::with_capacity(count * size * size);
+    let seeds: Vec<u64> = (0..count as u64).collect();
+    for chunk in seeds.chunks(500) {
+        for image in generator.images_for_seeds(chunk, 1.0)? {
+            pixels.extend(image.pixels().map(|p| p[0]));
+        }
+    }
+    Ok(Dataset::from_pixels(pixels, 1, size))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -307,21 +324,4 @@ mod tests {
             assert!((x - y).abs() < 1e-9);
         }
     }
-}
-
-/// Images from seeds `0..count` of a generator, as a grey dataset (first channel), made in
-/// batches so memory stays small.
-pub fn generated_dataset(
-    generator: &super::sample::LoadedGenerator,
-    count: usize,
-) -> Result<Dataset> {
-    let size = generator.card.config.image_size;
-    let mut pixels = Vec::with_capacity(count * size * size);
-    let seeds: Vec<u64> = (0..count as u64).collect();
-    for chunk in seeds.chunks(500) {
-        for image in generator.images_for_seeds(chunk, 1.0)? {
-            pixels.extend(image.pixels().map(|p| p[0]));
-        }
-    }
-    Ok(Dataset::from_pixels(pixels, 1, size))
 }
