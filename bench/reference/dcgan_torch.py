@@ -86,6 +86,7 @@ def main():
     p.add_argument("--fashion-mnist", default=None)
     p.add_argument("--out", default=None)
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--save-at", default="", help="also write samples_ITER.npy at these iterations (comma-separated)")
     a = p.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -123,20 +124,28 @@ def main():
             timed += 1
         if (it + 1) % 500 == 0:
             print(f"iter {it + 1}: D {d_loss.item():.3f} G {g_loss.item():.3f}", flush=True)
+        if a.out and str(it + 1) in a.save_at.split(","):
+            save_samples(G, a, dev, f"samples_{it + 1}.npy")
+            G.train()
     if dev.type == "cuda":
         torch.cuda.synchronize()
     if timed:
         print(f"torch secs_per_iter {(time.perf_counter() - start) / timed:.4f}")
     if a.out:
-        import numpy as np
-        os.makedirs(a.out, exist_ok=True)
         torch.save(G.state_dict(), os.path.join(a.out, "generator.pt"))
-        G.eval()
-        with torch.no_grad():
-            imgs = torch.cat([G(torch.randn(500, a.nz, device=dev)) for _ in range(20)])
-        arr = ((imgs.clamp(-1, 1) + 1) * 127.5).round().byte().cpu().numpy()
-        np.save(os.path.join(a.out, "samples.npy"), arr)
-        print(f"wrote {arr.shape[0]} samples to {a.out}")
+        save_samples(G, a, dev, "samples.npy")
+
+
+def save_samples(G, a, dev, name):
+    """10,000 samples in eval mode (running BatchNorm statistics), as deepstyle samples."""
+    import numpy as np
+    os.makedirs(a.out, exist_ok=True)
+    G.eval()
+    with torch.no_grad():
+        imgs = torch.cat([G(torch.randn(500, a.nz, device=dev)) for _ in range(20)])
+    arr = ((imgs.clamp(-1, 1) + 1) * 127.5).round().byte().cpu().numpy()
+    np.save(os.path.join(a.out, name), arr)
+    print(f"wrote {arr.shape[0]} samples to {os.path.join(a.out, name)}", flush=True)
 
 
 if __name__ == "__main__":
