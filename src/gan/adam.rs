@@ -69,11 +69,14 @@ impl Adam {
             let Some(g) = grads.get(param.as_tensor()) else {
                 continue;
             };
-            *m = ((&*m * self.beta1)? + (g * (1.0 - self.beta1))?)?;
-            *v = ((&*v * self.beta2)? + (g.sqr()? * (1.0 - self.beta2))?)?;
+            // Gradients carry the graph they were computed through; the moments must not, or
+            // every step would keep all earlier steps' activations alive.
+            let g = g.detach();
+            *m = ((&*m * self.beta1)? + (&g * (1.0 - self.beta1))?)?.detach();
+            *v = ((&*v * self.beta2)? + (g.sqr()? * (1.0 - self.beta2))?)?.detach();
             let denom = ((v.sqrt()? / sqrt_bias2)? + self.eps)?;
             let update = ((&*m / denom)? * step_size)?;
-            param.set(&param.as_tensor().sub(&update)?)?;
+            param.set(&param.as_tensor().detach().sub(&update)?)?;
         }
         Ok(())
     }
