@@ -8,6 +8,9 @@
 //!   The frame time is the CPU time of one egui frame (layout, thumbnail uploads, tessellation),
 //!   measured through egui_kittest; GPU rasterisation is not included.
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -97,7 +100,7 @@ fn main() {
     // Start an import job the way a drop onto the window does.
     h.input_mut()
         .dropped_files
-        .push(dropped(&work.path().join("more")));
+        .push(common::dropped(&work.path().join("more")));
     h.run_steps(1);
     assert_eq!(h.state().running_jobs().len(), 1, "import job running");
     drop(background);
@@ -133,21 +136,4 @@ fn main() {
         sorted[sorted.len() - 1],
         h.state().library().loaded_thumbnails(),
     );
-}
-
-/// A file or folder dropped onto the window, as the windowing backend hands it over.
-#[derive(Debug)]
-struct Dropped(std::path::PathBuf);
-
-impl egui::DroppedFile for Dropped {
-    fn path(&self) -> &std::path::Path {
-        &self.0
-    }
-    fn bytes(&self) -> Result<Vec<u8>, String> {
-        std::fs::read(&self.0).map_err(|e| e.to_string())
-    }
-}
-
-fn dropped(path: &std::path::Path) -> egui::DroppedFileHandle {
-    std::sync::Arc::new(Dropped(path.to_path_buf()))
 }

@@ -123,7 +123,7 @@ fn an_import_shows_a_progress_bar_and_its_cancel_button_cancels() {
         common::write(&photos, &format!("look{i:03}.png"), &bytes);
     }
     // Drop the folder onto the window, as a designer would.
-    h.input_mut().dropped_files.push(dropped(&photos));
+    h.input_mut().dropped_files.push(common::dropped(&photos));
     step_until(&mut h, 30, "the import's progress bar", |h| {
         h.query_by_role(Role::ProgressIndicator).is_some() && h.state().running_jobs().len() == 1
     });
@@ -192,21 +192,4 @@ fn the_train_tab_runs_a_tiny_gan_and_shows_its_curves_and_samples() {
     let run = std::path::absolute(dir.path().join("p/runs/tiny")).unwrap();
     assert!(run.join("generator.safetensors").is_file());
     assert!(h.state().train_tab().status().contains("Finished 6"));
-}
-
-/// A file or folder dropped onto the window, as the windowing backend hands it over.
-#[derive(Debug)]
-struct Dropped(std::path::PathBuf);
-
-impl egui::DroppedFile for Dropped {
-    fn path(&self) -> &std::path::Path {
-        &self.0
-    }
-    fn bytes(&self) -> Result<Vec<u8>, String> {
-        std::fs::read(&self.0).map_err(|e| e.to_string())
-    }
-}
-
-fn dropped(path: &std::path::Path) -> egui::DroppedFileHandle {
-    std::sync::Arc::new(Dropped(path.to_path_buf()))
 }

@@ -60,15 +60,7 @@ impl Project {
                 });
             }
         }
-        for folder in FOLDERS {
-            let path = root.join(folder);
-            std::fs::create_dir_all(&path).map_err(|source| io_err(&path, source))?;
-        }
-        let project = Project {
-            root: absolute(root),
-        };
-        project.catalog()?;
-        Ok(project)
+        Self::with_layout(root)
     }
 
     /// Opens an existing project, migrating its catalog if it is from an older release.
@@ -78,6 +70,11 @@ impl Project {
                 path: root.to_path_buf(),
             });
         }
+        Self::with_layout(root)
+    }
+
+    /// Makes sure every folder exists and the catalog opens (creating or migrating it).
+    fn with_layout(root: &Path) -> Result<Self, ProjectError> {
         for folder in FOLDERS {
             let path = root.join(folder);
             std::fs::create_dir_all(&path).map_err(|source| io_err(&path, source))?;

@@ -105,3 +105,20 @@ pub fn mixed_folder() -> MixedFolder {
     write(root, "readme.txt", b"not an image extension: skipped");
     MixedFolder { dir, good, bad }
 }
+
+/// A file or folder dropped onto the window, as the windowing backend hands it over.
+#[derive(Debug)]
+pub struct Dropped(std::path::PathBuf);
+
+impl egui::DroppedFile for Dropped {
+    fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        std::fs::read(&self.0).map_err(|e| e.to_string())
+    }
+}
+
+pub fn dropped(path: &std::path::Path) -> egui::DroppedFileHandle {
+    std::sync::Arc::new(Dropped(path.to_path_buf()))
+}
