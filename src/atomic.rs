@@ -28,6 +28,18 @@ pub fn write_atomic_with(
         .tempfile_in(parent)?;
     write(tmp.as_file_mut())?;
     tmp.as_file_mut().flush()?;
+    publish(tmp, path)
+}
+
+/// Gives a finished temporary file the permissions of a normally created one (temporary files
+/// are private, 0600), syncs it and renames it over `path`.
+pub fn publish(tmp: tempfile::NamedTempFile, path: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    }
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
@@ -49,6 +61,17 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("out.bin")]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn written_files_are_readable_by_others_like_normal_files() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("grid.png");
+        write_atomic(&path, b"png").unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o644);
     }
 
     #[test]

@@ -53,12 +53,7 @@ pub fn save_tensors(tensors: &HashMap<String, Tensor>, path: &Path) -> Result<()
         .tempfile_in(parent)
         .map_err(io(parent))?;
     candle_core::safetensors::save(tensors, tmp.path()).map_err(|e| format_err(path, e))?;
-    tmp.as_file().sync_all().map_err(io(path))?;
-    tmp.persist(path).map_err(|e| CheckpointError::Io {
-        path: path.to_path_buf(),
-        source: e.error,
-    })?;
-    Ok(())
+    crate::atomic::publish(tmp, path).map_err(io(path))
 }
 
 /// Reads every tensor of a safetensors file.
