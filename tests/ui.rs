@@ -192,4 +192,16 @@ fn the_train_tab_runs_a_tiny_gan_and_shows_its_curves_and_samples() {
     let run = std::path::absolute(dir.path().join("p/runs/tiny")).unwrap();
     assert!(run.join("generator.safetensors").is_file());
     assert!(h.state().train_tab().status().contains("Finished 6"));
+
+    // Resume to 9 iterations: the curve keeps the first 6 points and gains 3.
+    h.state_mut().train_tab_mut().form.config.iterations = 9;
+    h.run_steps(1);
+    h.get_by_role_and_label(Role::Button, "Resume from checkpoint")
+        .click();
+    step_until(&mut h, 120, "the resumed run to finish", |h| {
+        !h.state().train_tab().is_running() && h.state().train_tab().points() >= 9
+    });
+    step_until(&mut h, 30, "the earlier history", |h| {
+        h.state().train_tab().points() == 9
+    });
 }

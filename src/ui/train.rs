@@ -188,6 +188,13 @@ impl TrainTab {
                         self.total = iterations;
                         self.status =
                             format!("Training on {images} images from iteration {first_iter}");
+                        if first_iter > 0
+                            && let Some(dir) = self.run_dir.clone()
+                        {
+                            // A resumed run: bring back its curves and grids up to the checkpoint.
+                            self.history_through = Some(first_iter);
+                            self.open_run(ctx, dir);
+                        }
                     }
                     TrainEvent::Step(m) => self.metrics.push(m),
                     TrainEvent::Sample { iter, path } => self.samples.push((iter, path)),
