@@ -177,6 +177,7 @@ impl TrainTab {
 
     /// Drains the trainer's events; call every frame, whichever tab is shown.
     pub fn poll(&mut self, ctx: &egui::Context) {
+        let mut reload_history = None;
         if let Some(job) = &mut self.job {
             for event in job.poll() {
                 match event {
@@ -193,7 +194,7 @@ impl TrainTab {
                         {
                             // A resumed run: bring back its curves and grids up to the checkpoint.
                             self.history_through = Some(first_iter);
-                            self.open_run(ctx, dir);
+                            reload_history = Some(dir);
                         }
                     }
                     TrainEvent::Step(m) => self.metrics.push(m),
@@ -215,6 +216,9 @@ impl TrainTab {
                 };
                 self.job = None;
             }
+        }
+        if let Some(dir) = reload_history {
+            self.open_run(ctx, dir);
         }
         if let Some(job) = &mut self.history_job {
             job.poll();
