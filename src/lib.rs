@@ -11,6 +11,7 @@ pub mod export;
 pub mod gan;
 pub mod imaging;
 pub mod jobs;
+pub mod kernels;
 pub mod latent;
 pub mod project;
 pub mod ui;

@@ -87,9 +87,12 @@ def main():
     p.add_argument("--out", default=None)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--save-at", default="", help="also write samples_ITER.npy at these iterations (comma-separated)")
+    p.add_argument("--layers", action="store_true", help="time each conv layer's forward and backward instead")
     a = p.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
+    if a.layers:
+        return time_layers(a)
     torch.manual_seed(a.seed)
     dev = torch.device(a.device)
     G = Generator(a.image_size, a.nz, a.width, a.channels).to(dev)
@@ -131,9 +134,39 @@ def main():
         torch.cuda.synchronize()
     if timed:
         print(f"torch secs_per_iter {(time.perf_counter() - start) / timed:.4f}")
+        import resource
+        print(f"torch peak_rss_mb {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}")
     if a.out:
         torch.save(G.state_dict(), os.path.join(a.out, "generator.pt"))
         save_samples(G, a, dev, "samples.npy")
+
+
+def time_layers(a):
+    """One line per conv layer of G and D: `layer NAME forward_ms backward_ms` (median of --iters)."""
+    torch.manual_seed(a.seed)
+    G = Generator(a.image_size, a.nz, a.width, a.channels)
+    D = Discriminator(a.image_size, a.width, a.channels)
+    x = torch.randn(a.batch, a.nz, 1, 1)
+    for net, prefix in ((G, "G"), (D, "D")):
+        if net is D:
+            x = torch.randn(a.batch, a.channels, a.image_size, a.image_size)
+        convs = [m for m in net.main if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+        for i, conv in enumerate(convs):
+            inp = x.detach().clone().requires_grad_(True)
+            fwd, bwd = [], []
+            for _ in range(a.warmup + a.iters):
+                t0 = time.perf_counter()
+                out = conv(inp)
+                t1 = time.perf_counter()
+                out.backward(torch.ones_like(out))
+                t2 = time.perf_counter()
+                fwd.append(t1 - t0)
+                bwd.append(t2 - t1)
+                conv.weight.grad = None
+                inp.grad = None
+            med = lambda v: sorted(v[a.warmup:])[len(v[a.warmup:]) // 2] * 1000
+            print(f"layer {prefix}{i} {med(fwd):.3f} {med(bwd):.3f}", flush=True)
+            x = out.detach()
 
 
 def save_samples(G, a, dev, name):

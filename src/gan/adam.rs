@@ -5,22 +5,27 @@
 //!  p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)`
 
 use std::collections::HashMap;
+use std::sync::Mutex;
 
 use candle_core::{Result, Tensor, Var, backprop::GradStore};
 use candle_nn::VarMap;
 
 use super::model::is_running_stat;
+use crate::kernels::{AdamHyper, AdamStep, Moments};
+
+/// One parameter's moments: beside it in host memory for the fused CPU update, or as tensors
+/// on the parameter's device elsewhere.
+enum State {
+    Host(Mutex<Moments>),
+    Device { m: Tensor, v: Tensor },
+}
 
 pub struct Adam {
     names: Vec<String>,
     params: Vec<Var>,
-    m: Vec<Tensor>,
-    v: Vec<Tensor>,
+    states: Vec<State>,
     step: u64,
-    lr: f64,
-    beta1: f64,
-    beta2: f64,
-    eps: f64,
+    hyper: AdamHyper,
 }
 
 impl Adam {
@@ -37,19 +42,31 @@ impl Adam {
             .collect();
         names.sort();
         let params: Vec<Var> = names.iter().map(|n| data[n].clone()).collect();
-        let zeros = |p: &Var| p.as_tensor().zeros_like();
-        let m = params.iter().map(zeros).collect::<Result<Vec<_>>>()?;
-        let v = params.iter().map(zeros).collect::<Result<Vec<_>>>()?;
+        let states = params
+            .iter()
+            .map(|p| {
+                Ok(if p.device().is_cpu() {
+                    State::Host(Mutex::new(Moments::zeros(p.elem_count())))
+                } else {
+                    State::Device {
+                        m: p.as_tensor().zeros_like()?,
+                        v: p.as_tensor().zeros_like()?,
+                    }
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
         Ok(Adam {
             names,
             params,
-            m,
-            v,
+            states,
             step: 0,
-            lr,
-            beta1,
-            beta2,
-            eps: 1e-8,
+            hyper: AdamHyper {
+                lr,
+                beta1,
+                beta2,
+                eps: 1e-8,
+                weight_decay: 0.0,
+            },
         })
     }
 
@@ -60,35 +77,47 @@ impl Adam {
     /// One update from the gradients in `grads` (variables without a gradient are left alone).
     pub fn step(&mut self, grads: &GradStore) -> Result<()> {
         self.step += 1;
-        let t = self.step as i32;
-        let bias1 = 1.0 - self.beta1.powi(t);
-        let bias2 = 1.0 - self.beta2.powi(t);
-        let step_size = self.lr / bias1;
-        let sqrt_bias2 = bias2.sqrt();
-        for ((param, m), v) in self.params.iter().zip(&mut self.m).zip(&mut self.v) {
+        for (param, state) in self.params.iter().zip(&mut self.states) {
             let Some(g) = grads.get(param.as_tensor()) else {
                 continue;
             };
-            // Gradients carry the graph they were computed through; the moments must not, or
-            // every step would keep all earlier steps' activations alive.
-            let g = g.detach();
-            *m = ((&*m * self.beta1)? + (&g * (1.0 - self.beta1))?)?.detach();
-            *v = ((&*v * self.beta2)? + (g.sqr()? * (1.0 - self.beta2))?)?.detach();
-            let denom = ((v.sqrt()? / sqrt_bias2)? + self.eps)?;
-            let update = ((&*m / denom)? * step_size)?;
-            param.set(&param.as_tensor().detach().sub(&update)?)?;
+            match state {
+                State::Host(moments) => {
+                    let update = AdamStep {
+                        hyper: self.hyper,
+                        step: self.step,
+                        moments,
+                    };
+                    param.as_tensor().inplace_op2(&g.contiguous()?, &update)?;
+                }
+                State::Device { m, v } => {
+                    device_step(param, &g.detach(), m, v, self.hyper, self.step)?
+                }
+            }
         }
         Ok(())
     }
 
     /// The moments as named tensors (`PREFIX.m.NAME`, `PREFIX.v.NAME`) for a checkpoint.
-    pub fn state(&self, prefix: &str) -> HashMap<String, Tensor> {
+    pub fn state(&self, prefix: &str) -> Result<HashMap<String, Tensor>> {
         let mut state = HashMap::new();
-        for (i, name) in self.names.iter().enumerate() {
-            state.insert(format!("{prefix}.m.{name}"), self.m[i].clone());
-            state.insert(format!("{prefix}.v.{name}"), self.v[i].clone());
+        for ((name, param), slot) in self.names.iter().zip(&self.params).zip(&self.states) {
+            let (m, v) = match slot {
+                State::Host(moments) => {
+                    let moments = moments
+                        .lock()
+                        .map_err(|_| candle_core::Error::Msg("adam moments poisoned".into()))?;
+                    (
+                        Tensor::from_slice(&moments.m, param.shape(), param.device())?,
+                        Tensor::from_slice(&moments.v, param.shape(), param.device())?,
+                    )
+                }
+                State::Device { m, v } => (m.clone(), v.clone()),
+            };
+            state.insert(format!("{prefix}.m.{name}"), m);
+            state.insert(format!("{prefix}.v.{name}"), v);
         }
-        state
+        Ok(state)
     }
 
     /// Restores moments saved by [`Self::state`] and the step count; every moment must be there
@@ -99,25 +128,70 @@ impl Adam {
         tensors: &HashMap<String, Tensor>,
         step: u64,
     ) -> std::result::Result<(), String> {
-        for (i, name) in self.names.iter().enumerate() {
-            for (kind, slot) in [("m", &mut self.m[i]), ("v", &mut self.v[i])] {
+        for ((name, param), slot) in self.names.iter().zip(&self.params).zip(&mut self.states) {
+            let mut loaded = Vec::with_capacity(2);
+            for kind in ["m", "v"] {
                 let key = format!("{prefix}.{kind}.{name}");
                 let tensor = tensors
                     .get(&key)
                     .ok_or_else(|| format!("missing optimiser tensor {key}"))?;
-                if tensor.dims() != slot.dims() {
+                if tensor.dims() != param.dims() {
                     return Err(format!(
                         "optimiser tensor {key} has shape {:?}, expected {:?}",
                         tensor.dims(),
-                        slot.dims()
+                        param.dims()
                     ));
                 }
-                *slot = tensor.to_device(slot.device()).map_err(|e| e.to_string())?;
+                loaded.push(
+                    tensor
+                        .to_device(param.device())
+                        .map_err(|e| e.to_string())?,
+                );
             }
+            let (v, m) = (loaded.pop(), loaded.pop());
+            let (Some(m), Some(v)) = (m, v) else {
+                return Err(format!("optimiser moments for {name} incomplete"));
+            };
+            *slot = match slot {
+                State::Host(_) => {
+                    let values = |t: &Tensor| {
+                        t.flatten_all()
+                            .and_then(|t| t.to_vec1::<f32>())
+                            .map_err(|e| e.to_string())
+                    };
+                    State::Host(Mutex::new(Moments {
+                        m: values(&m)?,
+                        v: values(&v)?,
+                    }))
+                }
+                State::Device { .. } => State::Device { m, v },
+            };
         }
         self.step = step;
         Ok(())
     }
+}
+
+/// The same update from Candle ops, for parameters on a GPU.
+fn device_step(
+    param: &Var,
+    g: &Tensor,
+    m: &mut Tensor,
+    v: &mut Tensor,
+    h: AdamHyper,
+    step: u64,
+) -> Result<()> {
+    let t = step.min(i32::MAX as u64) as i32;
+    let step_size = h.lr / (1.0 - h.beta1.powi(t));
+    let sqrt_bias2 = (1.0 - h.beta2.powi(t)).sqrt();
+    // Gradients carry the graph they were computed through; the moments must not, or every step
+    // would keep all earlier steps' activations alive.
+    *m = ((&*m * h.beta1)? + (g * (1.0 - h.beta1))?)?.detach();
+    *v = ((&*v * h.beta2)? + (g.sqr()? * (1.0 - h.beta2))?)?.detach();
+    let denom = ((v.sqrt()? / sqrt_bias2)? + h.eps)?;
+    let update = ((&*m / denom)? * step_size)?;
+    let decayed = (param.as_tensor().detach() * (1.0 - h.lr * h.weight_decay))?;
+    param.set(&decayed.sub(&update)?)
 }
 
 #[cfg(test)]

@@ -4,91 +4,110 @@
 //!
 //! Weight names are the checkpoint keys: `b0.conv.weight`, `b0.bn.weight`, ..., `out.conv.weight`.
 
-use candle_core::{DType, Device, Module, ModuleT, Result, Tensor};
-use candle_nn::{
-    BatchNorm, Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig, VarBuilder, VarMap,
-};
+use candle_core::{DType, Device, Result, Tensor};
+use candle_nn::{VarBuilder, VarMap};
 
 use super::config::GanConfig;
+use crate::kernels::{self, Activation, BatchNormAct};
 use crate::latent::SeededRng;
 
 const BN_EPS: f64 = 1e-5;
+const LEAKY_SLOPE: f32 = 0.2;
 
-fn conv_transpose(
-    c_in: usize,
-    c_out: usize,
+/// A bias-free 4x4 convolution layer, plain or transposed, on the project's CPU kernels
+/// (Candle's own on GPUs).
+struct Conv {
+    weight: Tensor,
     stride: usize,
     padding: usize,
-    vb: VarBuilder,
-) -> Result<ConvTranspose2d> {
-    let weight = vb.get((c_in, c_out, 4, 4), "weight")?;
-    let config = ConvTranspose2dConfig {
-        padding,
-        stride,
-        output_padding: 0,
-        dilation: 1,
-    };
-    Ok(ConvTranspose2d::new(weight, None, config))
+    transposed: bool,
 }
 
-fn conv(
-    c_in: usize,
-    c_out: usize,
-    stride: usize,
-    padding: usize,
-    vb: VarBuilder,
-) -> Result<Conv2d> {
-    let weight = vb.get((c_out, c_in, 4, 4), "weight")?;
-    let config = Conv2dConfig {
-        padding,
-        stride,
-        dilation: 1,
-        groups: 1,
-        cudnn_fwd_algo: None,
-    };
-    Ok(Conv2d::new(weight, None, config))
+impl Conv {
+    /// ConvTranspose2d: weight `(c_in, c_out, 4, 4)`.
+    fn transposed(
+        c_in: usize,
+        c_out: usize,
+        stride: usize,
+        padding: usize,
+        vb: VarBuilder,
+    ) -> Result<Self> {
+        Ok(Conv {
+            weight: vb.get((c_in, c_out, 4, 4), "weight")?,
+            stride,
+            padding,
+            transposed: true,
+        })
+    }
+
+    /// Conv2d: weight `(c_out, c_in, 4, 4)`.
+    fn plain(
+        c_in: usize,
+        c_out: usize,
+        stride: usize,
+        padding: usize,
+        vb: VarBuilder,
+    ) -> Result<Self> {
+        Ok(Conv {
+            weight: vb.get((c_out, c_in, 4, 4), "weight")?,
+            stride,
+            padding,
+            transposed: false,
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        if self.transposed {
+            kernels::conv_transpose2d(x, &self.weight, self.stride, self.padding)
+        } else {
+            kernels::conv2d(x, &self.weight, self.stride, self.padding, 1)
+        }
+    }
 }
 
-fn batch_norm(channels: usize, vb: VarBuilder) -> Result<BatchNorm> {
-    BatchNorm::new(
-        channels,
-        vb.get(channels, "running_mean")?,
-        vb.get(channels, "running_var")?,
-        vb.get(channels, "weight")?,
-        vb.get(channels, "bias")?,
-        BN_EPS,
-    )
+/// A convolution followed by BatchNorm and an activation (fused on the CPU).
+struct Block {
+    conv: Conv,
+    bn: BatchNormAct,
+}
+
+impl Block {
+    fn new(conv: Conv, channels: usize, activation: Activation, vb: VarBuilder) -> Result<Self> {
+        Ok(Block {
+            conv,
+            bn: BatchNormAct::new(channels, BN_EPS, activation, vb.pp("bn"))?,
+        })
+    }
+
+    fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        self.bn.forward_t(&self.conv.forward(x)?, train)
+    }
 }
 
 /// z (N, z_dim) -> images (N, C, S, S) in [-1, 1].
 pub struct Generator {
-    first: (ConvTranspose2d, BatchNorm),
-    middle: Vec<(ConvTranspose2d, BatchNorm)>,
-    out: ConvTranspose2d,
+    blocks: Vec<Block>,
+    out: Conv,
     z_dim: usize,
 }
 
 impl Generator {
     pub fn new(config: &GanConfig, vb: VarBuilder) -> Result<Self> {
-        let blocks = config.middle_blocks();
-        let mut channels = config.ngf << blocks;
-        let first = (
-            conv_transpose(config.z_dim, channels, 1, 0, vb.pp("b0").pp("conv"))?,
-            batch_norm(channels, vb.pp("b0").pp("bn"))?,
-        );
-        let mut middle = Vec::with_capacity(blocks);
-        for i in 1..=blocks {
+        let middle = config.middle_blocks();
+        let mut channels = config.ngf << middle;
+        let mut blocks = Vec::with_capacity(middle + 1);
+        let b0 = vb.pp("b0");
+        let first = Conv::transposed(config.z_dim, channels, 1, 0, b0.pp("conv"))?;
+        blocks.push(Block::new(first, channels, Activation::Relu, b0)?);
+        for i in 1..=middle {
             let vb = vb.pp(format!("b{i}"));
-            middle.push((
-                conv_transpose(channels, channels / 2, 2, 1, vb.pp("conv"))?,
-                batch_norm(channels / 2, vb.pp("bn"))?,
-            ));
+            let conv = Conv::transposed(channels, channels / 2, 2, 1, vb.pp("conv"))?;
+            blocks.push(Block::new(conv, channels / 2, Activation::Relu, vb)?);
             channels /= 2;
         }
-        let out = conv_transpose(channels, config.channels, 2, 1, vb.pp("out").pp("conv"))?;
+        let out = Conv::transposed(channels, config.channels, 2, 1, vb.pp("out").pp("conv"))?;
         Ok(Generator {
-            first,
-            middle,
+            blocks,
             out,
             z_dim: config.z_dim,
         })
@@ -96,14 +115,9 @@ impl Generator {
 
     pub fn forward_t(&self, z: &Tensor, train: bool) -> Result<Tensor> {
         let (n, _) = z.dims2()?;
-        let x = z.reshape((n, self.z_dim, 1, 1))?;
-        let mut x = self
-            .first
-            .1
-            .forward_t(&self.first.0.forward(&x)?, train)?
-            .relu()?;
-        for (conv, bn) in &self.middle {
-            x = bn.forward_t(&conv.forward(&x)?, train)?.relu()?;
+        let mut x = z.reshape((n, self.z_dim, 1, 1))?;
+        for block in &self.blocks {
+            x = block.forward_t(&x, train)?;
         }
         self.out.forward(&x)?.tanh()
     }
@@ -111,42 +125,44 @@ impl Generator {
 
 /// images (N, C, S, S) -> one real/fake logit per image (N).
 pub struct Discriminator {
-    first: Conv2d,
-    middle: Vec<(Conv2d, BatchNorm)>,
-    out: Conv2d,
+    first: Conv,
+    blocks: Vec<Block>,
+    out: Conv,
 }
 
 impl Discriminator {
     pub fn new(config: &GanConfig, vb: VarBuilder) -> Result<Self> {
-        let blocks = config.middle_blocks();
+        let middle = config.middle_blocks();
         let mut channels = config.ndf;
-        let first = conv(config.channels, channels, 2, 1, vb.pp("b0").pp("conv"))?;
-        let mut middle = Vec::with_capacity(blocks);
-        for i in 1..=blocks {
+        let first = Conv::plain(config.channels, channels, 2, 1, vb.pp("b0").pp("conv"))?;
+        let mut blocks = Vec::with_capacity(middle);
+        for i in 1..=middle {
             let vb = vb.pp(format!("b{i}"));
-            middle.push((
-                conv(channels, channels * 2, 2, 1, vb.pp("conv"))?,
-                batch_norm(channels * 2, vb.pp("bn"))?,
-            ));
+            let conv = Conv::plain(channels, channels * 2, 2, 1, vb.pp("conv"))?;
+            blocks.push(Block::new(
+                conv,
+                channels * 2,
+                Activation::LeakyRelu(LEAKY_SLOPE),
+                vb,
+            )?);
             channels *= 2;
         }
-        let out = conv(channels, 1, 1, 0, vb.pp("out").pp("conv"))?;
-        Ok(Discriminator { first, middle, out })
+        let out = Conv::plain(channels, 1, 1, 0, vb.pp("out").pp("conv"))?;
+        Ok(Discriminator { first, blocks, out })
     }
 
     pub fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         let mut x = leaky_relu(&self.first.forward(x)?)?;
-        for (conv, bn) in &self.middle {
-            x = leaky_relu(&bn.forward_t(&conv.forward(&x)?, train)?)?;
+        for block in &self.blocks {
+            x = block.forward_t(&x, train)?;
         }
-        let logits = self.out.forward(&x)?;
-        logits.flatten_all()
+        self.out.forward(&x)?.flatten_all()
     }
 }
 
 fn leaky_relu(x: &Tensor) -> Result<Tensor> {
     // max(x, 0.2 x) equals LeakyReLU(0.2) and has a gradient everywhere.
-    x.maximum(&(x * 0.2)?)
+    x.maximum(&(x * LEAKY_SLOPE as f64)?)
 }
 
 /// A network with its variables.

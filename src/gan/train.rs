@@ -366,18 +366,12 @@ impl Trainer {
             self.config.z_dim,
             &self.device,
         )?;
-        let fake = self.nets.generator.forward_t(&z, true)?;
-
-        let real_logits = self.nets.discriminator.forward_t(real, true)?;
-        let fake_logits = self.nets.discriminator.forward_t(&fake.detach(), true)?;
-        let d_loss = (bce_with_logits(&real_logits, 1.0)? + bce_with_logits(&fake_logits, 0.0)?)?;
-        let grads = d_loss.backward()?;
-        self.opt_d.step(&grads)?;
-
-        let fooled_logits = self.nets.discriminator.forward_t(&fake, true)?;
-        let g_loss = bce_with_logits(&fooled_logits, 1.0)?;
-        let grads = g_loss.backward()?;
-        self.opt_g.step(&grads)?;
+        let StepLosses {
+            d_loss,
+            g_loss,
+            real_logits,
+            fake_logits,
+        } = adversarial_step(&self.nets, &mut self.opt_d, &mut self.opt_g, real, &z)?;
 
         let d_loss = d_loss.to_scalar::<f32>()?;
         let g_loss = g_loss.to_scalar::<f32>()?;
@@ -438,8 +432,8 @@ impl Trainer {
         let file = format!("ckpt_{iter:08}.safetensors");
         let mut tensors = checkpoint::named(&self.nets.g_vars, "g.");
         tensors.extend(checkpoint::named(&self.nets.d_vars, "d."));
-        tensors.extend(self.opt_g.state("opt_g"));
-        tensors.extend(self.opt_d.state("opt_d"));
+        tensors.extend(self.opt_g.state("opt_g")?);
+        tensors.extend(self.opt_d.state("opt_d")?);
         checkpoint::save_tensors(&tensors, &dir.join(&file))?;
         let meta = CheckpointMeta {
             iteration: iter,
@@ -470,6 +464,42 @@ impl Trainer {
         checkpoint::save_json(&card, &checkpoint::sidecar_path(&generator))?;
         Ok(())
     }
+}
+
+/// The losses and logits of one [`adversarial_step`].
+pub struct StepLosses {
+    pub d_loss: Tensor,
+    pub g_loss: Tensor,
+    pub real_logits: Tensor,
+    pub fake_logits: Tensor,
+}
+
+/// One DCGAN iteration: a discriminator step on `real` and `G(z)`, then a generator step.
+pub fn adversarial_step(
+    nets: &Networks,
+    opt_d: &mut Adam,
+    opt_g: &mut Adam,
+    real: &Tensor,
+    z: &Tensor,
+) -> candle_core::Result<StepLosses> {
+    let fake = nets.generator.forward_t(z, true)?;
+
+    let real_logits = nets.discriminator.forward_t(real, true)?;
+    let fake_logits = nets.discriminator.forward_t(&fake.detach(), true)?;
+    let d_loss = (bce_with_logits(&real_logits, 1.0)? + bce_with_logits(&fake_logits, 0.0)?)?;
+    let grads = d_loss.backward()?;
+    opt_d.step(&grads)?;
+
+    let fooled_logits = nets.discriminator.forward_t(&fake, true)?;
+    let g_loss = bce_with_logits(&fooled_logits, 1.0)?;
+    let grads = g_loss.backward()?;
+    opt_g.step(&grads)?;
+    Ok(StepLosses {
+        d_loss,
+        g_loss,
+        real_logits,
+        fake_logits,
+    })
 }
 
 /// The noise of iteration `iter`: drawn from the seed and the iteration alone.

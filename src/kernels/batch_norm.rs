@@ -1,0 +1,423 @@
+//! BatchNorm2d fused with the activation that follows it (ReLU, LeakyReLU or none), forward and
+//! backward in two threaded passes each, as one Candle op; plus the layer that owns the
+//! parameters and running statistics.
+//!
+//! Training normalises with the batch's statistics (biased variance) and moves the running
+//! statistics toward them with PyTorch's rule (momentum 0.1, unbiased variance); evaluation uses
+//! the running statistics.
+
+use std::sync::{Arc, Mutex};
+
+use candle_core::{CpuStorage, CustomOp3, DType, Layout, Result, Shape, Tensor, Var};
+use candle_nn::VarBuilder;
+use rayon::prelude::*;
+
+use super::{KernelError, f32_slice};
+
+const MOMENTUM: f64 = 0.1;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Activation {
+    Identity,
+    Relu,
+    /// `max(x, slope * x)`, slope in (0, 1).
+    LeakyRelu(f32),
+}
+
+impl Activation {
+    #[inline]
+    fn apply(self, v: f32) -> f32 {
+        match self {
+            Activation::Identity => v,
+            Activation::Relu => v.max(0.0),
+            Activation::LeakyRelu(slope) => {
+                if v > 0.0 {
+                    v
+                } else {
+                    v * slope
+                }
+            }
+        }
+    }
+
+    /// The derivative, read from the activation's output (its sign is the input's sign).
+    #[inline]
+    fn derivative_at_output(self, out: f32) -> f32 {
+        match self {
+            Activation::Identity => 1.0,
+            Activation::Relu => {
+                if out > 0.0 {
+                    1.0
+                } else {
+                    0.0
+                }
+            }
+            Activation::LeakyRelu(slope) => {
+                if out > 0.0 {
+                    1.0
+                } else {
+                    slope
+                }
+            }
+        }
+    }
+
+    fn apply_tensor(self, x: &Tensor) -> Result<Tensor> {
+        match self {
+            Activation::Identity => Ok(x.clone()),
+            Activation::Relu => x.relu(),
+            Activation::LeakyRelu(slope) => x.maximum(&(x * slope as f64)?),
+        }
+    }
+}
+
+/// `(N, C, plane)` sizes of an NCHW tensor.
+#[derive(Clone, Copy, Debug)]
+struct Dims {
+    batch: usize,
+    channels: usize,
+    plane: usize,
+}
+
+impl Dims {
+    fn of(shape: &Shape) -> Result<Self> {
+        let dims = shape.dims();
+        if dims.len() < 2 {
+            return Err(KernelError::Geometry(format!(
+                "batch norm needs (N, C, ...), got {dims:?}"
+            ))
+            .into());
+        }
+        Ok(Dims {
+            batch: dims[0],
+            channels: dims[1],
+            plane: dims[2..].iter().product(),
+        })
+    }
+
+    fn count(&self) -> usize {
+        self.batch * self.plane
+    }
+
+    /// The values of channel `c`, image by image.
+    fn channel<'a>(&self, data: &'a [f32], c: usize) -> impl Iterator<Item = &'a [f32]> + 'a {
+        let (channels, plane) = (self.channels, self.plane);
+        (0..self.batch).map(move |n| &data[(n * channels + c) * plane..][..plane])
+    }
+}
+
+/// Per-channel mean and biased variance, accumulated in f64.
+fn channel_stats(x: &[f32], dims: Dims) -> (Vec<f32>, Vec<f32>) {
+    (0..dims.channels)
+        .into_par_iter()
+        .map(|c| {
+            let (mut sum, mut sum_sq) = (0.0f64, 0.0f64);
+            for plane in dims.channel(x, c) {
+                for &v in plane {
+                    sum += v as f64;
+                    sum_sq += (v as f64) * (v as f64);
+                }
+            }
+            let count = dims.count().max(1) as f64;
+            let mean = sum / count;
+            (
+                (mean) as f32,
+                (sum_sq / count - mean * mean).max(0.0) as f32,
+            )
+        })
+        .unzip()
+}
+
+/// What the forward pass leaves for the backward one.
+#[derive(Clone, Debug, Default)]
+struct Saved {
+    mean: Vec<f32>,
+    inv_std: Vec<f32>,
+    gamma: Vec<f32>,
+    /// The batch's biased variance, for the running statistics.
+    batch_var: Vec<f32>,
+}
+
+/// `act(gamma * (x - mean) * inv_std + beta)` with operands `(x, gamma, beta)`.
+struct BatchNormOp {
+    activation: Activation,
+    eps: f32,
+    /// `Some((mean, var))` to normalise with fixed statistics (evaluation).
+    fixed: Option<(Vec<f32>, Vec<f32>)>,
+    saved: Arc<Mutex<Saved>>,
+}
+
+impl CustomOp3 for BatchNormOp {
+    fn name(&self) -> &'static str {
+        "deepstyle-batch-norm"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (x, gamma, beta) = (f32_slice(s1, l1)?, f32_slice(s2, l2)?, f32_slice(s3, l3)?);
+        let dims = Dims::of(l1.shape())?;
+        if gamma.len() != dims.channels || beta.len() != dims.channels {
+            return Err(KernelError::Geometry(format!(
+                "batch norm over {} channels got {} scales and {} shifts",
+                dims.channels,
+                gamma.len(),
+                beta.len()
+            ))
+            .into());
+        }
+        let (mean, var) = match &self.fixed {
+            Some((mean, var)) => (mean.clone(), var.clone()),
+            None => channel_stats(x, dims),
+        };
+        let inv_std: Vec<f32> = var.iter().map(|v| 1.0 / (v + self.eps).sqrt()).collect();
+        let mut y = vec![0.0f32; x.len()];
+        let act = self.activation;
+        y.par_chunks_mut(dims.plane.max(1))
+            .zip(x.par_chunks(dims.plane.max(1)))
+            .enumerate()
+            .for_each(|(index, (out, input))| {
+                let c = index % dims.channels;
+                let scale = gamma[c] * inv_std[c];
+                let shift = beta[c] - mean[c] * scale;
+                for (o, &v) in out.iter_mut().zip(input) {
+                    *o = act.apply(v * scale + shift);
+                }
+            });
+        let mut saved = self
+            .saved
+            .lock()
+            .map_err(|_| candle_core::Error::Msg("batch norm state poisoned".into()))?;
+        *saved = Saved {
+            mean,
+            inv_std,
+            gamma: gamma.to_vec(),
+            batch_var: var,
+        };
+        Ok((CpuStorage::F32(y), l1.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        _gamma: &Tensor,
+        _beta: &Tensor,
+        res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let saved = self
+            .saved
+            .lock()
+            .map_err(|_| candle_core::Error::Msg("batch norm state poisoned".into()))?
+            .clone();
+        let channels = saved.gamma.len();
+        let backward = BatchNormBackward {
+            activation: self.activation,
+            saved,
+        };
+        let packed = x.apply_op3_no_bwd(res, &grad.contiguous()?, &backward)?;
+        let len = x.elem_count();
+        let dx = packed.narrow(0, 0, len)?.reshape(x.shape())?;
+        let dgamma = packed.narrow(0, len, channels)?;
+        let dbeta = packed.narrow(0, len + channels, channels)?;
+        Ok((Some(dx), Some(dgamma), Some(dbeta)))
+    }
+}
+
+/// Operands `(x, y, dy)`; output `[dx..., dgamma..., dbeta...]` in one flat tensor.
+struct BatchNormBackward {
+    activation: Activation,
+    saved: Saved,
+}
+
+impl CustomOp3 for BatchNormBackward {
+    fn name(&self) -> &'static str {
+        "deepstyle-batch-norm-backward"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (x, y, dy) = (f32_slice(s1, l1)?, f32_slice(s2, l2)?, f32_slice(s3, l3)?);
+        let dims = Dims::of(l1.shape())?;
+        if y.len() != x.len() || dy.len() != x.len() || self.saved.gamma.len() != dims.channels {
+            return Err(
+                KernelError::Geometry("batch norm backward: operands differ".into()).into(),
+            );
+        }
+        let Saved {
+            mean,
+            inv_std,
+            gamma,
+            ..
+        } = &self.saved;
+        let act = self.activation;
+        // Pass 1: per channel, the sums of the pre-activation gradient and of it times x-hat.
+        let (sum_g, sum_gx): (Vec<f64>, Vec<f64>) = (0..dims.channels)
+            .into_par_iter()
+            .map(|c| {
+                let (mut sg, mut sgx) = (0.0f64, 0.0f64);
+                for ((xs, ys), ds) in dims
+                    .channel(x, c)
+                    .zip(dims.channel(y, c))
+                    .zip(dims.channel(dy, c))
+                {
+                    for ((&xv, &yv), &dv) in xs.iter().zip(ys).zip(ds) {
+                        let g = (dv * act.derivative_at_output(yv)) as f64;
+                        sg += g;
+                        sgx += g * ((xv - mean[c]) * inv_std[c]) as f64;
+                    }
+                }
+                (sg, sgx)
+            })
+            .unzip();
+        // Pass 2: dx = gamma * inv_std * (g - mean(g) - x_hat * mean(g * x_hat)).
+        let count = dims.count().max(1) as f64;
+        let mut out = vec![0.0f32; x.len() + 2 * dims.channels];
+        let (dx, rest) = out.split_at_mut(x.len());
+        let plane = dims.plane.max(1);
+        dx.par_chunks_mut(plane)
+            .enumerate()
+            .for_each(|(index, dst)| {
+                let c = index % dims.channels;
+                let offset = index * plane;
+                let mean_g = (sum_g[c] / count) as f32;
+                let mean_gx = (sum_gx[c] / count) as f32;
+                let scale = gamma[c] * inv_std[c];
+                for (i, d) in dst.iter_mut().enumerate() {
+                    let g = dy[offset + i] * act.derivative_at_output(y[offset + i]);
+                    let x_hat = (x[offset + i] - mean[c]) * inv_std[c];
+                    *d = scale * (g - mean_g - x_hat * mean_gx);
+                }
+            });
+        for c in 0..dims.channels {
+            rest[c] = sum_gx[c] as f32;
+            rest[dims.channels + c] = sum_g[c] as f32;
+        }
+        let len = out.len();
+        Ok((CpuStorage::F32(out), Shape::from(len)))
+    }
+}
+
+/// A BatchNorm2d layer followed by an activation; variables `weight`, `bias`, `running_mean`,
+/// `running_var` as PyTorch names them.
+pub struct BatchNormAct {
+    weight: Tensor,
+    bias: Tensor,
+    running_mean: Var,
+    running_var: Var,
+    eps: f64,
+    activation: Activation,
+}
+
+impl BatchNormAct {
+    pub fn new(channels: usize, eps: f64, activation: Activation, vb: VarBuilder) -> Result<Self> {
+        Ok(BatchNormAct {
+            weight: vb.get(channels, "weight")?,
+            bias: vb.get(channels, "bias")?,
+            running_mean: Var::from_tensor(&vb.get(channels, "running_mean")?)?,
+            running_var: Var::from_tensor(&vb.get(channels, "running_var")?)?,
+            eps,
+            activation,
+        })
+    }
+
+    pub fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        if x.device().is_cpu() && x.dtype() == DType::F32 {
+            self.forward_cpu(x, train)
+        } else {
+            self.forward_composed(x, train)
+        }
+    }
+
+    fn forward_cpu(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        let saved = Arc::new(Mutex::new(Saved::default()));
+        let fixed = if train {
+            None
+        } else {
+            Some((
+                self.running_mean.as_tensor().to_vec1::<f32>()?,
+                self.running_var.as_tensor().to_vec1::<f32>()?,
+            ))
+        };
+        let op = BatchNormOp {
+            activation: self.activation,
+            eps: self.eps as f32,
+            fixed,
+            saved: saved.clone(),
+        };
+        let x = x.contiguous()?;
+        let (weight, bias) = (self.weight.contiguous()?, self.bias.contiguous()?);
+        if !train {
+            return x.apply_op3_no_bwd(&weight, &bias, &op);
+        }
+        let y = x.apply_op3(&weight, &bias, op)?;
+        let (mean, batch_var) = {
+            let saved = saved
+                .lock()
+                .map_err(|_| candle_core::Error::Msg("batch norm state poisoned".into()))?;
+            (saved.mean.clone(), saved.batch_var.clone())
+        };
+        let count = (x.elem_count() / mean.len().max(1)) as f64;
+        let device = x.device();
+        let mean = Tensor::from_vec(mean, self.running_mean.shape(), device)?;
+        let var = Tensor::from_vec(batch_var, self.running_var.shape(), device)?;
+        self.update_running(&mean, &var, count)?;
+        Ok(y)
+    }
+
+    /// The same computation from Candle ops, for devices without the CPU kernels.
+    fn forward_composed(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        let channels = self.weight.elem_count();
+        let mut stat_shape = vec![1usize; x.rank()];
+        stat_shape[1] = channels;
+        let (mean, var) = if train {
+            let per_channel = x.transpose(0, 1)?.flatten_from(1)?; // (C, N * plane)
+            let mean = per_channel.mean_keepdim(1)?;
+            let var = per_channel.broadcast_sub(&mean)?.sqr()?.mean_keepdim(1)?;
+            self.update_running(
+                &mean.flatten_all()?.detach(),
+                &var.flatten_all()?.detach(),
+                per_channel.dim(1)? as f64,
+            )?;
+            (
+                mean.reshape(stat_shape.clone())?,
+                var.reshape(stat_shape.clone())?,
+            )
+        } else {
+            (
+                self.running_mean.as_tensor().reshape(stat_shape.clone())?,
+                self.running_var.as_tensor().reshape(stat_shape.clone())?,
+            )
+        };
+        let normalised = x
+            .broadcast_sub(&mean)?
+            .broadcast_div(&(var + self.eps)?.sqrt()?)?;
+        let y = normalised
+            .broadcast_mul(&self.weight.reshape(stat_shape.clone())?)?
+            .broadcast_add(&self.bias.reshape(stat_shape)?)?;
+        self.activation.apply_tensor(&y)
+    }
+
+    fn update_running(&self, mean: &Tensor, biased_var: &Tensor, count: f64) -> Result<()> {
+        let unbiased = (biased_var * (count / (count - 1.0).max(1.0)))?;
+        let running_mean =
+            ((self.running_mean.as_tensor() * (1.0 - MOMENTUM))? + (mean * MOMENTUM)?)?;
+        let running_var =
+            ((self.running_var.as_tensor() * (1.0 - MOMENTUM))? + (unbiased * MOMENTUM)?)?;
+        self.running_mean.set(&running_mean.detach())?;
+        self.running_var.set(&running_var.detach())
+    }
+}

@@ -1,0 +1,327 @@
+//! Conv2d and ConvTranspose2d on the CPU as im2col / col2im around one threaded `gemm` per
+//! group, forward and both gradients, wrapped as Candle custom ops so autograd uses them.
+//!
+//! Three products serve both layers. In convolution terms (image side -> column side, weight
+//! `(c_out, c / groups, kh, kw)`):
+//! - forward: `y = W · im2col(x)`;
+//! - data gradient: `dx = col2im(Wᵀ · dy)`;
+//! - weight gradient: `dW = dy · im2col(x)ᵀ`.
+//!
+//! A transposed convolution is the data gradient of a convolution, so its forward is `col2im(Wᵀ · x)`,
+//! its data gradient the convolution forward of `dy`, and its weight gradient the same product
+//! with the roles of `x` and `dy` swapped.
+
+use candle_core::{CpuStorage, CustomOp2, DType, Layout, Shape, Tensor};
+
+use super::gemm::{MatRef, matmul};
+use super::layout::{ConvGeometry, channel_major_to_nchw, col2im, im2col, nchw_to_channel_major};
+use super::{KernelError, f32_slice};
+
+/// Convolution forward: `x` on the image side -> `(N, c_out, out_h, out_w)`.
+pub fn conv_forward(
+    g: &ConvGeometry,
+    groups: usize,
+    c_out: usize,
+    x: &[f32],
+    w: &[f32],
+) -> Vec<f32> {
+    let cols = im2col(g, x);
+    let width = g.col_width();
+    let (k, cog) = (g.col_rows() / groups, c_out / groups);
+    let mut y = vec![0.0f32; c_out * width];
+    for group in 0..groups {
+        matmul(
+            &mut y[group * cog * width..],
+            width,
+            MatRef::row_major(&w[group * cog * k..], cog, k, k),
+            MatRef::row_major(&cols[group * k * width..], k, width, width),
+            false,
+        );
+    }
+    channel_major_to_nchw(&y, g.batch, c_out, g.positions())
+}
+
+/// Convolution data gradient: `dy` on the column side -> image side.
+pub fn conv_backward_data(
+    g: &ConvGeometry,
+    groups: usize,
+    c_out: usize,
+    w: &[f32],
+    dy: &[f32],
+) -> Vec<f32> {
+    let dy = nchw_to_channel_major(dy, g.batch, c_out, g.positions());
+    let width = g.col_width();
+    let (k, cog) = (g.col_rows() / groups, c_out / groups);
+    let mut dcols = vec![0.0f32; g.col_rows() * width];
+    for group in 0..groups {
+        matmul(
+            &mut dcols[group * k * width..],
+            width,
+            MatRef::row_major(&w[group * cog * k..], cog, k, k).t(),
+            MatRef::row_major(&dy[group * cog * width..], cog, width, width),
+            false,
+        );
+    }
+    col2im(g, &dcols)
+}
+
+/// Convolution weight gradient, summed over the batch: `(c_out, c / groups, kh, kw)`.
+pub fn conv_backward_weight(
+    g: &ConvGeometry,
+    groups: usize,
+    c_out: usize,
+    x: &[f32],
+    dy: &[f32],
+) -> Vec<f32> {
+    let cols = im2col(g, x);
+    let dy = nchw_to_channel_major(dy, g.batch, c_out, g.positions());
+    let width = g.col_width();
+    let (k, cog) = (g.col_rows() / groups, c_out / groups);
+    let mut dw = vec![0.0f32; c_out * k];
+    for group in 0..groups {
+        matmul(
+            &mut dw[group * cog * k..],
+            k,
+            MatRef::row_major(&dy[group * cog * width..], cog, width, width),
+            MatRef::row_major(&cols[group * k * width..], k, width, width).t(),
+            false,
+        );
+    }
+    dw
+}
+
+/// Which of the three products a [`ConvJob`] computes, with its operands in order.
+#[derive(Clone, Copy, Debug)]
+enum Product {
+    /// (image, weight) -> column side
+    Forward,
+    /// (weight, column side) -> image
+    BackwardData,
+    /// (image, column side) -> weight
+    BackwardWeight,
+}
+
+/// One product as a Candle op without a gradient of its own (used inside backward passes).
+#[derive(Clone, Copy, Debug)]
+struct ConvJob {
+    product: Product,
+    geometry: ConvGeometry,
+    groups: usize,
+    c_out: usize,
+}
+
+impl ConvJob {
+    fn image_shape(&self) -> Shape {
+        let g = &self.geometry;
+        Shape::from((g.batch, g.channels, g.height, g.width))
+    }
+
+    fn column_shape(&self) -> Shape {
+        let g = &self.geometry;
+        Shape::from((g.batch, self.c_out, g.out_h, g.out_w))
+    }
+
+    fn weight_shape(&self) -> Shape {
+        let g = &self.geometry;
+        Shape::from((self.c_out, g.channels / self.groups, g.kernel_h, g.kernel_w))
+    }
+
+    fn run(&self, a: &[f32], b: &[f32]) -> Result<(Vec<f32>, Shape), KernelError> {
+        let (g, groups, c_out) = (&self.geometry, self.groups, self.c_out);
+        let expect = |what: &str, data: &[f32], shape: &Shape| {
+            if data.len() == shape.elem_count() {
+                Ok(())
+            } else {
+                Err(KernelError::Geometry(format!(
+                    "{what} has {} values, expected {shape:?}",
+                    data.len()
+                )))
+            }
+        };
+        Ok(match self.product {
+            Product::Forward => {
+                expect("image", a, &self.image_shape())?;
+                expect("weight", b, &self.weight_shape())?;
+                (conv_forward(g, groups, c_out, a, b), self.column_shape())
+            }
+            Product::BackwardData => {
+                expect("weight", a, &self.weight_shape())?;
+                expect("gradient", b, &self.column_shape())?;
+                (
+                    conv_backward_data(g, groups, c_out, a, b),
+                    self.image_shape(),
+                )
+            }
+            Product::BackwardWeight => {
+                expect("image", a, &self.image_shape())?;
+                expect("gradient", b, &self.column_shape())?;
+                (
+                    conv_backward_weight(g, groups, c_out, a, b),
+                    self.weight_shape(),
+                )
+            }
+        })
+    }
+
+    fn apply(self, product: Product, a: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
+        let job = ConvJob { product, ..self };
+        a.contiguous()?.apply_op2_no_bwd(&b.contiguous()?, &job)
+    }
+}
+
+impl CustomOp2 for ConvJob {
+    fn name(&self) -> &'static str {
+        "deepstyle-conv-product"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (out, shape) = self.run(f32_slice(s1, l1)?, f32_slice(s2, l2)?)?;
+        Ok((CpuStorage::F32(out), shape))
+    }
+}
+
+/// A differentiable convolution (`transposed == false`, operands `(x, w)`) or transposed
+/// convolution (`transposed == true`, operands `(x, w)` with `x` on the column side).
+struct ConvOp {
+    job: ConvJob,
+    transposed: bool,
+}
+
+impl CustomOp2 for ConvOp {
+    fn name(&self) -> &'static str {
+        if self.transposed {
+            "deepstyle-conv-transpose2d"
+        } else {
+            "deepstyle-conv2d"
+        }
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (x, w) = (f32_slice(s1, l1)?, f32_slice(s2, l2)?);
+        let (out, shape) = if self.transposed {
+            ConvJob {
+                product: Product::BackwardData,
+                ..self.job
+            }
+            .run(w, x)?
+        } else {
+            ConvJob {
+                product: Product::Forward,
+                ..self.job
+            }
+            .run(x, w)?
+        };
+        Ok((CpuStorage::F32(out), shape))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+        let job = self.job;
+        let (dx, dw) = if self.transposed {
+            (
+                job.apply(Product::Forward, grad, w)?,
+                job.apply(Product::BackwardWeight, grad, x)?,
+            )
+        } else {
+            (
+                job.apply(Product::BackwardData, w, grad)?,
+                job.apply(Product::BackwardWeight, x, grad)?,
+            )
+        };
+        Ok((Some(dx), Some(dw)))
+    }
+}
+
+fn uses_kernels(x: &Tensor, w: &Tensor) -> bool {
+    x.device().is_cpu() && x.dtype() == DType::F32 && w.dtype() == DType::F32
+}
+
+/// `conv2d` of `x (N, C, H, W)` with `w (C_out, C / groups, KH, KW)`, no bias, dilation 1.
+/// On the CPU this runs the kernels above; elsewhere Candle's own.
+pub fn conv2d(
+    x: &Tensor,
+    w: &Tensor,
+    stride: usize,
+    padding: usize,
+    groups: usize,
+) -> candle_core::Result<Tensor> {
+    if !uses_kernels(x, w) {
+        return x.conv2d(w, padding, stride, 1, groups);
+    }
+    let (n, c, h, width) = x.dims4()?;
+    let (c_out, c_per_group, kh, kw) = w.dims4()?;
+    if groups == 0 || c % groups != 0 || c_out % groups != 0 || c_per_group * groups != c {
+        return Err(KernelError::Geometry(format!(
+            "conv2d: input has {c} channels, weight {:?}, groups {groups}",
+            w.dims()
+        ))
+        .into());
+    }
+    let geometry = ConvGeometry::new((n, c, h, width), (kh, kw), stride, padding)?;
+    let job = ConvJob {
+        product: Product::Forward,
+        geometry,
+        groups,
+        c_out,
+    };
+    x.contiguous()?.apply_op2(
+        &w.contiguous()?,
+        ConvOp {
+            job,
+            transposed: false,
+        },
+    )
+}
+
+/// `conv_transpose2d` of `x (N, C_in, H, W)` with `w (C_in, C_out, KH, KW)`, no bias, no output
+/// padding, dilation 1, one group. On the CPU this runs the kernels above; elsewhere Candle's own.
+pub fn conv_transpose2d(
+    x: &Tensor,
+    w: &Tensor,
+    stride: usize,
+    padding: usize,
+) -> candle_core::Result<Tensor> {
+    if !uses_kernels(x, w) {
+        return x.conv_transpose2d(w, padding, 0, stride, 1);
+    }
+    let (n, c_in, h, width) = x.dims4()?;
+    let (w_in, c_out, kh, kw) = w.dims4()?;
+    if w_in != c_in {
+        return Err(KernelError::Geometry(format!(
+            "conv_transpose2d: input has {c_in} channels, weight {:?}",
+            w.dims()
+        ))
+        .into());
+    }
+    let geometry = ConvGeometry::transposed((n, c_out, h, width), (kh, kw), stride, padding)?;
+    let job = ConvJob {
+        product: Product::Forward,
+        geometry,
+        groups: 1,
+        c_out: c_in,
+    };
+    x.contiguous()?.apply_op2(
+        &w.contiguous()?,
+        ConvOp {
+            job,
+            transposed: true,
+        },
+    )
+}

@@ -1,0 +1,147 @@
+//! A safe face on the `gemm` crate (the pure-Rust matrix multiply Candle itself uses):
+//! matrices are slices with row and column strides, checked before the unsafe call.
+
+use gemm::Parallelism;
+
+/// A read-only matrix view: element (r, c) is `data[r * row_stride + c * col_stride]`.
+#[derive(Clone, Copy)]
+pub struct MatRef<'a> {
+    data: &'a [f32],
+    rows: usize,
+    cols: usize,
+    row_stride: usize,
+    col_stride: usize,
+}
+
+impl<'a> MatRef<'a> {
+    /// A row-major `rows x cols` matrix whose rows are `row_stride` apart.
+    pub fn row_major(data: &'a [f32], rows: usize, cols: usize, row_stride: usize) -> Self {
+        let view = MatRef {
+            data,
+            rows,
+            cols,
+            row_stride,
+            col_stride: 1,
+        };
+        view.assert_in_bounds();
+        view
+    }
+
+    /// The same elements read as the transpose.
+    pub fn t(self) -> Self {
+        MatRef {
+            data: self.data,
+            rows: self.cols,
+            cols: self.rows,
+            row_stride: self.col_stride,
+            col_stride: self.row_stride,
+        }
+    }
+
+    fn assert_in_bounds(&self) {
+        if self.rows > 0 && self.cols > 0 {
+            let last = (self.rows - 1) * self.row_stride + (self.cols - 1) * self.col_stride;
+            assert!(last < self.data.len(), "matrix view out of bounds");
+        }
+    }
+}
+
+/// `dst = lhs · rhs` (or `dst += lhs · rhs` when `accumulate`), `dst` row-major `m x n` with rows
+/// `dst_row_stride` apart. Threads over the current rayon pool when the product is large enough.
+pub fn matmul(dst: &mut [f32], dst_row_stride: usize, lhs: MatRef, rhs: MatRef, accumulate: bool) {
+    let (m, k, n) = (lhs.rows, lhs.cols, rhs.cols);
+    assert_eq!(rhs.rows, k, "inner dimensions differ");
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(
+        (m - 1) * dst_row_stride + n <= dst.len(),
+        "destination too small"
+    );
+    if k == 0 {
+        if !accumulate {
+            for row in dst.chunks_mut(dst_row_stride).take(m) {
+                row[..n].fill(0.0);
+            }
+        }
+        return;
+    }
+    let threads = rayon::current_num_threads();
+    let parallelism = if threads > 1 && m * n * k >= 1 << 17 {
+        Parallelism::Rayon(threads)
+    } else {
+        Parallelism::None
+    };
+    // SAFETY: every view was checked to lie inside its slice (`MatRef::assert_in_bounds` and the
+    // assertion on `dst` above), `dst` is borrowed mutably so it aliases neither input, and the
+    // strides are those the bounds were checked with.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            dst_row_stride as isize,
+            accumulate,
+            lhs.data.as_ptr(),
+            lhs.col_stride as isize,
+            lhs.row_stride as isize,
+            rhs.data.as_ptr(),
+            rhs.col_stride as isize,
+            rhs.row_stride as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(a: &[f32], b: &[f32], m: usize, k: usize, n: usize) -> Vec<f32> {
+        let mut out = vec![0.0; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                out[i * n + j] = (0..k).map(|l| a[i * k + l] * b[l * n + j]).sum();
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn products_plain_transposed_and_accumulated() {
+        let (m, k, n) = (7, 5, 3);
+        let a: Vec<f32> = (0..m * k).map(|i| (i as f32 * 0.37).sin()).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| (i as f32 * 0.11).cos()).collect();
+        let expected = naive(&a, &b, m, k, n);
+        let mut out = vec![0.0; m * n];
+        matmul(
+            &mut out,
+            n,
+            MatRef::row_major(&a, m, k, k),
+            MatRef::row_major(&b, k, n, n),
+            false,
+        );
+        for (x, y) in out.iter().zip(&expected) {
+            assert!((x - y).abs() < 1e-5);
+        }
+        // b stored transposed (n x k) and read through `t()`; accumulate onto the first result.
+        let bt: Vec<f32> = (0..n * k).map(|i| b[(i % k) * n + i / k]).collect();
+        matmul(
+            &mut out,
+            n,
+            MatRef::row_major(&a, m, k, k),
+            MatRef::row_major(&bt, n, k, k).t(),
+            true,
+        );
+        for (x, y) in out.iter().zip(&expected) {
+            assert!((x - 2.0 * y).abs() < 1e-5);
+        }
+    }
+}

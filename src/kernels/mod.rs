@@ -1,0 +1,53 @@
+//! CPU kernels for training: convolution and transposed convolution as im2col/col2im around a
+//! threaded `gemm`, BatchNorm fused with its activation, and an in-place Adam update. Each is a
+//! Candle custom op, so autograd, checkpoints and the rest of Candle work as before; on CUDA and
+//! Metal the layers call Candle's own kernels instead.
+
+mod adam;
+mod batch_norm;
+mod conv;
+mod gemm;
+mod layout;
+
+pub use adam::{AdamHyper, AdamStep, Moments};
+pub use batch_norm::{Activation, BatchNormAct};
+pub use conv::{conv_backward_data, conv_backward_weight, conv_forward, conv_transpose2d, conv2d};
+pub use gemm::{MatRef, matmul};
+pub use layout::{ConvGeometry, col2im, im2col};
+
+use candle_core::{CpuStorage, Layout};
+
+#[derive(Debug, thiserror::Error)]
+pub enum KernelError {
+    #[error("{0}")]
+    Geometry(String),
+    #[error("the CPU kernels take contiguous f32 tensors")]
+    Storage,
+}
+
+impl From<KernelError> for candle_core::Error {
+    fn from(error: KernelError) -> Self {
+        candle_core::Error::Msg(error.to_string())
+    }
+}
+
+/// The values of a contiguous f32 operand.
+fn f32_slice<'a>(storage: &'a CpuStorage, layout: &Layout) -> Result<&'a [f32], KernelError> {
+    match (storage, layout.contiguous_offsets()) {
+        (CpuStorage::F32(data), Some((start, end))) => Ok(&data[start..end]),
+        _ => Err(KernelError::Storage),
+    }
+}
+
+fn f32_slice_mut<'a>(
+    storage: &'a mut CpuStorage,
+    layout: &Layout,
+) -> Result<&'a mut [f32], KernelError> {
+    match (storage, layout.contiguous_offsets()) {
+        (CpuStorage::F32(data), Some((start, end))) => Ok(&mut data[start..end]),
+        _ => Err(KernelError::Storage),
+    }
+}
+
+#[cfg(test)]
+mod tests;
