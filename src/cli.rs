@@ -9,13 +9,18 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
+use deepstyle::export::animation::{AnimationOptions, encode_gif};
 use deepstyle::export::grid::{self, GridLayout};
 use deepstyle::gan::GanConfig;
 use deepstyle::gan::data::{DataSource, load_fashion_mnist_split, read_npy_images};
 use deepstyle::gan::quality;
-use deepstyle::gan::sample::{load_generator, parse_seed_range};
+use deepstyle::gan::sample::{
+    LoadedGenerator, load_generator, load_shipped_generator, parse_seed_range,
+};
 use deepstyle::gan::train::{PauseFlag, TrainEvent, TrainRequest, TrainSink, train};
 use deepstyle::jobs::{CancelToken, Reporter};
+use deepstyle::latent::interp::{self, Mode};
+use deepstyle::latent::z_from_seed;
 use deepstyle::project::ingest::{self, ImportOptions, ImportReport};
 use deepstyle::project::{Project, demo};
 use deepstyle::ui::{Startup, StudioApp};
@@ -64,6 +69,8 @@ enum Command {
     TrainGan(TrainGanArgs),
     /// Write generated garments for a range of seeds
     Generate(GenerateArgs),
+    /// Walk between two seeds: a strip (PNG) or an animation (GIF)
+    Interpolate(InterpolateArgs),
     /// Train the Fashion-MNIST classifier whose features the Frechet distance uses
     TrainClassifier {
         /// fashion-mnist:DIR
@@ -141,7 +148,8 @@ struct TrainGanArgs {
 
 #[derive(clap::Args)]
 struct GenerateArgs {
-    /// Generator weights (.safetensors with its .json sidecar)
+    /// Generator weights (.safetensors with its .json sidecar), or `shipped` for the
+    /// Fashion-MNIST generator built into the studio
     #[arg(long)]
     weights: PathBuf,
     /// Seeds, A-B inclusive (e.g. 0-63)
@@ -157,6 +165,45 @@ struct GenerateArgs {
     #[arg(long, default_value_t = 8)]
     cols: usize,
     /// Scale z toward 0 (1 = none); lower gives more typical, less varied garments
+    #[arg(long, default_value_t = 1.0)]
+    truncation: f32,
+    #[arg(long, default_value = "cpu")]
+    device: deepstyle::device::DeviceChoice,
+}
+
+#[derive(clap::Args)]
+struct InterpolateArgs {
+    /// Generator weights (.safetensors with its .json sidecar), or `shipped`
+    #[arg(long)]
+    weights: PathBuf,
+    /// The seed the path starts at
+    #[arg(long)]
+    from: u64,
+    /// The seed the path ends at
+    #[arg(long)]
+    to: u64,
+    /// Images along the path, both ends included
+    #[arg(long, default_value_t = 8)]
+    steps: usize,
+    /// lerp or slerp
+    #[arg(long, default_value = "slerp")]
+    mode: Mode,
+    /// OUT.png (a strip or grid) or OUT.gif (an animation)
+    #[arg(long)]
+    out: PathBuf,
+    /// Columns of a PNG (default: all steps in one row)
+    #[arg(long)]
+    cols: Option<usize>,
+    /// Enlarge each image this many times
+    #[arg(long, default_value_t = 1)]
+    scale: u32,
+    /// GIF: milliseconds per frame
+    #[arg(long, default_value_t = 80)]
+    delay_ms: u32,
+    /// GIF: play forward then back
+    #[arg(long)]
+    ping_pong: bool,
+    /// Scale z toward 0 (1 = none)
     #[arg(long, default_value_t = 1.0)]
     truncation: f32,
     #[arg(long, default_value = "cpu")]
@@ -182,6 +229,7 @@ pub fn run(cli: Cli) -> Result<()> {
         }) => import(&project, &paths, near_duplicate_distance),
         Some(Command::TrainGan(args)) => train_gan(args),
         Some(Command::Generate(args)) => generate(args),
+        Some(Command::Interpolate(args)) => interpolate(args),
         Some(Command::TrainClassifier { data, out, epochs }) => {
             train_classifier(&data, &out, epochs)
         }
@@ -371,8 +419,7 @@ impl TrainSink for TrainPrinter {
 fn generate(args: GenerateArgs) -> Result<()> {
     let seeds = parse_seed_range(&args.seeds).map_err(anyhow::Error::msg)?;
     let device = args.device.open()?;
-    let generator = load_generator(&args.weights, &device)
-        .with_context(|| "cannot load the generator".to_string())?;
+    let generator = open_generator(&args.weights, &device)?;
     let images = generator
         .images_for_seeds(&seeds, args.truncation)
         .context("generation failed")?;
@@ -487,6 +534,77 @@ fn fid(
     let fake = quality::features(&model, &generated, &device)?;
     println!("FID: {:.3}", quality::frechet_distance(&real, &fake));
     Ok(())
+}
+
+/// A generator from its weights file, or the built-in one for `shipped`.
+fn open_generator(weights: &Path, device: &candle_core::Device) -> Result<LoadedGenerator> {
+    if weights == Path::new("shipped") {
+        return load_shipped_generator(device).context("cannot load the shipped generator");
+    }
+    load_generator(weights, device).context("cannot load the generator")
+}
+
+fn interpolate(args: InterpolateArgs) -> Result<()> {
+    let extension = args
+        .out
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    let animated = match extension.as_deref() {
+        Some("gif") => true,
+        Some("png") => false,
+        _ => anyhow::bail!(
+            "{}: the output must end in .png (a strip) or .gif (an animation)",
+            args.out.display()
+        ),
+    };
+    if args.steps < 2 || args.steps > 10_000 {
+        anyhow::bail!("--steps must be between 2 and 10000, got {}", args.steps);
+    }
+    let device = args.device.open()?;
+    let generator = open_generator(&args.weights, &device)?;
+    let z_dim = generator.z_dim();
+    let scaled = |seed: u64| -> Vec<f32> {
+        z_from_seed(seed, z_dim)
+            .into_iter()
+            .map(|v| v * args.truncation)
+            .collect()
+    };
+    let latents = interp::path(&scaled(args.from), &scaled(args.to), args.steps, args.mode);
+    let images = generator
+        .images_for_latents(&latents)
+        .context("generation failed")?;
+    if animated {
+        let frames: Vec<image::RgbaImage> = images.iter().map(|f| enlarge(f, args.scale)).collect();
+        let options = AnimationOptions {
+            frame_delay_ms: args.delay_ms,
+            looping: true,
+            ping_pong: args.ping_pong,
+        };
+        let gif = encode_gif(&frames, &options)
+            .with_context(|| format!("cannot encode {}", args.out.display()))?;
+        deepstyle::atomic::write_atomic(&args.out, &gif)
+            .with_context(|| format!("cannot write {}", args.out.display()))?;
+    } else {
+        let layout = GridLayout {
+            cols: args.cols.unwrap_or(args.steps),
+            scale: args.scale,
+            ..GridLayout::default()
+        };
+        write_png(&args.out, &grid::tile(&images, &layout))?;
+    }
+    println!("{}", args.out.display());
+    Ok(())
+}
+
+fn enlarge(image: &image::RgbaImage, scale: u32) -> image::RgbaImage {
+    let scale = scale.clamp(1, 64);
+    image::imageops::resize(
+        image,
+        image.width() * scale,
+        image.height() * scale,
+        image::imageops::FilterType::Nearest,
+    )
 }
 
 fn write_png(path: &Path, image: &image::RgbaImage) -> Result<()> {

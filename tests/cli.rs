@@ -109,7 +109,14 @@ fn new_refuses_a_folder_holding_other_files() {
 
 #[test]
 fn every_subcommand_has_help() {
-    for sub in ["studio", "new", "import", "train-gan", "generate"] {
+    for sub in [
+        "studio",
+        "new",
+        "import",
+        "train-gan",
+        "generate",
+        "interpolate",
+    ] {
         let out = deepstyle().args([sub, "--help"]).output().unwrap();
         assert!(out.status.success(), "{sub}");
         assert!(
@@ -244,4 +251,102 @@ fn train_gan_on_an_empty_folder_fails_clearly() {
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&bad_seeds.stderr).contains("end is before the start"));
+}
+
+/// `interpolate` on the shipped generator: the strip's ends are `generate`'s images of the two
+/// seeds; a GIF has one frame per step; a bad output name is one clear line.
+#[test]
+fn interpolate_ends_on_the_generated_seeds() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = deepstyle().args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let path = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+    run(&[
+        "generate",
+        "--weights",
+        "shipped",
+        "--seeds",
+        "3-4",
+        "--out-dir",
+        &path("seeds"),
+    ]);
+    run(&[
+        "interpolate",
+        "--weights",
+        "shipped",
+        "--from",
+        "3",
+        "--to",
+        "4",
+        "--steps",
+        "5",
+        "--mode",
+        "slerp",
+        "--out",
+        &path("strip.png"),
+    ]);
+    let strip = image::open(path("strip.png")).unwrap().to_rgba8();
+    assert_eq!(strip.dimensions(), (5 * 32 + 6 * 2, 32 + 2 * 2));
+    let tile = |index: u32| image::imageops::crop_imm(&strip, 2 + index * 34, 2, 32, 32).to_image();
+    let seed = |s: u32| {
+        image::open(path(&format!("seeds/seed_{s}.png")))
+            .unwrap()
+            .to_rgba8()
+    };
+    assert_eq!(tile(0), seed(3));
+    assert_eq!(tile(4), seed(4));
+    assert_ne!(tile(2), seed(3));
+
+    run(&[
+        "interpolate",
+        "--weights",
+        "shipped",
+        "--from",
+        "3",
+        "--to",
+        "4",
+        "--steps",
+        "6",
+        "--out",
+        &path("walk.gif"),
+        "--scale",
+        "2",
+    ]);
+    use image::AnimationDecoder;
+    let file = std::io::BufReader::new(std::fs::File::open(path("walk.gif")).unwrap());
+    let frames = image::codecs::gif::GifDecoder::new(file)
+        .unwrap()
+        .into_frames()
+        .collect_frames()
+        .unwrap();
+    assert_eq!(frames.len(), 6);
+    assert_eq!(frames[0].buffer().dimensions(), (64, 64));
+
+    let out = deepstyle()
+        .args([
+            "interpolate",
+            "--weights",
+            "shipped",
+            "--from",
+            "1",
+            "--to",
+            "2",
+            "--out",
+        ])
+        .arg(path("walk.mp4"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("walk.mp4") && stderr.contains(".gif"),
+        "{stderr}"
+    );
 }

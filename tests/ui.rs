@@ -205,3 +205,43 @@ fn the_train_tab_runs_a_tiny_gan_and_shows_its_curves_and_samples() {
         h.state().train_tab().points() == 9
     });
 }
+
+/// The explorer on the shipped generator: the seed grid fills in, two clicked samples give a
+/// path strip, a starred sample lands in the favourites strip and in the project's catalog.
+#[test]
+fn explore_picks_two_samples_walks_between_them_and_keeps_a_favourite() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("p");
+    let mut h = open_project_app(&root);
+    h.get_by_role_and_label(Role::Button, "Explore").click();
+    step_until(&mut h, 60, "the seed grid", |h| {
+        h.state().explore_tab().grid_ready()
+    });
+    assert_eq!(h.state().explore_tab().grid_seeds().len(), 16);
+    h.get_by_label("seed 3").click();
+    h.run_steps(2);
+    h.get_by_label("seed 5").click();
+    step_until(&mut h, 30, "the path strip", |h| {
+        h.state().explore_tab().strip_len() == h.state().explore_tab().steps
+    });
+    let picks = h.state().explore_tab().picks().to_vec();
+    assert_eq!(
+        picks.iter().map(|p| p.seed).collect::<Vec<_>>(),
+        [Some(3), Some(5)]
+    );
+    h.get_by_label("path step 0");
+
+    h.get_by_label("Add to favourites").click();
+    step_until(&mut h, 30, "the favourite to appear", |h| {
+        let tab = h.state().explore_tab();
+        assert_eq!(tab.error(), None);
+        tab.favourites().len() == 1 && tab.favourite_textures().values().all(|ready| *ready)
+    });
+    let favourite = h.state().explore_tab().favourites()[0].clone();
+    h.get_by_label_contains("favourite ");
+    // Halfway along a slerp path between two seeds is not either seed.
+    assert_eq!(favourite.seed, None);
+    assert_eq!(favourite.z.len(), 100);
+    let catalog = Project::open(&root).unwrap().catalog().unwrap();
+    assert_eq!(catalog.favourites().unwrap(), vec![favourite]);
+}

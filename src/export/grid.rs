@@ -1,13 +1,27 @@
-//! Tiling images into one grid picture.
+//! Tiling images into one grid picture: padding, background, upscaling and captions.
 
+use image::imageops::FilterType;
 use image::{Rgba, RgbaImage};
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// How tiles are enlarged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub enum Upscale {
+    /// Hard pixels: what the model made, bigger.
+    #[default]
+    Nearest,
+    /// Smooth, for mood boards.
+    Lanczos,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct GridLayout {
     pub cols: usize,
     /// Pixels between tiles and around the edge.
     pub padding: u32,
     pub background: [u8; 4],
+    /// Each tile is enlarged this many times (1 = as generated).
+    pub scale: u32,
+    pub filter: Upscale,
 }
 
 impl Default for GridLayout {
@@ -16,29 +30,133 @@ impl Default for GridLayout {
             cols: 8,
             padding: 2,
             background: [0, 0, 0, 255],
+            scale: 1,
+            filter: Upscale::Nearest,
         }
     }
 }
 
 /// Lays `tiles` (all the size of the first) out in rows of `layout.cols`.
 pub fn tile(tiles: &[RgbaImage], layout: &GridLayout) -> RgbaImage {
+    tile_captioned(tiles, &[], layout)
+}
+
+/// As [`tile`], with `captions[i]` written under tile `i` (digits, `t=0.5`, `#12`, `seed 3`...;
+/// other characters are left blank). No captions, no caption band.
+pub fn tile_captioned(tiles: &[RgbaImage], captions: &[String], layout: &GridLayout) -> RgbaImage {
     let Some(first) = tiles.first() else {
         return RgbaImage::new(1, 1);
     };
-    let (tw, th) = first.dimensions();
+    let scale = layout.scale.clamp(1, 64);
+    let (tw, th) = (first.width() * scale, first.height() * scale);
+    let glyph = (tw / 40).max(1);
+    let band = if captions.is_empty() { 0 } else { 7 * glyph };
     let cols = layout.cols.clamp(1, tiles.len()) as u32;
     let rows = tiles.len().div_ceil(cols as usize) as u32;
     let pad = layout.padding;
     let width = cols * tw + (cols + 1) * pad;
-    let height = rows * th + (rows + 1) * pad;
+    let height = rows * (th + band) + (rows + 1) * pad;
     let mut grid = RgbaImage::from_pixel(width, height, Rgba(layout.background));
+    let [r, g, b, _] = layout.background;
+    let luma = 0.299 * r as f32 + 0.587 * g as f32 + 0.114 * b as f32;
+    let ink = if luma < 128.0 {
+        Rgba([240, 240, 240, 255])
+    } else {
+        Rgba([20, 20, 20, 255])
+    };
     for (i, tile) in tiles.iter().enumerate() {
         let (col, row) = (i as u32 % cols, i as u32 / cols);
         let x = pad + col * (tw + pad);
-        let y = pad + row * (th + pad);
-        image::imageops::overlay(&mut grid, tile, x.into(), y.into());
+        let y = pad + row * (th + band + pad);
+        let enlarged;
+        let shown = if scale == 1 {
+            tile
+        } else {
+            let filter = match layout.filter {
+                Upscale::Nearest => FilterType::Nearest,
+                Upscale::Lanczos => FilterType::Lanczos3,
+            };
+            enlarged = image::imageops::resize(tile, tw, th, filter);
+            &enlarged
+        };
+        image::imageops::overlay(&mut grid, shown, x.into(), y.into());
+        if let Some(caption) = captions.get(i) {
+            draw_text(
+                &mut grid,
+                caption,
+                x + glyph,
+                y + th + glyph,
+                glyph,
+                tw,
+                ink,
+            );
+        }
     }
     grid
+}
+
+/// 3x5 glyphs, one row per u8 (bits 2..0 = left..right).
+fn glyph(c: char) -> Option<[u8; 5]> {
+    Some(match c {
+        '0' => [7, 5, 5, 5, 7],
+        '1' => [2, 6, 2, 2, 7],
+        '2' => [7, 1, 7, 4, 7],
+        '3' => [7, 1, 3, 1, 7],
+        '4' => [5, 5, 7, 1, 1],
+        '5' => [7, 4, 7, 1, 7],
+        '6' => [7, 4, 7, 5, 7],
+        '7' => [7, 1, 1, 2, 2],
+        '8' => [7, 5, 7, 5, 7],
+        '9' => [7, 5, 7, 1, 7],
+        '-' => [0, 0, 7, 0, 0],
+        '.' => [0, 0, 0, 0, 2],
+        '=' => [0, 7, 0, 7, 0],
+        ':' => [0, 2, 0, 2, 0],
+        '#' => [5, 7, 5, 7, 5],
+        's' => [0, 3, 6, 1, 6],
+        'e' => [0, 7, 7, 4, 7],
+        'd' => [1, 1, 7, 5, 7],
+        't' => [2, 7, 2, 2, 3],
+        'z' => [0, 7, 1, 4, 7],
+        _ => return None,
+    })
+}
+
+/// Writes `text` with `size`-pixel glyph dots from `(x, y)`, clipped to `max_width`.
+fn draw_text(
+    image: &mut RgbaImage,
+    text: &str,
+    x: u32,
+    y: u32,
+    size: u32,
+    max_width: u32,
+    ink: Rgba<u8>,
+) {
+    let advance = 4 * size;
+    for (i, c) in text.chars().enumerate() {
+        let left = x + i as u32 * advance;
+        if left + 3 * size > x + max_width {
+            break;
+        }
+        let Some(rows) = glyph(c.to_ascii_lowercase()) else {
+            continue;
+        };
+        for (row, bits) in rows.iter().enumerate() {
+            for column in 0..3u32 {
+                if bits & (4 >> column) == 0 {
+                    continue;
+                }
+                for dy in 0..size {
+                    for dx in 0..size {
+                        let (px, py) = (left + column * size + dx, y + row as u32 * size + dy);
+                        if px < image.width() && py < image.height() {
+                            image.put_pixel(px, py, ink);
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -54,6 +172,7 @@ mod tests {
             cols: 3,
             padding: 1,
             background: [9, 9, 9, 255],
+            ..GridLayout::default()
         };
         let grid = tile(&tiles, &layout);
         assert_eq!(grid.dimensions(), (3 * 4 + 4, 2 * 3 + 3));
@@ -65,6 +184,37 @@ mod tests {
             grid.get_pixel(1 + 10, 1 + 4).0,
             [9, 9, 9, 255],
             "no sixth tile"
+        );
+    }
+
+    #[test]
+    fn upscaling_and_captions_grow_the_grid_and_keep_tiles_in_place() {
+        let tiles: Vec<RgbaImage> = (0..4u8)
+            .map(|i| RgbaImage::from_pixel(8, 8, Rgba([i * 60, 0, 0, 255])))
+            .collect();
+        let layout = GridLayout {
+            cols: 2,
+            padding: 3,
+            background: [255, 255, 255, 255],
+            scale: 5,
+            filter: Upscale::Nearest,
+        };
+        let plain = tile(&tiles, &layout);
+        assert_eq!(plain.dimensions(), (2 * 40 + 3 * 3, 2 * 40 + 3 * 3));
+        let captions: Vec<String> = (0..4).map(|i| format!("#{i}")).collect();
+        let captioned = tile_captioned(&tiles, &captions, &layout);
+        // 40-pixel tiles get 1-pixel glyph dots and a 7-pixel caption band under each row.
+        assert_eq!(
+            captioned.dimensions(),
+            (2 * 40 + 3 * 3, 2 * (40 + 7) + 3 * 3)
+        );
+        // Tile 3 starts below row 0's caption band.
+        assert_eq!(captioned.get_pixel(3 + 43, 3 + 47 + 3).0, [180, 0, 0, 255]);
+        // Dark ink on the light background, inside tile 0's caption band.
+        let band = (0..40).flat_map(|x| (0..7).map(move |y| (3 + x, 3 + 40 + y)));
+        assert!(
+            band.into_iter()
+                .any(|(x, y)| captioned.get_pixel(x, y).0 == [20, 20, 20, 255])
         );
     }
 }

@@ -1,3 +1,4 @@
-//! Exports: image grids (PNG).
+//! Exports: image grids (PNG) and animations (GIF).
 
+pub mod animation;
 pub mod grid;

@@ -10,6 +10,7 @@ pub mod data;
 pub mod model;
 pub mod quality;
 pub mod sample;
+pub mod sampler;
 pub mod train;
 
 pub use config::GanConfig;

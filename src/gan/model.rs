@@ -57,10 +57,19 @@ impl Conv {
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        self.forward_with(x, &self.weight)
+    }
+
+    /// Forward with the weight detached: gradients flow to the input only.
+    fn forward_frozen(&self, x: &Tensor) -> Result<Tensor> {
+        self.forward_with(x, &self.weight.detach())
+    }
+
+    fn forward_with(&self, x: &Tensor, weight: &Tensor) -> Result<Tensor> {
         if self.transposed {
-            kernels::conv_transpose2d(x, &self.weight, self.stride, self.padding)
+            kernels::conv_transpose2d(x, weight, self.stride, self.padding)
         } else {
-            kernels::conv2d(x, &self.weight, self.stride, self.padding, 1)
+            kernels::conv2d(x, weight, self.stride, self.padding, 1)
         }
     }
 }
@@ -81,6 +90,10 @@ impl Block {
 
     fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         self.bn.forward_t(&self.conv.forward(x)?, train)
+    }
+
+    fn forward_frozen(&self, x: &Tensor) -> Result<Tensor> {
+        self.bn.forward_frozen(&self.conv.forward_frozen(x)?)
     }
 }
 
@@ -111,6 +124,16 @@ impl Generator {
             out,
             z_dim: config.z_dim,
         })
+    }
+
+    /// The first block's output in evaluation mode: `(N, ngf * 2^blocks, 4, 4)`.
+    pub fn first_block(&self, z: &Tensor) -> Result<Tensor> {
+        let (n, _) = z.dims2()?;
+        let x = z.reshape((n, self.z_dim, 1, 1))?;
+        match self.blocks.first() {
+            Some(block) => block.forward_t(&x, false),
+            None => Ok(x),
+        }
     }
 
     pub fn forward_t(&self, z: &Tensor, train: bool) -> Result<Tensor> {
@@ -157,6 +180,17 @@ impl Discriminator {
             x = block.forward_t(&x, train)?;
         }
         self.out.forward(&x)?.flatten_all()
+    }
+
+    /// Training-mode forward for the generator's step: the same function (batch statistics,
+    /// running statistics updated as PyTorch does), but no gradient for D's own parameters,
+    /// which that step would throw away.
+    pub fn forward_for_generator(&self, x: &Tensor) -> Result<Tensor> {
+        let mut x = leaky_relu(&self.first.forward_frozen(x)?)?;
+        for block in &self.blocks {
+            x = block.forward_frozen(&x)?;
+        }
+        self.out.forward_frozen(&x)?.flatten_all()
     }
 }
 

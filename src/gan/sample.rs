@@ -32,28 +32,48 @@ pub struct LoadedGenerator {
 /// Loads `weights.safetensors` and its `weights.json` sidecar, checking every tensor.
 pub fn load_generator(weights: &Path, device: &Device) -> Result<LoadedGenerator, CheckpointError> {
     let card: GeneratorCard = checkpoint::load_json(&checkpoint::sidecar_path(weights))?;
-    if card.architecture != ARCHITECTURE {
-        return Err(CheckpointError::Format {
-            path: weights.to_path_buf(),
-            reason: format!(
-                "architecture is {:?}, expected {ARCHITECTURE:?}",
-                card.architecture
-            ),
-        });
-    }
-    card.config
-        .validate()
-        .map_err(|e| CheckpointError::Format {
-            path: weights.to_path_buf(),
-            reason: e.to_string(),
-        })?;
-    let (vars, generator) =
-        generator_only(&card.config, device).map_err(|e| CheckpointError::Format {
-            path: weights.to_path_buf(),
-            reason: e.to_string(),
-        })?;
     let tensors = checkpoint::load_tensors(weights, device)?;
-    checkpoint::fill(&vars, &tensors, "", weights)?;
+    build_generator(card, &tensors, weights, device)
+}
+
+/// The Fashion-MNIST generator that ships with the studio (compiled into the binary).
+pub const SHIPPED_NAME: &str = "dcgan-fashion-mnist-32 (shipped)";
+const SHIPPED_WEIGHTS: &[u8] = include_bytes!("../../weights/dcgan-fashion-mnist-32.safetensors");
+const SHIPPED_CARD: &[u8] = include_bytes!("../../weights/dcgan-fashion-mnist-32.json");
+
+pub fn load_shipped_generator(device: &Device) -> Result<LoadedGenerator, CheckpointError> {
+    let source = Path::new(SHIPPED_NAME);
+    let format = |reason: String| CheckpointError::Format {
+        path: source.to_path_buf(),
+        reason,
+    };
+    let card: GeneratorCard =
+        serde_json::from_slice(SHIPPED_CARD).map_err(|e| format(e.to_string()))?;
+    let tensors = candle_core::safetensors::load_buffer(SHIPPED_WEIGHTS, device)
+        .map_err(|e| format(e.to_string()))?;
+    build_generator(card, &tensors, source, device)
+}
+
+fn build_generator(
+    card: GeneratorCard,
+    tensors: &std::collections::HashMap<String, Tensor>,
+    source: &Path,
+    device: &Device,
+) -> Result<LoadedGenerator, CheckpointError> {
+    let format = |reason: String| CheckpointError::Format {
+        path: source.to_path_buf(),
+        reason,
+    };
+    if card.architecture != ARCHITECTURE {
+        return Err(format(format!(
+            "architecture is {:?}, expected {ARCHITECTURE:?}",
+            card.architecture
+        )));
+    }
+    card.config.validate().map_err(|e| format(e.to_string()))?;
+    let (vars, generator) =
+        generator_only(&card.config, device).map_err(|e| format(e.to_string()))?;
+    checkpoint::fill(&vars, tensors, "", source)?;
     Ok(LoadedGenerator {
         card,
         generator,
@@ -77,6 +97,39 @@ impl LoadedGenerator {
             .collect();
         let z = Tensor::from_vec(z, (seeds.len(), z_dim), &self.device)?;
         to_images(&self.generator.forward_t(&z, false)?)
+    }
+
+    pub fn z_dim(&self) -> usize {
+        self.card.config.z_dim
+    }
+
+    /// One image per latent vector (each of length `z_dim`), in evaluation mode.
+    pub fn images_for_latents(&self, latents: &[Vec<f32>]) -> candle_core::Result<Vec<RgbaImage>> {
+        if latents.is_empty() {
+            return Ok(Vec::new());
+        }
+        let z = self.stack(latents)?;
+        to_images(&self.generator.forward_t(&z, false)?)
+    }
+
+    /// What the generator's first block makes of each latent vector, flattened (for
+    /// principal directions).
+    pub fn first_block_features(&self, latents: &[Vec<f32>]) -> candle_core::Result<Vec<Vec<f32>>> {
+        let z = self.stack(latents)?;
+        let features = self.generator.first_block(&z)?.flatten_from(1)?;
+        features.to_device(&Device::Cpu)?.to_vec2::<f32>()
+    }
+
+    fn stack(&self, latents: &[Vec<f32>]) -> candle_core::Result<Tensor> {
+        let z_dim = self.z_dim();
+        if let Some(bad) = latents.iter().find(|z| z.len() != z_dim) {
+            return Err(candle_core::Error::Msg(format!(
+                "a latent vector has {} values, this generator takes {z_dim}",
+                bad.len()
+            )));
+        }
+        let flat: Vec<f32> = latents.iter().flatten().copied().collect();
+        Tensor::from_vec(flat, (latents.len(), z_dim), &self.device)
     }
 }
 

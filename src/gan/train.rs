@@ -490,7 +490,7 @@ pub fn adversarial_step(
     let grads = d_loss.backward()?;
     opt_d.step(&grads)?;
 
-    let fooled_logits = nets.discriminator.forward_t(&fake, true)?;
+    let fooled_logits = nets.discriminator.forward_for_generator(&fake)?;
     let g_loss = bce_with_logits(&fooled_logits, 1.0)?;
     let grads = g_loss.backward()?;
     opt_g.step(&grads)?;

@@ -206,8 +206,8 @@ impl CustomOp3 for BatchNormOp {
     fn bwd(
         &self,
         x: &Tensor,
-        _gamma: &Tensor,
-        _beta: &Tensor,
+        gamma: &Tensor,
+        beta: &Tensor,
         res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
@@ -226,7 +226,11 @@ impl CustomOp3 for BatchNormOp {
         let dx = packed.narrow(0, 0, len)?.reshape(x.shape())?;
         let dgamma = packed.narrow(0, len, channels)?;
         let dbeta = packed.narrow(0, len + channels, channels)?;
-        Ok((Some(dx), Some(dgamma), Some(dbeta)))
+        Ok((
+            Some(dx),
+            gamma.track_op().then_some(dgamma),
+            beta.track_op().then_some(dbeta),
+        ))
     }
 }
 
@@ -335,14 +339,35 @@ impl BatchNormAct {
     }
 
     pub fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        if x.device().is_cpu() && x.dtype() == DType::F32 {
-            self.forward_cpu(x, train)
+        self.forward_with(x, train, false)
+    }
+
+    /// Training-mode forward whose scale and shift get no gradient (the layer is being
+    /// backpropagated through, not trained).
+    pub fn forward_frozen(&self, x: &Tensor) -> Result<Tensor> {
+        self.forward_with(x, true, true)
+    }
+
+    fn forward_with(&self, x: &Tensor, train: bool, frozen: bool) -> Result<Tensor> {
+        let (weight, bias) = if frozen {
+            (self.weight.detach(), self.bias.detach())
         } else {
-            self.forward_composed(x, train)
+            (self.weight.clone(), self.bias.clone())
+        };
+        if x.device().is_cpu() && x.dtype() == DType::F32 {
+            self.forward_cpu(x, &weight, &bias, train)
+        } else {
+            self.forward_composed(x, &weight, &bias, train)
         }
     }
 
-    fn forward_cpu(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+    fn forward_cpu(
+        &self,
+        x: &Tensor,
+        weight: &Tensor,
+        bias: &Tensor,
+        train: bool,
+    ) -> Result<Tensor> {
         let saved = Arc::new(Mutex::new(Saved::default()));
         let fixed = if train {
             None
@@ -359,7 +384,7 @@ impl BatchNormAct {
             saved: saved.clone(),
         };
         let x = x.contiguous()?;
-        let (weight, bias) = (self.weight.contiguous()?, self.bias.contiguous()?);
+        let (weight, bias) = (weight.contiguous()?, bias.contiguous()?);
         if !train {
             return x.apply_op3_no_bwd(&weight, &bias, &op);
         }
@@ -379,7 +404,13 @@ impl BatchNormAct {
     }
 
     /// The same computation from Candle ops, for devices without the CPU kernels.
-    fn forward_composed(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+    fn forward_composed(
+        &self,
+        x: &Tensor,
+        weight: &Tensor,
+        bias: &Tensor,
+        train: bool,
+    ) -> Result<Tensor> {
         let channels = self.weight.elem_count();
         let mut stat_shape = vec![1usize; x.rank()];
         stat_shape[1] = channels;
@@ -406,8 +437,8 @@ impl BatchNormAct {
             .broadcast_sub(&mean)?
             .broadcast_div(&(var + self.eps)?.sqrt()?)?;
         let y = normalised
-            .broadcast_mul(&self.weight.reshape(stat_shape.clone())?)?
-            .broadcast_add(&self.bias.reshape(stat_shape)?)?;
+            .broadcast_mul(&weight.reshape(stat_shape.clone())?)?
+            .broadcast_add(&bias.reshape(stat_shape)?)?;
         self.activation.apply_tensor(&y)
     }
 

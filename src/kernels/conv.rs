@@ -233,19 +233,24 @@ impl CustomOp2 for ConvOp {
         _res: &Tensor,
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+        // Only the gradients someone asked for: an input that is data (real images, a
+        // detached batch) or a frozen weight needs none, and skipping it skips a whole product.
         let job = self.job;
-        let (dx, dw) = if self.transposed {
-            (
-                job.apply(Product::Forward, grad, w)?,
-                job.apply(Product::BackwardWeight, grad, x)?,
-            )
+        let dx = if !x.track_op() {
+            None
+        } else if self.transposed {
+            Some(job.apply(Product::Forward, grad, w)?)
         } else {
-            (
-                job.apply(Product::BackwardData, w, grad)?,
-                job.apply(Product::BackwardWeight, x, grad)?,
-            )
+            Some(job.apply(Product::BackwardData, w, grad)?)
         };
-        Ok((Some(dx), Some(dw)))
+        let dw = if !w.track_op() {
+            None
+        } else if self.transposed {
+            Some(job.apply(Product::BackwardWeight, grad, x)?)
+        } else {
+            Some(job.apply(Product::BackwardWeight, x, grad)?)
+        };
+        Ok((dx, dw))
     }
 }
 

@@ -49,6 +49,9 @@ const MIGRATIONS: &[&str] = &[
         z_blob BLOB NOT NULL,
         label  TEXT NOT NULL DEFAULT ''
      );",
+    // 3: favourites remember the generator they were picked with, and when.
+    "ALTER TABLE favourites ADD COLUMN generator TEXT NOT NULL DEFAULT '';
+     ALTER TABLE favourites ADD COLUMN created_at TEXT NOT NULL DEFAULT '';",
 ];
 
 /// The schema version this build writes.
@@ -146,6 +149,11 @@ impl Catalog {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The error for a failed statement on this catalog.
+    pub fn sqlite_error(&self, source: rusqlite::Error) -> CatalogError {
+        self.err(source)
     }
 
     fn err(&self, source: rusqlite::Error) -> CatalogError {

@@ -10,6 +10,7 @@
 
 pub mod catalog;
 pub mod demo;
+pub mod favourites;
 pub mod ingest;
 pub mod thumbs;
 

@@ -9,10 +9,13 @@ use crate::project::{ImageRow, Project, demo};
 
 use super::collect::{CollectAction, CollectTab};
 use super::dialogs::{DialogPurpose, PendingDialog};
+use super::explore::{ExploreAction, ExploreTab};
+use super::export::{ExportAction, ExportForm, ExportTab};
 use super::jobs_bar::{JobRow, jobs_bar_ui};
 use super::library::LibraryView;
 use super::train::{TrainAction, TrainForm, TrainTab};
 use super::upcoming::upcoming_ui;
+use crate::gan::sampler::GeneratorSource;
 
 const MAX_RECENT: usize = 8;
 
@@ -58,6 +61,7 @@ pub struct Settings {
     pub tab: Tab,
     pub near_duplicate_distance: u32,
     pub train_form: TrainForm,
+    pub export_form: ExportForm,
 }
 
 impl Default for Settings {
@@ -68,6 +72,7 @@ impl Default for Settings {
             tab: Tab::Library,
             near_duplicate_distance: ingest::DEFAULT_NEAR_DUPLICATE_DISTANCE,
             train_form: TrainForm::default(),
+            export_form: ExportForm::default(),
         }
     }
 }
@@ -154,6 +159,8 @@ pub struct StudioApp {
     collect: CollectTab,
     train: TrainTab,
     picked_run: Option<PathBuf>,
+    explore: ExploreTab,
+    export: ExportTab,
     jobs: Vec<ActiveJob>,
     next_job_id: u64,
     dialog: Option<PendingDialog>,
@@ -164,8 +171,12 @@ impl StudioApp {
     pub fn new(settings: Settings, startup: Startup) -> Self {
         let mut train = TrainTab::default();
         train.form = settings.train_form.clone();
+        let mut export = ExportTab::default();
+        export.form = settings.export_form.clone();
         StudioApp {
             train,
+            explore: ExploreTab::default(),
+            export,
             picked_run: None,
             settings,
             startup: Some(startup),
@@ -208,6 +219,18 @@ impl StudioApp {
     }
     pub fn train_tab_mut(&mut self) -> &mut TrainTab {
         &mut self.train
+    }
+    pub fn explore_tab(&self) -> &ExploreTab {
+        &self.explore
+    }
+    pub fn explore_tab_mut(&mut self) -> &mut ExploreTab {
+        &mut self.explore
+    }
+    pub fn export_tab(&self) -> &ExportTab {
+        &self.export
+    }
+    pub fn export_tab_mut(&mut self) -> &mut ExportTab {
+        &mut self.export
     }
     pub fn tab(&self) -> Tab {
         self.settings.tab
@@ -407,6 +430,14 @@ impl StudioApp {
                 self.import(ctx, picked)
             }
             Some(DialogPurpose::OpenRun) => self.picked_run = Some(first),
+            Some(DialogPurpose::ExploreRun) => self.explore.load(GeneratorSource::Run(first)),
+            Some(DialogPurpose::GeneratorFile) => self.explore.load(GeneratorSource::File(first)),
+            Some(DialogPurpose::SavePng) => self.export.start_png(ctx, first, &self.explore),
+            Some(DialogPurpose::SaveGif) => self.export.start_gif(ctx, first, &self.explore),
+            Some(DialogPurpose::SaveLatents) => {
+                self.export.start_latents(ctx, first, &self.explore)
+            }
+            Some(DialogPurpose::LoadLatents) => self.export.start_import(ctx, first),
             None => {}
         }
     }
@@ -425,6 +456,7 @@ impl StudioApp {
         self.start(&ctx);
         self.poll_jobs(&ctx);
         self.train.poll(&ctx);
+        self.export.poll(&mut self.explore);
         self.handle_dialog(&ctx);
         self.handle_dropped_files(ui);
 
@@ -505,6 +537,7 @@ impl StudioApp {
 
     fn status_bar_ui(&mut self, ui: &mut egui::Ui) {
         const TRAIN_JOB_ID: u64 = u64::MAX;
+        const EXPORT_JOB_ID: u64 = u64::MAX - 1;
         let mut rows: Vec<JobRow<'_>> = self
             .jobs
             .iter()
@@ -523,7 +556,18 @@ impl StudioApp {
                 cancel_requested,
             });
         }
+        if let Some((title, progress, cancel_requested)) = self.export.job_row() {
+            rows.push(JobRow {
+                id: EXPORT_JOB_ID,
+                title,
+                progress,
+                cancel_requested,
+            });
+        }
         let cancelled = jobs_bar_ui(ui, &rows);
+        if cancelled.contains(&EXPORT_JOB_ID) {
+            self.export.cancel();
+        }
         for job in self.jobs.iter().filter(|j| cancelled.contains(&j.id)) {
             job.cancel();
         }
@@ -577,16 +621,30 @@ impl StudioApp {
                     self.ask(&ctx, DialogPurpose::OpenRun);
                 }
             }
-            Tab::Explore => upcoming_ui(
-                ui,
-                "Explore",
-                "The latent-space explorer arrives once a generator is trained.",
-            ),
-            Tab::Export => upcoming_ui(
-                ui,
-                "Export",
-                "Image grids, animations and dataset exports arrive with the explorer.",
-            ),
+            Tab::Explore => {
+                let action = self.explore.explore_ui(ui, self.project.as_ref());
+                let ctx = ui.ctx().clone();
+                match action {
+                    Some(ExploreAction::PickRun) => self.ask(&ctx, DialogPurpose::ExploreRun),
+                    Some(ExploreAction::PickGeneratorFile) => {
+                        self.ask(&ctx, DialogPurpose::GeneratorFile)
+                    }
+                    None => {}
+                }
+            }
+            Tab::Export => {
+                let action = self.export.export_ui(ui, &self.explore);
+                let ctx = ui.ctx().clone();
+                let purpose = action.map(|a| match a {
+                    ExportAction::SavePng => DialogPurpose::SavePng,
+                    ExportAction::SaveGif => DialogPurpose::SaveGif,
+                    ExportAction::SaveLatents => DialogPurpose::SaveLatents,
+                    ExportAction::LoadLatents => DialogPurpose::LoadLatents,
+                });
+                if let Some(purpose) = purpose {
+                    self.ask(&ctx, purpose);
+                }
+            }
         }
     }
 }
@@ -624,6 +682,7 @@ impl eframe::App for StudioApp {
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
         self.settings.train_form = self.train.form.clone();
+        self.settings.export_form = self.export.form.clone();
         eframe::set_value(storage, Settings::STORAGE_KEY, &self.settings);
     }
 }

@@ -12,6 +12,13 @@ pub enum DialogPurpose {
     ImportFiles,
     ImportFolder,
     OpenRun,
+    /// A run whose latest generator the explorer loads.
+    ExploreRun,
+    GeneratorFile,
+    SavePng,
+    SaveGif,
+    SaveLatents,
+    LoadLatents,
 }
 
 /// A dialog open on another thread; `poll` returns the picked paths once it closes.
@@ -44,6 +51,44 @@ impl PendingDialog {
                 DialogPurpose::OpenRun => dialog
                     .set_title("Open a training run folder")
                     .pick_folder()
+                    .into_iter()
+                    .collect(),
+                DialogPurpose::ExploreRun => dialog
+                    .set_title("Explore the generator of a training run")
+                    .pick_folder()
+                    .into_iter()
+                    .collect(),
+                DialogPurpose::GeneratorFile => dialog
+                    .set_title("Open a generator")
+                    .add_filter("Generator weights", &["safetensors"])
+                    .pick_file()
+                    .into_iter()
+                    .collect(),
+                DialogPurpose::SavePng => dialog
+                    .set_title("Export the grid")
+                    .set_file_name("grid.png")
+                    .add_filter("PNG image", &["png"])
+                    .save_file()
+                    .into_iter()
+                    .collect(),
+                DialogPurpose::SaveGif => dialog
+                    .set_title("Export the animation")
+                    .set_file_name("walk.gif")
+                    .add_filter("GIF animation", &["gif"])
+                    .save_file()
+                    .into_iter()
+                    .collect(),
+                DialogPurpose::SaveLatents => dialog
+                    .set_title("Export latent vectors")
+                    .set_file_name("latents.json")
+                    .add_filter("Latent vectors", &["json"])
+                    .save_file()
+                    .into_iter()
+                    .collect(),
+                DialogPurpose::LoadLatents => dialog
+                    .set_title("Import latent vectors")
+                    .add_filter("Latent vectors", &["json"])
+                    .pick_file()
                     .into_iter()
                     .collect(),
                 DialogPurpose::ImportFolder => dialog

@@ -4,6 +4,8 @@
 pub mod app;
 pub mod collect;
 pub mod dialogs;
+pub mod explore;
+pub mod export;
 pub mod jobs_bar;
 pub mod library;
 pub mod train;
