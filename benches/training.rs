@@ -243,13 +243,15 @@ fn time_layer(
 }
 
 type LayerFn = Box<dyn Fn(&Tensor, &Tensor) -> candle_core::Result<Tensor>>;
+/// (name, input shape, weight shape, ours, Candle's)
+type Layer = (String, Vec<usize>, Vec<usize>, LayerFn, LayerFn);
 
 /// Every conv layer of the row's G and D as (name, input shape, weight shape, ours, Candle's).
-fn layers(row: Row) -> Vec<(String, Vec<usize>, Vec<usize>, LayerFn, LayerFn)> {
+fn layers(row: Row) -> Vec<Layer> {
     let cfg = row.config();
     let blocks = cfg.middle_blocks();
     let n = row.batch;
-    let mut out: Vec<(String, Vec<usize>, Vec<usize>, LayerFn, LayerFn)> = Vec::new();
+    let mut out: Vec<Layer> = Vec::new();
     let transposed = |stride: usize, padding: usize| -> (LayerFn, LayerFn) {
         (
             Box::new(move |x, w| conv_transpose2d(x, w, stride, padding)),
@@ -453,11 +455,11 @@ fn main() {
         let (mut ours, mut torch) = (Vec::new(), Vec::new());
         let mut torch_peak = None;
         for _ in 0..opts.rounds.max(1) {
-            if let Some(python) = &opts.python {
-                if let Some((secs, peak)) = time_torch(python, *row, iters, opts.threads) {
-                    torch.push(secs);
-                    torch_peak = Some(peak);
-                }
+            if let Some(python) = &opts.python
+                && let Some((secs, peak)) = time_torch(python, *row, iters, opts.threads)
+            {
+                torch.push(secs);
+                torch_peak = Some(peak);
             }
             ours.push(time_ours(*row, iters));
         }

@@ -111,10 +111,8 @@ fn solve_spd(a: &[Vec<f64>], b: &[f64]) -> Option<Vec<f64>> {
     let mut l = vec![vec![0.0f64; n]; n];
     for i in 0..n {
         for j in 0..=i {
-            let mut sum = a[i][j] + if i == j { ridge } else { 0.0 };
-            for k in 0..j {
-                sum -= l[i][k] * l[j][k];
-            }
+            let dot_ij: f64 = l[i][..j].iter().zip(&l[j][..j]).map(|(p, q)| p * q).sum();
+            let sum = a[i][j] + if i == j { ridge } else { 0.0 } - dot_ij;
             if i == j {
                 if sum <= 0.0 {
                     return None;

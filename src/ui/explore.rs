@@ -874,15 +874,16 @@ impl ExploreTab {
             );
             ui.add(egui::Slider::new(&mut self.walk_step, 0.01..=0.6).text("step"));
         });
-        if !self.walking && self.walk_z.is_some() && ui.button("Pick the walk's position").clicked()
+        if !self.walking
+            && self.walk_z.is_some()
+            && ui.button("Pick the walk's position").clicked()
+            && let Some(z) = self.walk_z.take()
         {
-            if let Some(z) = self.walk_z.take() {
-                self.pick(Pick {
-                    seed: None,
-                    z,
-                    label: String::new(),
-                });
-            }
+            self.pick(Pick {
+                seed: None,
+                z,
+                label: String::new(),
+            });
         }
     }
 
