@@ -149,25 +149,26 @@ fn time_ours(row: Row, iters: usize) -> f64 {
     start.elapsed().as_secs_f64() / iters as f64
 }
 
+/// The PyTorch reference for `row`: `iters` iterations after one warm-up, on `threads` threads.
+fn torch_command(python: &str, row: Row, iters: usize, threads: usize) -> Command {
+    let mut command = Command::new(python);
+    command.arg("bench/reference/dcgan_torch.py");
+    for (flag, value) in [
+        ("--image-size", row.size),
+        ("--channels", row.channels),
+        ("--batch", row.batch),
+        ("--width", row.width),
+        ("--iters", iters),
+        ("--warmup", 1),
+        ("--threads", threads),
+    ] {
+        command.arg(flag).arg(value.to_string());
+    }
+    command
+}
+
 fn time_torch(python: &str, row: Row, iters: usize, threads: usize) -> Option<(f64, f64)> {
-    let output = Command::new(python)
-        .args([
-            "bench/reference/dcgan_torch.py",
-            "--image-size",
-            &row.size.to_string(),
-            "--channels",
-            &row.channels.to_string(),
-            "--batch",
-            &row.batch.to_string(),
-            "--width",
-            &row.width.to_string(),
-            "--iters",
-            &(iters + 1).to_string(),
-            "--warmup",
-            "1",
-            "--threads",
-            &threads.to_string(),
-        ])
+    let output = torch_command(python, row, iters + 1, threads)
         .output()
         .ok()?;
     let text = String::from_utf8_lossy(&output.stdout);
@@ -328,25 +329,8 @@ fn layers(row: Row) -> Vec<Layer> {
 }
 
 fn torch_layers(python: &str, row: Row, threads: usize) -> Vec<(String, f64, f64)> {
-    let Ok(output) = Command::new(python)
-        .args([
-            "bench/reference/dcgan_torch.py",
-            "--layers",
-            "--image-size",
-            &row.size.to_string(),
-            "--channels",
-            &row.channels.to_string(),
-            "--batch",
-            &row.batch.to_string(),
-            "--width",
-            &row.width.to_string(),
-            "--iters",
-            "5",
-            "--warmup",
-            "1",
-            "--threads",
-            &threads.to_string(),
-        ])
+    let Ok(output) = torch_command(python, row, 5, threads)
+        .arg("--layers")
         .output()
     else {
         return Vec::new();

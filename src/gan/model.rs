@@ -195,8 +195,7 @@ impl Discriminator {
 }
 
 fn leaky_relu(x: &Tensor) -> Result<Tensor> {
-    // max(x, 0.2 x) equals LeakyReLU(0.2) and has a gradient everywhere.
-    x.maximum(&(x * LEAKY_SLOPE as f64)?)
+    kernels::activate(x, Activation::LeakyRelu(LEAKY_SLOPE))
 }
 
 /// A network with its variables.

@@ -26,7 +26,7 @@ pub enum Activation {
 
 impl Activation {
     #[inline]
-    fn apply(self, v: f32) -> f32 {
+    pub(super) fn apply(self, v: f32) -> f32 {
         match self {
             Activation::Identity => v,
             Activation::Relu => v.max(0.0),
@@ -42,7 +42,7 @@ impl Activation {
 
     /// The derivative, read from the activation's output (its sign is the input's sign).
     #[inline]
-    fn derivative_at_output(self, out: f32) -> f32 {
+    pub(super) fn derivative_at_output(self, out: f32) -> f32 {
         match self {
             Activation::Identity => 1.0,
             Activation::Relu => {
@@ -62,7 +62,7 @@ impl Activation {
         }
     }
 
-    fn apply_tensor(self, x: &Tensor) -> Result<Tensor> {
+    pub(super) fn apply_tensor(self, x: &Tensor) -> Result<Tensor> {
         match self {
             Activation::Identity => Ok(x.clone()),
             Activation::Relu => x.relu(),

@@ -14,7 +14,10 @@
 use candle_core::{CpuStorage, CustomOp2, DType, Layout, Shape, Tensor};
 
 use super::gemm::{MatRef, matmul};
-use super::layout::{ConvGeometry, channel_major_to_nchw, col2im, im2col, nchw_to_channel_major};
+use super::layout::{
+    ConvGeometry, channel_major_to_nchw, col2im, im2col_into, nchw_to_channel_major_into,
+};
+use super::scratch::Scratch;
 use super::{KernelError, f32_slice};
 
 /// Convolution forward: `x` on the image side -> `(N, c_out, out_h, out_w)`.
@@ -25,10 +28,10 @@ pub fn conv_forward(
     x: &[f32],
     w: &[f32],
 ) -> Vec<f32> {
-    let cols = im2col(g, x);
+    let cols = columns(g, x);
     let width = g.col_width();
     let (k, cog) = (g.col_rows() / groups, c_out / groups);
-    let mut y = vec![0.0f32; c_out * width];
+    let mut y = Scratch::take(c_out * width);
     for group in 0..groups {
         matmul(
             &mut y[group * cog * width..],
@@ -49,10 +52,10 @@ pub fn conv_backward_data(
     w: &[f32],
     dy: &[f32],
 ) -> Vec<f32> {
-    let dy = nchw_to_channel_major(dy, g.batch, c_out, g.positions());
+    let dy = channel_major(dy, g.batch, c_out, g.positions());
     let width = g.col_width();
     let (k, cog) = (g.col_rows() / groups, c_out / groups);
-    let mut dcols = vec![0.0f32; g.col_rows() * width];
+    let mut dcols = Scratch::take(g.col_rows() * width);
     for group in 0..groups {
         matmul(
             &mut dcols[group * k * width..],
@@ -73,8 +76,8 @@ pub fn conv_backward_weight(
     x: &[f32],
     dy: &[f32],
 ) -> Vec<f32> {
-    let cols = im2col(g, x);
-    let dy = nchw_to_channel_major(dy, g.batch, c_out, g.positions());
+    let cols = columns(g, x);
+    let dy = channel_major(dy, g.batch, c_out, g.positions());
     let width = g.col_width();
     let (k, cog) = (g.col_rows() / groups, c_out / groups);
     let mut dw = vec![0.0f32; c_out * k];
@@ -88,6 +91,20 @@ pub fn conv_backward_weight(
         );
     }
     dw
+}
+
+/// `im2col` into a scratch buffer.
+fn columns(g: &ConvGeometry, x: &[f32]) -> Scratch {
+    let mut cols = Scratch::take(g.col_rows() * g.col_width());
+    im2col_into(g, x, &mut cols);
+    cols
+}
+
+/// `(N, C, P)` -> `(C, N * P)` into a scratch buffer.
+fn channel_major(data: &[f32], batch: usize, channels: usize, plane: usize) -> Scratch {
+    let mut out = Scratch::take(data.len());
+    nchw_to_channel_major_into(data, batch, channels, plane, &mut out);
+    out
 }
 
 /// Which of the three products a [`ConvJob`] computes, with its operands in order.

@@ -121,12 +121,19 @@ impl ConvGeometry {
 /// Unfolds the image side into columns: `cols[(c, ki, kj)][(n, oy, ox)]` is the pixel under
 /// kernel tap `(ki, kj)` at output position `(oy, ox)` of image `n`, 0 in the padding.
 pub fn im2col(g: &ConvGeometry, image: &[f32]) -> Vec<f32> {
+    let mut cols = vec![0.0f32; g.col_rows() * g.col_width()];
+    im2col_into(g, image, &mut cols);
+    cols
+}
+
+/// [`im2col`] into `cols` (every element is written, so it may hold anything before).
+pub fn im2col_into(g: &ConvGeometry, image: &[f32], cols: &mut [f32]) {
     assert_eq!(image.len(), g.image_len());
+    assert_eq!(cols.len(), g.col_rows() * g.col_width());
     let positions = g.positions();
     let plane = g.height * g.width;
-    let mut cols = vec![0.0f32; g.col_rows() * g.col_width()];
     if cols.is_empty() {
-        return cols;
+        return;
     }
     cols.par_chunks_mut(g.col_width())
         .enumerate()
@@ -134,24 +141,45 @@ pub fn im2col(g: &ConvGeometry, image: &[f32]) -> Vec<f32> {
             let kj = row % g.kernel_w;
             let ki = (row / g.kernel_w) % g.kernel_h;
             let c = row / g.kernel_area();
+            // The output columns whose tap lands inside the image: [ox_first, ox_end).
+            let (ox_first, ox_end) = inside(g.out_w, kj, g.stride, g.padding, g.width);
             for n in 0..g.batch {
                 let src = &image[(n * g.channels + c) * plane..][..plane];
                 let dst = &mut out[n * positions..][..positions];
                 for oy in 0..g.out_h {
                     let dst_row = &mut dst[oy * g.out_w..][..g.out_w];
                     let Some(iy) = tap(oy, ki, g.stride, g.padding, g.height) else {
-                        continue; // padding rows stay 0
+                        dst_row.fill(0.0);
+                        continue;
                     };
+                    if ox_first >= ox_end {
+                        dst_row.fill(0.0);
+                        continue;
+                    }
                     let src_row = &src[iy * g.width..][..g.width];
-                    for (ox, d) in dst_row.iter_mut().enumerate() {
-                        if let Some(ix) = tap(ox, kj, g.stride, g.padding, g.width) {
-                            *d = src_row[ix];
-                        }
+                    dst_row[..ox_first].fill(0.0);
+                    dst_row[ox_end..].fill(0.0);
+                    let first_ix = ox_first * g.stride + kj - g.padding;
+                    for (d, s) in dst_row[ox_first..ox_end]
+                        .iter_mut()
+                        .zip(src_row[first_ix..].iter().step_by(g.stride))
+                    {
+                        *d = *s;
                     }
                 }
             }
         });
-    cols
+}
+
+/// The range of output coordinates whose tap `k` falls inside `[0, size)`.
+fn inside(out: usize, k: usize, stride: usize, padding: usize, size: usize) -> (usize, usize) {
+    let first = (0..out)
+        .find(|&o| tap(o, k, stride, padding, size).is_some())
+        .unwrap_or(out);
+    let end = (first..out)
+        .find(|&o| tap(o, k, stride, padding, size).is_none())
+        .unwrap_or(out);
+    (first, end)
 }
 
 /// Folds columns back onto the image side, summing where kernel positions overlap: the adjoint of
@@ -172,6 +200,10 @@ pub fn col2im(g: &ConvGeometry, cols: &[f32]) -> Vec<f32> {
             let (n, c) = (index / g.channels, index % g.channels);
             for ki in 0..g.kernel_h {
                 for kj in 0..g.kernel_w {
+                    let (ox_first, ox_end) = inside(g.out_w, kj, g.stride, g.padding, g.width);
+                    if ox_first >= ox_end {
+                        continue;
+                    }
                     let row = (c * g.kernel_h + ki) * g.kernel_w + kj;
                     let src = &cols[row * width + n * positions..][..positions];
                     for oy in 0..g.out_h {
@@ -180,10 +212,13 @@ pub fn col2im(g: &ConvGeometry, cols: &[f32]) -> Vec<f32> {
                         };
                         let src_row = &src[oy * g.out_w..][..g.out_w];
                         let dst_row = &mut dst[iy * g.width..][..g.width];
-                        for (ox, value) in src_row.iter().enumerate() {
-                            if let Some(ix) = tap(ox, kj, g.stride, g.padding, g.width) {
-                                dst_row[ix] += value;
-                            }
+                        let first_ix = ox_first * g.stride + kj - g.padding;
+                        for (d, v) in dst_row[first_ix..]
+                            .iter_mut()
+                            .step_by(g.stride)
+                            .zip(&src_row[ox_first..ox_end])
+                        {
+                            *d += v;
                         }
                     }
                 }
@@ -199,16 +234,30 @@ fn tap(o: usize, k: usize, stride: usize, padding: usize, size: usize) -> Option
 }
 
 /// `(N, C, P)` -> `(C, N * P)`.
+#[cfg(test)]
 pub fn nchw_to_channel_major(
     data: &[f32],
     batch: usize,
     channels: usize,
     plane: usize,
 ) -> Vec<f32> {
-    assert_eq!(data.len(), batch * channels * plane);
     let mut out = vec![0.0f32; data.len()];
+    nchw_to_channel_major_into(data, batch, channels, plane, &mut out);
+    out
+}
+
+/// [`nchw_to_channel_major`] into `out` (every element is written).
+pub fn nchw_to_channel_major_into(
+    data: &[f32],
+    batch: usize,
+    channels: usize,
+    plane: usize,
+    out: &mut [f32],
+) {
+    assert_eq!(data.len(), batch * channels * plane);
+    assert_eq!(out.len(), data.len());
     if out.is_empty() {
-        return out;
+        return;
     }
     out.par_chunks_mut(batch * plane)
         .enumerate()
@@ -218,7 +267,6 @@ pub fn nchw_to_channel_major(
                     .copy_from_slice(&data[(n * channels + c) * plane..][..plane]);
             }
         });
-    out
 }
 
 /// `(C, N * P)` -> `(N, C, P)`.

@@ -3,12 +3,15 @@
 //! Candle custom op, so autograd, checkpoints and the rest of Candle work as before; on CUDA and
 //! Metal the layers call Candle's own kernels instead.
 
+mod activation;
 mod adam;
 mod batch_norm;
 mod conv;
 mod gemm;
 mod layout;
+mod scratch;
 
+pub use activation::activate;
 pub use adam::{AdamHyper, AdamStep, Moments};
 pub use batch_norm::{Activation, BatchNormAct};
 pub use conv::{conv_backward_data, conv_backward_weight, conv_forward, conv_transpose2d, conv2d};

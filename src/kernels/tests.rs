@@ -342,3 +342,24 @@ fn adam_matches_pytorch_adamw() {
         }
     }
 }
+
+#[test]
+fn activation_matches_candle_forward_and_gradient() {
+    for activation in [Activation::Relu, Activation::LeakyRelu(0.2)] {
+        let x = random(&[3, 4, 5, 7], 31);
+        let r = random(&[3, 4, 5, 7], 32);
+        let grad_of = |f: &dyn Fn(&Tensor) -> Tensor| {
+            let xv = Var::from_tensor(&x).unwrap();
+            let y = f(xv.as_tensor());
+            let g = (&y * &r).unwrap().sum_all().unwrap().backward().unwrap();
+            (y, g.get(xv.as_tensor()).unwrap().clone())
+        };
+        let ours = grad_of(&|x| activate(x, activation).unwrap());
+        let reference = grad_of(&|x| match activation {
+            Activation::LeakyRelu(s) => x.maximum(&(x * s as f64).unwrap()).unwrap(),
+            _ => x.relu().unwrap(),
+        });
+        assert!(max_rel_diff(&ours.0, &reference.0) < 1e-6);
+        assert!(max_rel_diff(&ours.1, &reference.1) < 1e-6, "{activation:?}");
+    }
+}

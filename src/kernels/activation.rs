@@ -1,0 +1,77 @@
+//! An activation on its own (where no BatchNorm precedes it, as after the discriminator's first
+//! convolution), threaded, forward and backward.
+
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Result, Shape, Tensor};
+use rayon::prelude::*;
+
+use super::batch_norm::Activation;
+use super::f32_slice;
+
+const CHUNK: usize = 64 * 1024;
+
+struct ActivationOp(Activation);
+
+impl CustomOp1 for ActivationOp {
+    fn name(&self) -> &'static str {
+        "deepstyle-activation"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let x = f32_slice(storage, layout)?;
+        let mut y = vec![0.0f32; x.len()];
+        let act = self.0;
+        y.par_chunks_mut(CHUNK)
+            .zip(x.par_chunks(CHUNK))
+            .for_each(|(out, input)| {
+                for (o, v) in out.iter_mut().zip(input) {
+                    *o = act.apply(*v);
+                }
+            });
+        Ok((CpuStorage::F32(y), layout.shape().clone()))
+    }
+
+    fn bwd(&self, _x: &Tensor, res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        Ok(Some(res.apply_op2_no_bwd(
+            &grad.contiguous()?,
+            &ActivationBackward(self.0),
+        )?))
+    }
+}
+
+/// Operands `(y, dy)` -> `dx`.
+struct ActivationBackward(Activation);
+
+impl CustomOp2 for ActivationBackward {
+    fn name(&self) -> &'static str {
+        "deepstyle-activation-backward"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (y, dy) = (f32_slice(s1, l1)?, f32_slice(s2, l2)?);
+        let mut dx = vec![0.0f32; y.len()];
+        let act = self.0;
+        dx.par_chunks_mut(CHUNK)
+            .zip(y.par_chunks(CHUNK).zip(dy.par_chunks(CHUNK)))
+            .for_each(|(out, (ys, ds))| {
+                for ((o, yv), dv) in out.iter_mut().zip(ys).zip(ds) {
+                    *o = dv * act.derivative_at_output(*yv);
+                }
+            });
+        Ok((CpuStorage::F32(dx), l1.shape().clone()))
+    }
+}
+
+/// `activation(x)`: the CPU kernel for f32 on the CPU, Candle's ops elsewhere.
+pub fn activate(x: &Tensor, activation: Activation) -> Result<Tensor> {
+    if x.device().is_cpu() && x.dtype() == DType::F32 {
+        x.contiguous()?.apply_op1(ActivationOp(activation))
+    } else {
+        activation.apply_tensor(x)
+    }
+}

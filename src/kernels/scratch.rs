@@ -1,0 +1,73 @@
+//! Reused scratch buffers for the kernels' intermediate matrices (im2col columns, channel-major
+//! copies): an iteration would otherwise map, fault in and free hundreds of MB of fresh pages.
+
+use std::ops::{Deref, DerefMut};
+use std::sync::Mutex;
+
+/// Buffers kept for reuse, at most this many...
+const KEEP: usize = 8;
+/// ...and none larger than this many floats (1 GiB).
+const LARGEST: usize = 1 << 28;
+
+static POOL: Mutex<Vec<Vec<f32>>> = Mutex::new(Vec::new());
+
+/// A buffer of `len` floats whose contents are unspecified (left from an earlier use); it goes
+/// back to the pool when dropped.
+pub struct Scratch {
+    buffer: Vec<f32>,
+}
+
+impl Scratch {
+    pub fn take(len: usize) -> Self {
+        let reused = POOL.lock().ok().and_then(|mut pool| {
+            // The smallest buffer that is big enough, else the biggest (it grows).
+            let fits = pool
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| b.capacity() >= len)
+                .min_by_key(|(_, b)| b.capacity())
+                .map(|(i, _)| i);
+            let index = fits.or_else(|| {
+                pool.iter()
+                    .enumerate()
+                    .max_by_key(|(_, b)| b.capacity())
+                    .map(|(i, _)| i)
+            })?;
+            Some(pool.swap_remove(index))
+        });
+        let mut buffer = reused.unwrap_or_default();
+        if buffer.len() >= len {
+            buffer.truncate(len);
+        } else {
+            buffer.resize(len, 0.0);
+        }
+        Scratch { buffer }
+    }
+}
+
+impl Deref for Scratch {
+    type Target = [f32];
+    fn deref(&self) -> &[f32] {
+        &self.buffer
+    }
+}
+
+impl DerefMut for Scratch {
+    fn deref_mut(&mut self) -> &mut [f32] {
+        &mut self.buffer
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let buffer = std::mem::take(&mut self.buffer);
+        if buffer.capacity() > LARGEST {
+            return;
+        }
+        if let Ok(mut pool) = POOL.lock()
+            && pool.len() < KEEP
+        {
+            pool.push(buffer);
+        }
+    }
+}
