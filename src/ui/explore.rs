@@ -231,7 +231,7 @@ impl ExploreTab {
     pub fn corner_latents(&self) -> Vec<Vec<f32>> {
         match self.picks.as_slice() {
             [a, b, c, d] => {
-                let n = self.steps.clamp(2, 8);
+                let n = self.steps.clamp(2, 6);
                 interp::corner_grid([&a.z, &b.z, &c.z, &d.z], n, n, self.mode)
             }
             _ => Vec::new(),
@@ -721,7 +721,7 @@ impl ExploreTab {
                 .spacing([2.0, 2.0])
                 .show(ui, |ui| {
                     for (i, texture) in self.corners.textures.iter().enumerate() {
-                        tile_ui(ui, texture.clone(), false);
+                        sized_tile_ui(ui, texture.clone(), false, TILE * 0.6);
                         if (i + 1) % n == 0 {
                             ui.end_row();
                         }
@@ -934,7 +934,16 @@ fn tile_ui(
     texture: Option<egui::TextureHandle>,
     picked: bool,
 ) -> egui::Response {
-    let size = egui::vec2(TILE, TILE);
+    sized_tile_ui(ui, texture, picked, TILE)
+}
+
+fn sized_tile_ui(
+    ui: &mut egui::Ui,
+    texture: Option<egui::TextureHandle>,
+    picked: bool,
+    side: f32,
+) -> egui::Response {
+    let size = egui::vec2(side, side);
     let (rect, response) = ui.allocate_exact_size(size, egui::Sense::click());
     let painter = ui.painter();
     match texture {
