@@ -6,7 +6,7 @@
 //! `--threads N` (default: every core; PyTorch gets the same), `--iters N` timed iterations per
 //! round (default 5), `--rounds N` (default 2), `--python PATH` (default `$DEEPSTYLE_TORCH_PYTHON`
 //! or `python3`; a Python with torch), `--no-torch` (ours alone), `--quick` (tiny sizes, for a
-//! smoke test).
+//! smoke test), `--layers-only` (just the per-layer table).
 //! Prints, per row: seconds per iteration (best round) of ours and of PyTorch, the ratio
 //! ours / PyTorch, GFLOP/s and the share of the gemm ceiling (a 2048^3 product through the same
 //! `gemm`).
@@ -435,7 +435,8 @@ fn main() {
         "{:<34} {:>10} {:>10} {:>7} {:>9} {:>9} {:>8}",
         "row", "ours s/it", "torch s/it", "ratio", "ours GF/s", "torch GF/s", "ceiling%"
     );
-    for row in &rows {
+    let layers_only = std::env::args().any(|a| a == "--layers-only");
+    for row in rows.iter().filter(|_| !layers_only) {
         let (mut ours, mut torch) = (Vec::new(), Vec::new());
         let mut torch_peak = None;
         for _ in 0..opts.rounds.max(1) {

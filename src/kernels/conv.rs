@@ -15,10 +15,47 @@ use candle_core::{CpuStorage, CustomOp2, DType, Layout, Shape, Tensor};
 
 use super::gemm::{MatRef, matmul};
 use super::layout::{
-    ConvGeometry, channel_major_to_nchw, col2im, im2col_into, nchw_to_channel_major_into,
+    ConvGeometry, channel_major_to_nchw_into, col2im_into, im2col_into, nchw_to_channel_major_into,
 };
 use super::scratch::Scratch;
 use super::{KernelError, f32_slice};
+
+/// The column matrix of one slice of the batch stays under this size, which bounds the scratch
+/// memory of large batches (tests use a tiny slice so they cross slice boundaries). On the
+/// development VM, 6 MiB slices (cache-sized) and unsliced batches ran within noise of each
+/// other; the environment variable `DEEPSTYLE_SLICE_MIB` overrides it, for tuning on other CPUs.
+#[cfg(not(test))]
+const SLICE_BYTES: usize = 32 << 20;
+#[cfg(test)]
+const SLICE_BYTES: usize = 2 << 10;
+
+fn slice_bytes() -> usize {
+    static CHOSEN: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CHOSEN.get_or_init(|| {
+        std::env::var("DEEPSTYLE_SLICE_MIB")
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .map_or(SLICE_BYTES, |mib| mib << 20)
+    })
+}
+
+/// The batch in slices: (first image, the geometry of the slice).
+fn slices(g: &ConvGeometry) -> impl Iterator<Item = (usize, ConvGeometry)> + '_ {
+    let per_image = (g.col_rows() * g.positions() * 4).max(1);
+    let images = (slice_bytes() / per_image).clamp(1, g.batch.max(1));
+    (0..g.batch).step_by(images).map(move |first| {
+        let slice = ConvGeometry {
+            batch: images.min(g.batch - first),
+            ..*g
+        };
+        (first, slice)
+    })
+}
+
+/// Values per image on the image side and on the column side.
+fn per_image(g: &ConvGeometry, c_out: usize) -> (usize, usize) {
+    (g.channels * g.height * g.width, c_out * g.positions())
+}
 
 /// Convolution forward: `x` on the image side -> `(N, c_out, out_h, out_w)`.
 pub fn conv_forward(
@@ -28,20 +65,31 @@ pub fn conv_forward(
     x: &[f32],
     w: &[f32],
 ) -> Vec<f32> {
-    let cols = columns(g, x);
-    let width = g.col_width();
-    let (k, cog) = (g.col_rows() / groups, c_out / groups);
-    let mut y = Scratch::take(c_out * width);
-    for group in 0..groups {
-        matmul(
-            &mut y[group * cog * width..],
-            width,
-            MatRef::row_major(&w[group * cog * k..], cog, k, k),
-            MatRef::row_major(&cols[group * k * width..], k, width, width),
-            false,
+    let (image_len, column_len) = per_image(g, c_out);
+    let mut out = vec![0.0f32; g.batch * column_len];
+    for (first, s) in slices(g) {
+        let cols = columns(&s, &x[first * image_len..][..s.batch * image_len]);
+        let width = s.col_width();
+        let (k, cog) = (s.col_rows() / groups, c_out / groups);
+        let mut y = Scratch::take(c_out * width);
+        for group in 0..groups {
+            matmul(
+                &mut y[group * cog * width..],
+                width,
+                MatRef::row_major(&w[group * cog * k..], cog, k, k),
+                MatRef::row_major(&cols[group * k * width..], k, width, width),
+                false,
+            );
+        }
+        channel_major_to_nchw_into(
+            &y,
+            s.batch,
+            c_out,
+            s.positions(),
+            &mut out[first * column_len..][..s.batch * column_len],
         );
     }
-    channel_major_to_nchw(&y, g.batch, c_out, g.positions())
+    out
 }
 
 /// Convolution data gradient: `dy` on the column side -> image side.
@@ -52,20 +100,34 @@ pub fn conv_backward_data(
     w: &[f32],
     dy: &[f32],
 ) -> Vec<f32> {
-    let dy = channel_major(dy, g.batch, c_out, g.positions());
-    let width = g.col_width();
-    let (k, cog) = (g.col_rows() / groups, c_out / groups);
-    let mut dcols = Scratch::take(g.col_rows() * width);
-    for group in 0..groups {
-        matmul(
-            &mut dcols[group * k * width..],
-            width,
-            MatRef::row_major(&w[group * cog * k..], cog, k, k).t(),
-            MatRef::row_major(&dy[group * cog * width..], cog, width, width),
-            false,
+    let (image_len, column_len) = per_image(g, c_out);
+    let mut dx = vec![0.0f32; g.batch * image_len];
+    for (first, s) in slices(g) {
+        let dy = channel_major(
+            &dy[first * column_len..][..s.batch * column_len],
+            s.batch,
+            c_out,
+            s.positions(),
+        );
+        let width = s.col_width();
+        let (k, cog) = (s.col_rows() / groups, c_out / groups);
+        let mut dcols = Scratch::take(s.col_rows() * width);
+        for group in 0..groups {
+            matmul(
+                &mut dcols[group * k * width..],
+                width,
+                MatRef::row_major(&w[group * cog * k..], cog, k, k).t(),
+                MatRef::row_major(&dy[group * cog * width..], cog, width, width),
+                false,
+            );
+        }
+        col2im_into(
+            &s,
+            &dcols,
+            &mut dx[first * image_len..][..s.batch * image_len],
         );
     }
-    col2im(g, &dcols)
+    dx
 }
 
 /// Convolution weight gradient, summed over the batch: `(c_out, c / groups, kh, kw)`.
@@ -76,19 +138,27 @@ pub fn conv_backward_weight(
     x: &[f32],
     dy: &[f32],
 ) -> Vec<f32> {
-    let cols = columns(g, x);
-    let dy = channel_major(dy, g.batch, c_out, g.positions());
-    let width = g.col_width();
+    let (image_len, column_len) = per_image(g, c_out);
     let (k, cog) = (g.col_rows() / groups, c_out / groups);
     let mut dw = vec![0.0f32; c_out * k];
-    for group in 0..groups {
-        matmul(
-            &mut dw[group * cog * k..],
-            k,
-            MatRef::row_major(&dy[group * cog * width..], cog, width, width),
-            MatRef::row_major(&cols[group * k * width..], k, width, width).t(),
-            false,
+    for (slice_index, (first, s)) in slices(g).enumerate() {
+        let cols = columns(&s, &x[first * image_len..][..s.batch * image_len]);
+        let dy = channel_major(
+            &dy[first * column_len..][..s.batch * column_len],
+            s.batch,
+            c_out,
+            s.positions(),
         );
+        let width = s.col_width();
+        for group in 0..groups {
+            matmul(
+                &mut dw[group * cog * k..],
+                k,
+                MatRef::row_major(&dy[group * cog * width..], cog, width, width),
+                MatRef::row_major(&cols[group * k * width..], k, width, width).t(),
+                slice_index > 0,
+            );
+        }
     }
     dw
 }

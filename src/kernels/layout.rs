@@ -185,18 +185,26 @@ fn inside(out: usize, k: usize, stride: usize, padding: usize, size: usize) -> (
 /// Folds columns back onto the image side, summing where kernel positions overlap: the adjoint of
 /// [`im2col`].
 pub fn col2im(g: &ConvGeometry, cols: &[f32]) -> Vec<f32> {
+    let mut image = vec![0.0f32; g.image_len()];
+    col2im_into(g, cols, &mut image);
+    image
+}
+
+/// [`col2im`] into `image` (every element is written).
+pub fn col2im_into(g: &ConvGeometry, cols: &[f32], image: &mut [f32]) {
     assert_eq!(cols.len(), g.col_rows() * g.col_width());
+    assert_eq!(image.len(), g.image_len());
     let positions = g.positions();
     let width = g.col_width();
     let plane = g.height * g.width;
-    let mut image = vec![0.0f32; g.image_len()];
     if image.is_empty() {
-        return image;
+        return;
     }
     image
         .par_chunks_mut(plane)
         .enumerate()
         .for_each(|(index, dst)| {
+            dst.fill(0.0);
             let (n, c) = (index / g.channels, index % g.channels);
             for ki in 0..g.kernel_h {
                 for kj in 0..g.kernel_w {
@@ -224,7 +232,6 @@ pub fn col2im(g: &ConvGeometry, cols: &[f32]) -> Vec<f32> {
                 }
             }
         });
-    image
 }
 
 /// The input coordinate under kernel tap `k` at output coordinate `o`, if not in the padding.
@@ -270,16 +277,30 @@ pub fn nchw_to_channel_major_into(
 }
 
 /// `(C, N * P)` -> `(N, C, P)`.
+#[cfg(test)]
 pub fn channel_major_to_nchw(
     data: &[f32],
     batch: usize,
     channels: usize,
     plane: usize,
 ) -> Vec<f32> {
-    assert_eq!(data.len(), batch * channels * plane);
     let mut out = vec![0.0f32; data.len()];
+    channel_major_to_nchw_into(data, batch, channels, plane, &mut out);
+    out
+}
+
+/// [`channel_major_to_nchw`] into `out` (every element is written).
+pub fn channel_major_to_nchw_into(
+    data: &[f32],
+    batch: usize,
+    channels: usize,
+    plane: usize,
+    out: &mut [f32],
+) {
+    assert_eq!(data.len(), batch * channels * plane);
+    assert_eq!(out.len(), data.len());
     if out.is_empty() {
-        return out;
+        return;
     }
     out.par_chunks_mut(plane)
         .enumerate()
@@ -287,7 +308,6 @@ pub fn channel_major_to_nchw(
             let (n, c) = (index / channels, index % channels);
             dst.copy_from_slice(&data[c * batch * plane + n * plane..][..plane]);
         });
-    out
 }
 
 #[cfg(test)]
