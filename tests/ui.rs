@@ -245,3 +245,69 @@ fn explore_picks_two_samples_walks_between_them_and_keeps_a_favourite() {
     let catalog = Project::open(&root).unwrap().catalog().unwrap();
     assert_eq!(catalog.favourites().unwrap(), vec![favourite]);
 }
+
+/// Exports from the Export tab's worker: a captioned, upscaled PNG of the seed grid, a GIF of
+/// the path between two picks, and the picks' latents as JSON that imports back as picks.
+#[test]
+fn export_writes_a_grid_an_animation_and_latents() {
+    use deepstyle::ui::export::{ExportAction, Selection};
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = open_project_app(&dir.path().join("p"));
+    h.get_by_role_and_label(Role::Button, "Explore").click();
+    step_until(&mut h, 60, "the seed grid", |h| {
+        h.state().explore_tab().grid_ready()
+    });
+    h.get_by_label("seed 1").click();
+    h.run_steps(2);
+    h.get_by_label("seed 2").click();
+    h.run_steps(2);
+    let ctx = h.ctx.clone();
+    let export = |h: &mut Harness<'static, StudioApp>, action, name: &str| {
+        let path = dir.path().join(name);
+        h.state_mut().export_to(&ctx, action, path.clone());
+        step_until(h, 60, name, |h| !h.state().export_tab().is_busy());
+        let (message, is_error) = h.state().export_tab().message().cloned().unwrap();
+        assert!(!is_error && message.contains(name), "{message}");
+        path
+    };
+    {
+        let form = &mut h.state_mut().export_tab_mut().form;
+        form.selection = Selection::SeedGrid;
+        form.layout.cols = 4;
+        form.layout.padding = 2;
+        form.layout.scale = 2;
+        form.captions = true;
+        form.frames = 6;
+    }
+    let grid = image::open(export(&mut h, ExportAction::SavePng, "grid.png")).unwrap();
+    // 4 x 4 tiles of 64 px (32 px upscaled twice), 2 px padding, a caption band under each row.
+    assert_eq!(grid.width(), 4 * 64 + 5 * 2);
+    assert!(grid.height() > 4 * 64 + 5 * 2);
+
+    let gif = export(&mut h, ExportAction::SaveGif, "walk.gif");
+    use image::AnimationDecoder;
+    let file = std::io::BufReader::new(std::fs::File::open(gif).unwrap());
+    let frames = image::codecs::gif::GifDecoder::new(file)
+        .unwrap()
+        .into_frames()
+        .collect_frames()
+        .unwrap();
+    assert_eq!(frames.len(), 6);
+
+    h.state_mut().export_tab_mut().form.selection = Selection::Picks;
+    let json = export(&mut h, ExportAction::SaveLatents, "picks.json");
+    h.state_mut().explore_tab_mut().clear_picks();
+    h.state_mut()
+        .export_to(&ctx, ExportAction::LoadLatents, json);
+    step_until(&mut h, 30, "the import", |h| {
+        !h.state().export_tab().is_busy()
+    });
+    let seeds: Vec<Option<u64>> = h
+        .state()
+        .explore_tab()
+        .picks()
+        .iter()
+        .map(|p| p.seed)
+        .collect();
+    assert_eq!(seeds, [Some(1), Some(2)]);
+}

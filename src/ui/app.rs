@@ -432,13 +432,26 @@ impl StudioApp {
             Some(DialogPurpose::OpenRun) => self.picked_run = Some(first),
             Some(DialogPurpose::ExploreRun) => self.explore.load(GeneratorSource::Run(first)),
             Some(DialogPurpose::GeneratorFile) => self.explore.load(GeneratorSource::File(first)),
-            Some(DialogPurpose::SavePng) => self.export.start_png(ctx, first, &self.explore),
-            Some(DialogPurpose::SaveGif) => self.export.start_gif(ctx, first, &self.explore),
+            Some(DialogPurpose::SavePng) => self.export_to(ctx, ExportAction::SavePng, first),
+            Some(DialogPurpose::SaveGif) => self.export_to(ctx, ExportAction::SaveGif, first),
             Some(DialogPurpose::SaveLatents) => {
-                self.export.start_latents(ctx, first, &self.explore)
+                self.export_to(ctx, ExportAction::SaveLatents, first)
             }
-            Some(DialogPurpose::LoadLatents) => self.export.start_import(ctx, first),
+            Some(DialogPurpose::LoadLatents) => {
+                self.export_to(ctx, ExportAction::LoadLatents, first)
+            }
             None => {}
+        }
+    }
+
+    /// Starts an export (or a latent import) with `path`, as the file dialog does once the user
+    /// has chosen it.
+    pub fn export_to(&mut self, ctx: &egui::Context, action: ExportAction, path: PathBuf) {
+        match action {
+            ExportAction::SavePng => self.export.start_png(ctx, path, &self.explore),
+            ExportAction::SaveGif => self.export.start_gif(ctx, path, &self.explore),
+            ExportAction::SaveLatents => self.export.start_latents(ctx, path, &self.explore),
+            ExportAction::LoadLatents => self.export.start_import(ctx, path),
         }
     }
 
