@@ -459,8 +459,18 @@ impl StudioApp {
         if self.dialog.is_some() {
             return;
         }
+        // Exports start in the project's exports folder.
+        let directory = match purpose {
+            DialogPurpose::SavePng
+            | DialogPurpose::SaveGif
+            | DialogPurpose::SaveLatents
+            | DialogPurpose::LoadLatents => self.project.as_ref().map(Project::exports_dir),
+            _ => None,
+        };
         let ctx = ctx.clone();
-        self.dialog = Some(PendingDialog::open(purpose, move || ctx.request_repaint()));
+        self.dialog = Some(PendingDialog::open(purpose, directory, move || {
+            ctx.request_repaint()
+        }));
     }
 
     /// The whole window; eframe's `App::ui` calls this, and so do the UI tests.

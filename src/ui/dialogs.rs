@@ -28,10 +28,18 @@ pub struct PendingDialog {
 }
 
 impl PendingDialog {
-    pub fn open(purpose: DialogPurpose, notify: impl Fn() + Send + 'static) -> Self {
+    /// Opens the dialog for `purpose`, starting in `directory` when given.
+    pub fn open(
+        purpose: DialogPurpose,
+        directory: Option<PathBuf>,
+        notify: impl Fn() + Send + 'static,
+    ) -> Self {
         let (tx, rx) = crossbeam_channel::bounded(1);
         std::thread::spawn(move || {
-            let dialog = rfd::FileDialog::new();
+            let mut dialog = rfd::FileDialog::new();
+            if let Some(directory) = directory.filter(|d| d.is_dir()) {
+                dialog = dialog.set_directory(directory);
+            }
             let picked: Vec<PathBuf> = match purpose {
                 DialogPurpose::NewProject => dialog
                     .set_title("Choose an empty folder for the new project")
