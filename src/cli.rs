@@ -20,7 +20,7 @@ use deepstyle::gan::sample::{
 use deepstyle::gan::train::{PauseFlag, TrainEvent, TrainRequest, TrainSink, train};
 use deepstyle::jobs::{CancelToken, Reporter};
 use deepstyle::latent::interp::{self, Mode};
-use deepstyle::latent::z_from_seed;
+use deepstyle::latent::seed_latent;
 use deepstyle::project::ingest::{self, ImportOptions, ImportReport};
 use deepstyle::project::{Project, demo};
 use deepstyle::ui::{Startup, StudioApp};
@@ -564,13 +564,9 @@ fn interpolate(args: InterpolateArgs) -> Result<()> {
     let device = args.device.open()?;
     let generator = open_generator(&args.weights, &device)?;
     let z_dim = generator.z_dim();
-    let scaled = |seed: u64| -> Vec<f32> {
-        z_from_seed(seed, z_dim)
-            .into_iter()
-            .map(|v| v * args.truncation)
-            .collect()
-    };
-    let latents = interp::path(&scaled(args.from), &scaled(args.to), args.steps, args.mode);
+    let from = seed_latent(args.from, z_dim, args.truncation);
+    let to = seed_latent(args.to, z_dim, args.truncation);
+    let latents = interp::path(&from, &to, args.steps, args.mode);
     let images = generator
         .images_for_latents(&latents)
         .context("generation failed")?;

@@ -8,7 +8,7 @@ use image::RgbaImage;
 use super::config::GanConfig;
 use super::model::{Generator, generator_only};
 use crate::checkpoint::{self, CheckpointError};
-use crate::latent::z_from_seed;
+use crate::latent::seed_latent;
 
 /// What travels beside a generator's weights.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -89,14 +89,11 @@ impl LoadedGenerator {
         seeds: &[u64],
         truncation: f32,
     ) -> candle_core::Result<Vec<RgbaImage>> {
-        let z_dim = self.card.config.z_dim;
-        let z: Vec<f32> = seeds
+        let latents: Vec<Vec<f32>> = seeds
             .iter()
-            .flat_map(|&s| z_from_seed(s, z_dim))
-            .map(|v| v * truncation)
+            .map(|&s| seed_latent(s, self.z_dim(), truncation))
             .collect();
-        let z = Tensor::from_vec(z, (seeds.len(), z_dim), &self.device)?;
-        to_images(&self.generator.forward_t(&z, false)?)
+        self.images_for_latents(&latents)
     }
 
     pub fn z_dim(&self) -> usize {

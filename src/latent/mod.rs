@@ -59,6 +59,14 @@ pub fn z_from_seed(seed: u64, z_dim: usize) -> Vec<f32> {
     z
 }
 
+/// The latent vector of a seed scaled toward 0 by `truncation` (1.0 = as drawn).
+pub fn seed_latent(seed: u64, z_dim: usize, truncation: f32) -> Vec<f32> {
+    z_from_seed(seed, z_dim)
+        .into_iter()
+        .map(|v| v * truncation)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

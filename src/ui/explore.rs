@@ -17,7 +17,7 @@ use crate::gan::sampler::{
 use crate::jobs::{self, JobError, JobHandle};
 use crate::latent::directions::{edit, walk_step};
 use crate::latent::interp::{self, Mode};
-use crate::latent::{SeededRng, z_from_seed};
+use crate::latent::{SeededRng, seed_latent};
 use crate::project::Project;
 use crate::project::favourites::Favourite;
 
@@ -118,7 +118,6 @@ pub struct ExploreTab {
     favourites_view: SlotView,
     favourites_job: Option<JobHandle<(), Vec<Favourite>>>,
     new_label: String,
-    textures_made: u64,
 }
 
 impl Default for ExploreTab {
@@ -160,7 +159,6 @@ impl Default for ExploreTab {
             favourites_view: SlotView::default(),
             favourites_job: None,
             new_label: String::new(),
-            textures_made: 0,
         }
     }
 }
@@ -201,10 +199,7 @@ impl ExploreTab {
 
     fn z_of_seed(&self, seed: u64) -> Vec<f32> {
         let z_dim = self.info.as_ref().map_or(100, |i| i.z_dim);
-        z_from_seed(seed, z_dim)
-            .into_iter()
-            .map(|v| v * self.truncation)
-            .collect()
+        seed_latent(seed, z_dim, self.truncation)
     }
 
     /// The seed grid as picks (for export).
@@ -421,7 +416,6 @@ impl ExploreTab {
                 secs,
                 done,
             } => {
-                self.textures_made += 1;
                 let view = match slot {
                     Slot::Grid => &mut self.grid,
                     Slot::Strip => &mut self.strip,
@@ -896,11 +890,6 @@ impl ExploreTab {
             self.pick(pick);
         }
         count
-    }
-
-    /// How many textures the tab has received (tests use it to see progress).
-    pub fn textures_received(&self) -> u64 {
-        self.textures_made
     }
 
     pub fn favourite_textures(&self) -> HashMap<i64, bool> {
