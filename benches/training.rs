@@ -6,7 +6,8 @@
 //! `--threads N` (default: every core; PyTorch gets the same), `--iters N` timed iterations per
 //! round (default 5), `--rounds N` (default 2), `--python PATH` (default `$DEEPSTYLE_TORCH_PYTHON`
 //! or `python3`; a Python with torch), `--no-torch` (ours alone), `--quick` (tiny sizes, for a
-//! smoke test), `--layers-only` (just the per-layer table).
+//! smoke test), `--layers-only` (just the per-layer table), `--no-layers` (no per-layer table),
+//! `--row N` (only the N-th row).
 //! Prints, per row: seconds per iteration (best round) of ours and of PyTorch, the ratio
 //! ours / PyTorch, GFLOP/s and the share of the gemm ceiling (a 2048^3 product through the same
 //! `gemm`).
@@ -28,6 +29,10 @@ struct Options {
     python: Option<String>,
     quick: bool,
     peak_child: Option<(usize, usize, usize)>,
+    /// `--row N`: only the N-th row (1-based).
+    row: Option<usize>,
+    /// `--no-layers`: skip the per-layer table.
+    layers: bool,
 }
 
 fn options() -> Options {
@@ -58,6 +63,8 @@ fn options() -> Options {
         threads: number("--threads", cores),
         iters: number("--iters", 5),
         rounds: number("--rounds", 2),
+        row: value("--row").and_then(|v| v.parse().ok()),
+        layers: !args.iter().any(|a| a == "--no-layers"),
         python,
         quick: args.iter().any(|a| a == "--quick"),
         peak_child,
@@ -436,7 +443,12 @@ fn main() {
         "row", "ours s/it", "torch s/it", "ratio", "ours GF/s", "torch GF/s", "ceiling%"
     );
     let layers_only = std::env::args().any(|a| a == "--layers-only");
-    for row in rows.iter().filter(|_| !layers_only) {
+    let chosen = |index: &usize| opts.row.is_none_or(|r| r == index + 1);
+    for (_, row) in rows
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !layers_only && chosen(i))
+    {
         let (mut ours, mut torch) = (Vec::new(), Vec::new());
         let mut torch_peak = None;
         for _ in 0..opts.rounds.max(1) {
@@ -477,6 +489,9 @@ fn main() {
                 "    peak RSS of a process training this row: ours {peak:.0} MiB, torch {torch_peak} MiB ({gflop:.1} GFLOP/iteration)"
             );
         }
+    }
+    if !opts.layers {
+        return;
     }
     let row = rows[0];
     println!("\nper layer, {} (median ms of 5)", row.label());

@@ -62,13 +62,44 @@ def init_weights(m):
         nn.init.zeros_(m.bias)
 
 
-def load_fashion_mnist(root, size):
+def lanczos3_matrix(src, dst):
+    """The (dst x src) resampling matrix of the `image` crate's Lanczos3 filter (deepstyle's
+    resize): taps within 3 source pixels (scaled when shrinking), normalised to sum 1."""
+    import numpy as np
+    ratio = src / dst
+    scale = max(ratio, 1.0)
+    support = 3.0 * scale
+
+    def sinc(x):
+        return 1.0 if x == 0 else math.sin(math.pi * x) / (math.pi * x)
+
+    m = np.zeros((dst, src), dtype=np.float64)
+    for out in range(dst):
+        centre = (out + 0.5) * ratio
+        left = min(max(int(math.floor(centre - support)), 0), src - 1)
+        right = min(max(int(math.ceil(centre + support)), left + 1), src)
+        centre -= 0.5
+        for i in range(left, right):
+            t = (i - centre) / scale
+            m[out, i] = sinc(t) * sinc(t / 3.0) if abs(t) < 3.0 else 0.0
+        m[out] /= m[out].sum()
+    return m
+
+
+def load_fashion_mnist(root, size, resize="bicubic"):
     import numpy as np
     path = os.path.join(root, "train-images-idx3-ubyte.gz")
     raw = gzip.open(path).read() if os.path.exists(path) else open(path[:-3], "rb").read()
     n, h, w = struct.unpack(">III", raw[4:16])
-    images = torch.from_numpy(np.frombuffer(raw[16:], dtype=np.uint8).reshape(n, 1, h, w).copy()).float()
-    images = F.interpolate(images, size=(size, size), mode="bicubic", align_corners=False).clamp(0, 255)
+    pixels = np.frombuffer(raw[16:], dtype=np.uint8).reshape(n, 1, h, w)
+    if resize == "lanczos":
+        # As deepstyle trains: Lanczos3 rows then columns, rounded back to 8 bits.
+        rows, cols = lanczos3_matrix(h, size), lanczos3_matrix(w, size)
+        resized = np.matmul(np.matmul(rows, pixels.astype(np.float64)), cols.T)
+        images = torch.from_numpy(np.clip(np.rint(resized), 0, 255).astype(np.float32))
+    else:
+        images = torch.from_numpy(pixels.copy()).float()
+        images = F.interpolate(images, size=(size, size), mode="bicubic", align_corners=False).clamp(0, 255)
     return images / 127.5 - 1.0
 
 
@@ -86,6 +117,8 @@ def main():
     p.add_argument("--fashion-mnist", default=None)
     p.add_argument("--out", default=None)
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--resize", choices=["bicubic", "lanczos"], default="bicubic",
+                   help="how Fashion-MNIST's 28 px become --image-size (lanczos: as deepstyle does)")
     p.add_argument("--save-at", default="", help="also write samples_ITER.npy at these iterations (comma-separated)")
     p.add_argument("--layers", action="store_true", help="time each conv layer's forward and backward instead")
     a = p.parse_args()
@@ -101,7 +134,7 @@ def main():
     D.apply(init_weights)
     opt_g = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    data = load_fashion_mnist(a.fashion_mnist, a.image_size).to(dev) if a.fashion_mnist else None
+    data = load_fashion_mnist(a.fashion_mnist, a.image_size, a.resize).to(dev) if a.fashion_mnist else None
     bce = nn.BCEWithLogitsLoss()
     timed, start = 0, None
     for it in range(a.iters):

@@ -114,6 +114,50 @@ mod tests {
         out
     }
 
+    /// Odd shapes, a long thin product and a single element, with both operands plain and
+    /// transposed, into a destination with wider rows.
+    #[test]
+    fn products_across_block_edges_match_the_naive_product() {
+        for (m, k, n) in [
+            (1, 1, 1),
+            (13, 300, 33),
+            (400, 257, 530),
+            (5, 5000, 7),
+            (12, 40, 32),
+        ] {
+            let a: Vec<f32> = (0..m * k).map(|i| (i as f32 * 0.37).sin()).collect();
+            let b: Vec<f32> = (0..k * n).map(|i| (i as f32 * 0.11).cos()).collect();
+            let expected = naive(&a, &b, m, k, n);
+            let at: Vec<f32> = (0..m * k).map(|i| a[(i % m) * k + i / m]).collect();
+            let bt: Vec<f32> = (0..k * n).map(|i| b[(i % k) * n + i / k]).collect();
+            let lhs = [
+                MatRef::row_major(&a, m, k, k),
+                MatRef::row_major(&at, k, m, m).t(),
+            ];
+            let rhs = [
+                MatRef::row_major(&b, k, n, n),
+                MatRef::row_major(&bt, n, k, k).t(),
+            ];
+            for (l, r) in lhs.iter().zip(&rhs).chain(lhs.iter().zip(rhs.iter().rev())) {
+                // A wider destination row, to check the stride; start from junk, then add.
+                let stride = n + 3;
+                let mut out = vec![f32::NAN; (m - 1) * stride + n];
+                matmul(&mut out, stride, *l, *r, false);
+                matmul(&mut out, stride, *l, *r, true);
+                for i in 0..m {
+                    for j in 0..n {
+                        let (x, y) = (out[i * stride + j], 2.0 * expected[i * n + j]);
+                        let tolerance = 1e-4 * (1.0 + y.abs()) * (k as f32).sqrt();
+                        assert!(
+                            (x - y).abs() < tolerance,
+                            "{m}x{k}x{n} ({i},{j}): {x} vs {y}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn products_plain_transposed_and_accumulated() {
         let (m, k, n) = (7, 5, 3);
