@@ -127,48 +127,167 @@ pub fn im2col(g: &ConvGeometry, image: &[f32]) -> Vec<f32> {
 }
 
 /// [`im2col`] into `cols` (every element is written, so it may hold anything before).
+///
+/// With a stride above 1 and output rows of at least [`PHASE_SPLIT_MIN_WIDTH`], the image's
+/// columns are first split by phase (`ix mod stride`), so that every kernel tap copies one
+/// contiguous run of a phase row instead of every `stride`-th pixel; for shorter rows the extra
+/// pass costs more than it saves, and taps read the image with a stride.
 pub fn im2col_into(g: &ConvGeometry, image: &[f32], cols: &mut [f32]) {
     assert_eq!(image.len(), g.image_len());
     assert_eq!(cols.len(), g.col_rows() * g.col_width());
-    let positions = g.positions();
-    let plane = g.height * g.width;
     if cols.is_empty() {
         return;
     }
+    let split_phases = g.stride > 1 && g.out_w >= PHASE_SPLIT_MIN_WIDTH;
+    let phased = PhaseRows::new(g);
+    let mut split = Vec::new();
+    if split_phases {
+        split.resize(image.len().div_ceil(g.width) * g.stride * phased.width, 0.0);
+        phased.split(image, &mut split);
+    }
+    let taps = column_taps(g);
+    let positions = g.positions();
     cols.par_chunks_mut(g.col_width())
         .enumerate()
         .for_each(|(row, out)| {
-            let kj = row % g.kernel_w;
+            let tap_x = &taps[row % g.kernel_w];
             let ki = (row / g.kernel_w) % g.kernel_h;
             let c = row / g.kernel_area();
-            // The output columns whose tap lands inside the image: [ox_first, ox_end).
-            let (ox_first, ox_end) = inside(g.out_w, kj, g.stride, g.padding, g.width);
             for n in 0..g.batch {
-                let src = &image[(n * g.channels + c) * plane..][..plane];
+                let plane = n * g.channels + c;
                 let dst = &mut out[n * positions..][..positions];
-                for oy in 0..g.out_h {
-                    let dst_row = &mut dst[oy * g.out_w..][..g.out_w];
+                for (oy, dst_row) in dst.chunks_exact_mut(g.out_w).enumerate() {
                     let Some(iy) = tap(oy, ki, g.stride, g.padding, g.height) else {
                         dst_row.fill(0.0);
                         continue;
                     };
-                    if ox_first >= ox_end {
-                        dst_row.fill(0.0);
-                        continue;
-                    }
-                    let src_row = &src[iy * g.width..][..g.width];
-                    dst_row[..ox_first].fill(0.0);
-                    dst_row[ox_end..].fill(0.0);
-                    let first_ix = ox_first * g.stride + kj - g.padding;
-                    for (d, s) in dst_row[ox_first..ox_end]
-                        .iter_mut()
-                        .zip(src_row[first_ix..].iter().step_by(g.stride))
-                    {
-                        *d = *s;
+                    dst_row[..tap_x.first].fill(0.0);
+                    dst_row[tap_x.end..].fill(0.0);
+                    let run = &mut dst_row[tap_x.first..tap_x.end];
+                    if split_phases {
+                        let src = phased.phase_row(&split, plane, tap_x.phase, iy);
+                        run.copy_from_slice(&src[tap_x.start..][..run.len()]);
+                    } else {
+                        let src = &image[(plane * g.height + iy) * g.width..][..g.width];
+                        let first_ix = tap_x.start * g.stride + tap_x.phase;
+                        if g.stride == 1 {
+                            run.copy_from_slice(&src[first_ix..][..run.len()]);
+                        } else {
+                            for (d, s) in
+                                run.iter_mut().zip(src[first_ix..].iter().step_by(g.stride))
+                            {
+                                *d = *s;
+                            }
+                        }
                     }
                 }
             }
         });
+}
+
+/// Output rows at least this wide are worth splitting the image by phase for (measured on the
+/// DCGAN layers: 2x faster at 32 and 64 columns, slower at 4 and 8).
+const PHASE_SPLIT_MIN_WIDTH: usize = 16;
+
+/// Where kernel column `kj` reads: output columns `first..end` land inside the image, at phase
+/// `phase`, phase columns `start..start + (end - first)`.
+#[derive(Clone, Copy, Debug)]
+struct ColumnTap {
+    phase: usize,
+    start: usize,
+    first: usize,
+    end: usize,
+}
+
+impl ColumnTap {
+    fn len(&self) -> usize {
+        self.end - self.first
+    }
+}
+
+/// For each kernel column: its phase and the run of output columns that land inside the image.
+/// Image column `ix = ox * stride + kj - padding`, so with `rel = kj - padding` the phase is
+/// `rel mod stride` and the phase column `ox + (rel - phase) / stride`.
+fn column_taps(g: &ConvGeometry) -> Vec<ColumnTap> {
+    (0..g.kernel_w)
+        .map(|kj| {
+            let (first, end) = inside(g.out_w, kj, g.stride, g.padding, g.width);
+            let rel = kj as isize - g.padding as isize;
+            let phase = rel.rem_euclid(g.stride as isize);
+            let offset = (rel - phase) / g.stride as isize;
+            // Inside the image the phase column is >= 0; an empty run never reads.
+            let start = if first < end {
+                (first as isize + offset) as usize
+            } else {
+                0
+            };
+            ColumnTap {
+                phase: phase as usize,
+                start,
+                first,
+                end: end.max(first),
+            }
+        })
+        .collect()
+}
+
+/// Image rows split by column phase: phase `φ` of a row holds its columns `φ, φ + stride, ...`
+/// (with stride 1, the one phase is the image row itself).
+struct PhaseRows {
+    stride: usize,
+    height: usize,
+    width: usize,
+    image_width: usize,
+}
+
+impl PhaseRows {
+    fn new(g: &ConvGeometry) -> Self {
+        PhaseRows {
+            stride: g.stride,
+            height: g.height,
+            width: g.width.div_ceil(g.stride),
+            image_width: g.width,
+        }
+    }
+
+    /// Splits every plane of `image` into `out` (`planes x stride x height x width`).
+    fn split(&self, image: &[f32], out: &mut [f32]) {
+        let plane = self.height * self.image_width;
+        out.par_chunks_mut(self.stride * self.height * self.width)
+            .zip(image.par_chunks(plane))
+            .for_each(|(dst, src)| {
+                for (iy, row) in src.chunks_exact(self.image_width).enumerate() {
+                    for phase in 0..self.stride {
+                        let dst_row =
+                            &mut dst[(phase * self.height + iy) * self.width..][..self.width];
+                        for (d, s) in dst_row
+                            .iter_mut()
+                            .zip(row.iter().skip(phase).step_by(self.stride))
+                        {
+                            *d = *s;
+                        }
+                    }
+                }
+            });
+    }
+
+    /// Row `iy` of `phase` of `plane` in a buffer filled by [`PhaseRows::split`].
+    fn phase_row<'a>(&self, split: &'a [f32], plane: usize, phase: usize, iy: usize) -> &'a [f32] {
+        let start = ((plane * self.stride + phase) * self.height + iy) * self.width;
+        &split[start..][..self.width]
+    }
+
+    /// Interleaves one plane's phases (`stride x height x width`) back into image rows.
+    fn merge(&self, phases: &[f32], dst: &mut [f32]) {
+        for (iy, row) in dst.chunks_exact_mut(self.image_width).enumerate() {
+            for phase in 0..self.stride {
+                let src = &phases[(phase * self.height + iy) * self.width..][..self.width];
+                for (d, s) in row.iter_mut().skip(phase).step_by(self.stride).zip(src) {
+                    *d = *s;
+                }
+            }
+        }
+    }
 }
 
 /// The range of output coordinates whose tap `k` falls inside `[0, size)`.
@@ -190,48 +309,54 @@ pub fn col2im(g: &ConvGeometry, cols: &[f32]) -> Vec<f32> {
     image
 }
 
-/// [`col2im`] into `image` (every element is written).
+/// [`col2im`] into `image` (every element is written). Each plane is summed in phase-split form
+/// (contiguous runs, as in [`im2col_into`]) and interleaved once at the end.
 pub fn col2im_into(g: &ConvGeometry, cols: &[f32], image: &mut [f32]) {
     assert_eq!(cols.len(), g.col_rows() * g.col_width());
     assert_eq!(image.len(), g.image_len());
-    let positions = g.positions();
-    let width = g.col_width();
-    let plane = g.height * g.width;
     if image.is_empty() {
         return;
     }
+    let positions = g.positions();
+    let width = g.col_width();
+    let phased = PhaseRows::new(g);
+    let taps = column_taps(g);
+    let phase_len = g.stride * g.height * phased.width;
     image
-        .par_chunks_mut(plane)
+        .par_chunks_mut(g.height * g.width)
         .enumerate()
-        .for_each(|(index, dst)| {
-            dst.fill(0.0);
-            let (n, c) = (index / g.channels, index % g.channels);
-            for ki in 0..g.kernel_h {
-                for kj in 0..g.kernel_w {
-                    let (ox_first, ox_end) = inside(g.out_w, kj, g.stride, g.padding, g.width);
-                    if ox_first >= ox_end {
-                        continue;
-                    }
-                    let row = (c * g.kernel_h + ki) * g.kernel_w + kj;
-                    let src = &cols[row * width + n * positions..][..positions];
-                    for oy in 0..g.out_h {
-                        let Some(iy) = tap(oy, ki, g.stride, g.padding, g.height) else {
+        .for_each_init(
+            || vec![0.0f32; phase_len],
+            |sums, (index, dst)| {
+                let (n, c) = (index / g.channels, index % g.channels);
+                // Stride 1 sums straight into the image rows.
+                let acc: &mut [f32] = if g.stride == 1 { dst } else { sums };
+                acc.fill(0.0);
+                let row_width = if g.stride == 1 { g.width } else { phased.width };
+                for ki in 0..g.kernel_h {
+                    for (kj, tap_x) in taps.iter().enumerate() {
+                        if tap_x.first >= tap_x.end {
                             continue;
-                        };
-                        let src_row = &src[oy * g.out_w..][..g.out_w];
-                        let dst_row = &mut dst[iy * g.width..][..g.width];
-                        let first_ix = ox_first * g.stride + kj - g.padding;
-                        for (d, v) in dst_row[first_ix..]
-                            .iter_mut()
-                            .step_by(g.stride)
-                            .zip(&src_row[ox_first..ox_end])
-                        {
-                            *d += v;
+                        }
+                        let row = (c * g.kernel_h + ki) * g.kernel_w + kj;
+                        let src = &cols[row * width + n * positions..][..positions];
+                        for (oy, src_row) in src.chunks_exact(g.out_w).enumerate() {
+                            let Some(iy) = tap(oy, ki, g.stride, g.padding, g.height) else {
+                                continue;
+                            };
+                            let base = (tap_x.phase * g.height + iy) * row_width;
+                            let run = &mut acc[base + tap_x.start..][..tap_x.len()];
+                            for (d, v) in run.iter_mut().zip(&src_row[tap_x.first..tap_x.end]) {
+                                *d += v;
+                            }
                         }
                     }
                 }
-            }
-        });
+                if g.stride > 1 {
+                    phased.merge(sums, dst);
+                }
+            },
+        );
 }
 
 /// The input coordinate under kernel tap `k` at output coordinate `o`, if not in the padding.
@@ -315,9 +440,45 @@ mod tests {
     use super::*;
 
     #[test]
+    fn im2col_matches_its_definition() {
+        for (size, kernel, stride, padding) in
+            [(5, 3, 1, 1), (9, 4, 2, 1), (7, 2, 3, 2), (4, 4, 1, 0)]
+        {
+            let g = ConvGeometry::new((2, 3, size, size + 1), (kernel, kernel), stride, padding)
+                .unwrap();
+            let x: Vec<f32> = (0..g.image_len()).map(|i| i as f32 + 1.0).collect();
+            let cols = im2col(&g, &x);
+            for c in 0..g.channels {
+                for (ki, kj) in (0..kernel).flat_map(|ki| (0..kernel).map(move |kj| (ki, kj))) {
+                    let row = (c * kernel + ki) * kernel + kj;
+                    for n in 0..g.batch {
+                        for (oy, ox) in (0..g.out_h).flat_map(|y| (0..g.out_w).map(move |x| (y, x)))
+                        {
+                            let iy = (oy * stride + ki) as isize - padding as isize;
+                            let ix = (ox * stride + kj) as isize - padding as isize;
+                            let inside = (0..g.height as isize).contains(&iy)
+                                && (0..g.width as isize).contains(&ix);
+                            let expected = if inside {
+                                x[((n * g.channels + c) * g.height + iy as usize) * g.width
+                                    + ix as usize]
+                            } else {
+                                0.0
+                            };
+                            let column = n * g.positions() + oy * g.out_w + ox;
+                            assert_eq!(cols[row * g.col_width() + column], expected);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn col2im_is_the_adjoint_of_im2col() {
         // <im2col(x), y> == <x, col2im(y)> for every geometry, including padding and stride.
-        for (size, kernel, stride, padding) in [(5, 3, 1, 1), (6, 4, 2, 1), (7, 2, 3, 2)] {
+        for (size, kernel, stride, padding) in
+            [(5, 3, 1, 1), (6, 4, 2, 1), (7, 2, 3, 2), (9, 4, 2, 1)]
+        {
             let g = ConvGeometry::new((2, 3, size, size + 1), (kernel, kernel), stride, padding)
                 .unwrap();
             let x: Vec<f32> = (0..g.image_len()).map(|i| (i as f32 * 0.7).sin()).collect();
