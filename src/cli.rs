@@ -12,7 +12,7 @@ use clap::{Parser, Subcommand};
 use deepstyle::export::animation::{AnimationOptions, encode_gif};
 use deepstyle::export::grid::{self, GridLayout};
 use deepstyle::gan::GanConfig;
-use deepstyle::gan::data::{DataSource, load_fashion_mnist_split, read_npy_images};
+use deepstyle::gan::data::{DataSource, ImageSpec, load_fashion_mnist_split, read_npy_images};
 use deepstyle::gan::quality;
 use deepstyle::gan::sample::{
     LoadedGenerator, load_generator, load_shipped_generator, parse_seed_range,
@@ -144,6 +144,12 @@ struct TrainGanArgs {
     /// Write a checkpoint every N iterations
     #[arg(long, default_value_t = 500)]
     checkpoint_every: u64,
+    /// How images are scaled to --image-size: lanczos or area
+    #[arg(long, default_value = "lanczos")]
+    resize: deepstyle::gan::config::Resize,
+    /// Random horizontal flips (default: on, off for Fashion-MNIST, whose shoes all face left)
+    #[arg(long)]
+    flip: Option<bool>,
 }
 
 #[derive(clap::Args)]
@@ -322,7 +328,8 @@ fn train_gan(args: TrainGanArgs) -> Result<()> {
         batch_size: args.batch,
         iterations: args.iters.unwrap_or(GanConfig::default().iterations),
         seed: args.seed,
-        flip: !is_mnist,
+        flip: args.flip.unwrap_or(!is_mnist),
+        resize: args.resize,
         sample_every: args.sample_every,
         checkpoint_every: args.checkpoint_every,
         threads: args.threads,
@@ -459,8 +466,10 @@ fn train_classifier(data: &str, out: &Path, epochs: usize) -> Result<()> {
         anyhow::bail!("the classifier trains on fashion-mnist:DIR, not {data}");
     };
     let device = candle_core::Device::Cpu;
-    let (train_set, train_labels) = load_fashion_mnist_split(&dir, "train", 32, 1)?;
-    let (test_set, test_labels) = load_fashion_mnist_split(&dir, "t10k", 32, 1)?;
+    let (train_set, train_labels) =
+        load_fashion_mnist_split(&dir, "train", ImageSpec::FASHION_MNIST_32)?;
+    let (test_set, test_labels) =
+        load_fashion_mnist_split(&dir, "t10k", ImageSpec::FASHION_MNIST_32)?;
     let progress = StderrProgress::new("train-classifier");
     let (vars, model) =
         quality::train_classifier(&train_set, &train_labels, epochs, 1, &device, &progress)
@@ -506,7 +515,7 @@ fn fid(
     ))?;
     let tensors = deepstyle::checkpoint::load_tensors(classifier, &device)?;
     deepstyle::checkpoint::fill(&vars, &tensors, "", classifier)?;
-    let (test_set, _) = load_fashion_mnist_split(dir, "t10k", 32, 1)?;
+    let (test_set, _) = load_fashion_mnist_split(dir, "t10k", ImageSpec::FASHION_MNIST_32)?;
     let generated = match (weights, npy) {
         (Some(w), _) => {
             let generator = load_generator(w, &device).context("cannot load the generator")?;

@@ -152,9 +152,88 @@ pub fn encode_png(image: &RgbaImage) -> Result<Vec<u8>, image::ImageError> {
     Ok(bytes)
 }
 
+/// Scales `image` to `width x height` by area averaging: each output pixel is the mean of the
+/// input rectangle it covers, partly covered pixels weighted by their share (so shrinking by a
+/// whole factor is a plain box mean, and growing blends at most two pixels per axis).
+pub fn resize_area(image: &DynamicImage, width: u32, height: u32) -> DynamicImage {
+    let src = image.to_rgba8();
+    let (sw, sh) = (src.width() as usize, src.height() as usize);
+    let (dw, dh) = (width.max(1) as usize, height.max(1) as usize);
+    if sw == 0 || sh == 0 {
+        return DynamicImage::ImageRgba8(RgbaImage::new(dw as u32, dh as u32));
+    }
+    let columns = area_weights(sw, dw);
+    let rows = area_weights(sh, dh);
+    // Rows first into floats (sh x dw), then columns of those.
+    let mut across = vec![[0.0f32; 4]; sh * dw];
+    for (y, src_row) in src.as_raw().chunks_exact(sw * 4).enumerate() {
+        for (x, taps) in columns.iter().enumerate() {
+            let out = &mut across[y * dw + x];
+            for &(i, w) in taps {
+                for (o, v) in out.iter_mut().zip(&src_row[i * 4..i * 4 + 4]) {
+                    *o += w * *v as f32;
+                }
+            }
+        }
+    }
+    let mut out = RgbaImage::new(dw as u32, dh as u32);
+    for (y, taps) in rows.iter().enumerate() {
+        for x in 0..dw {
+            let mut sum = [0.0f32; 4];
+            for &(i, w) in taps {
+                for (s, v) in sum.iter_mut().zip(&across[i * dw + x]) {
+                    *s += w * v;
+                }
+            }
+            let pixel = sum.map(|v| v.round().clamp(0.0, 255.0) as u8);
+            out.put_pixel(x as u32, y as u32, image::Rgba(pixel));
+        }
+    }
+    DynamicImage::ImageRgba8(out)
+}
+
+/// For each of `to` output cells over `from` input cells: the input cells it covers and the
+/// share of the cell each contributes (summing to 1).
+fn area_weights(from: usize, to: usize) -> Vec<Vec<(usize, f32)>> {
+    let scale = from as f64 / to as f64;
+    (0..to)
+        .map(|o| {
+            let (start, end) = (o as f64 * scale, (o + 1) as f64 * scale);
+            let first = start.floor() as usize;
+            let last = (end.ceil() as usize).min(from);
+            (first..last)
+                .map(|i| {
+                    let covered = end.min(i as f64 + 1.0) - start.max(i as f64);
+                    (i, (covered / scale) as f32)
+                })
+                .filter(|(_, w)| *w > 0.0)
+                .collect()
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn area_resize_averages_what_each_pixel_covers() {
+        // 4x2 -> 2x1: each output pixel is the mean of a 2x2 block.
+        let src = image::GrayImage::from_raw(4, 2, vec![0, 100, 200, 40, 20, 80, 0, 120]).unwrap();
+        let out = resize_area(&DynamicImage::ImageLuma8(src), 2, 1).to_luma8();
+        assert_eq!(out.as_raw(), &[50, 90]);
+        // 2 -> 3 columns: the middle output pixel covers half of each input pixel.
+        let src = image::GrayImage::from_raw(2, 1, vec![0, 90]).unwrap();
+        let out = resize_area(&DynamicImage::ImageLuma8(src), 3, 1).to_luma8();
+        assert_eq!(out.as_raw(), &[0, 45, 90]);
+        // A flat image stays flat at any size, up or down.
+        let flat =
+            DynamicImage::ImageLuma8(image::GrayImage::from_pixel(28, 28, image::Luma([77])));
+        for side in [5, 32, 64] {
+            let out = resize_area(&flat, side, side).to_luma8();
+            assert!(out.pixels().all(|p| p[0] == 77), "{side}");
+        }
+    }
     use image::{GrayImage, Luma};
 
     fn gradient(w: u32, h: u32, flip: bool) -> DynamicImage {

@@ -11,6 +11,8 @@ use image::DynamicImage;
 use image::imageops::FilterType;
 use rayon::prelude::*;
 
+use super::GanConfig;
+use super::config::Resize;
 use crate::imaging;
 use crate::jobs::Reporter;
 use crate::latent::SeededRng;
@@ -58,6 +60,35 @@ pub enum DataError {
     Cancelled,
 }
 
+/// What training images become: `size x size`, 1 or 3 channels, scaled with `resize`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImageSpec {
+    pub size: usize,
+    pub channels: usize,
+    pub resize: Resize,
+}
+
+impl ImageSpec {
+    pub fn of(config: &GanConfig) -> Self {
+        ImageSpec {
+            size: config.image_size,
+            channels: config.channels,
+            resize: config.resize,
+        }
+    }
+
+    /// What the Fréchet distance and its classifier see: 32x32 grey, Lanczos.
+    pub const FASHION_MNIST_32: ImageSpec = ImageSpec {
+        size: 32,
+        channels: 1,
+        resize: Resize::Lanczos,
+    };
+
+    fn prepare(&self, image: &DynamicImage) -> Vec<u8> {
+        to_channels(&fit_square(image, self.size, self.resize), self.channels)
+    }
+}
+
 /// Training images as bytes, N x C x S x S.
 pub struct Dataset {
     pixels: Vec<u8>,
@@ -79,12 +110,11 @@ impl Dataset {
 
     pub fn load(
         source: &DataSource,
-        size: usize,
-        channels: usize,
+        spec: ImageSpec,
         reporter: &dyn Reporter,
     ) -> Result<Dataset, DataError> {
         let dataset = match source {
-            DataSource::FashionMnist(dir) => load_fashion_mnist(dir, size, channels, reporter)?,
+            DataSource::FashionMnist(dir) => load_fashion_mnist(dir, spec, reporter)?,
             DataSource::Project(root) => {
                 let crops = root.join("crops");
                 let has_crops = walk_images(&crops).next().is_some();
@@ -93,9 +123,9 @@ impl Dataset {
                 } else {
                     root.join("images")
                 };
-                load_folder(&dir, size, channels, reporter)?
+                load_folder(&dir, spec, reporter)?
             }
-            DataSource::Folder(dir) => load_folder(dir, size, channels, reporter)?,
+            DataSource::Folder(dir) => load_folder(dir, spec, reporter)?,
         };
         if dataset.len == 0 {
             return Err(DataError::Empty(source.describe()));
@@ -197,8 +227,8 @@ fn walk_images(dir: &Path) -> impl Iterator<Item = PathBuf> {
         .map(|e| e.into_path())
 }
 
-/// Resizes the shorter side to `size` (Lanczos) and crops the centre square.
-pub fn fit_square(image: &DynamicImage, size: usize) -> DynamicImage {
+/// Resizes the shorter side to `size` and crops the centre square.
+pub fn fit_square(image: &DynamicImage, size: usize, resize: Resize) -> DynamicImage {
     let size = size as u32;
     let (w, h) = (image.width().max(1), image.height().max(1));
     let scale = size as f64 / w.min(h) as f64;
@@ -206,7 +236,10 @@ pub fn fit_square(image: &DynamicImage, size: usize) -> DynamicImage {
         ((w as f64 * scale).round() as u32).max(size),
         ((h as f64 * scale).round() as u32).max(size),
     );
-    let resized = image.resize_exact(nw, nh, FilterType::Lanczos3);
+    let resized = match resize {
+        Resize::Lanczos => image.resize_exact(nw, nh, FilterType::Lanczos3),
+        Resize::Area => imaging::resize_area(image, nw, nh),
+    };
     resized.crop_imm((nw - size) / 2, (nh - size) / 2, size, size)
 }
 
@@ -227,12 +260,7 @@ fn to_channels(image: &DynamicImage, channels: usize) -> Vec<u8> {
     }
 }
 
-fn load_folder(
-    dir: &Path,
-    size: usize,
-    channels: usize,
-    reporter: &dyn Reporter,
-) -> Result<Dataset, DataError> {
+fn load_folder(dir: &Path, spec: ImageSpec, reporter: &dyn Reporter) -> Result<Dataset, DataError> {
     if !dir.is_dir() {
         return Err(DataError::File {
             path: dir.to_path_buf(),
@@ -251,7 +279,7 @@ fn load_folder(
             .map(|path| {
                 let bytes = std::fs::read(path).ok()?;
                 let image = imaging::decode_with_limits(&bytes).ok()?.image;
-                Some(to_channels(&fit_square(&image, size), channels))
+                Some(spec.prepare(&image))
             })
             .collect();
         // Unreadable files were reported at import; here they are simply left out.
@@ -259,7 +287,7 @@ fn load_folder(
         let done = ((i + 1) * 32).min(paths.len()) as u64;
         reporter.progress(done, total, "loading training images");
     }
-    Ok(Dataset::from_pixels(pixels, channels, size))
+    Ok(Dataset::from_pixels(pixels, spec.channels, spec.size))
 }
 
 /// Reads an IDX file (gzip-compressed or not): returns its dimensions and data bytes.
@@ -323,22 +351,20 @@ fn idx_path(dir: &Path, name: &str) -> Result<PathBuf, DataError> {
 
 fn load_fashion_mnist(
     dir: &Path,
-    size: usize,
-    channels: usize,
+    spec: ImageSpec,
     reporter: &dyn Reporter,
 ) -> Result<Dataset, DataError> {
     reporter.progress(0, 1, "reading Fashion-MNIST");
-    let (dataset, _labels) = load_fashion_mnist_split(dir, "train", size, channels)?;
+    let (dataset, _labels) = load_fashion_mnist_split(dir, "train", spec)?;
     reporter.progress(1, 1, "read Fashion-MNIST");
     Ok(dataset)
 }
 
-/// One Fashion-MNIST split (`train` or `t10k`) resized to `size`, with its labels.
+/// One Fashion-MNIST split (`train` or `t10k`) prepared as `spec` says, with its labels.
 pub fn load_fashion_mnist_split(
     dir: &Path,
     split: &str,
-    size: usize,
-    channels: usize,
+    spec: ImageSpec,
 ) -> Result<(Dataset, Vec<u8>), DataError> {
     let path = idx_path(dir, &format!("{split}-images-idx3-ubyte"))?;
     let (dims, data) = read_idx(&path)?;
@@ -362,11 +388,11 @@ pub fn load_fashion_mnist_split(
         .map(|i| {
             let raw = data[i * h * w..(i + 1) * h * w].to_vec();
             let gray = image::GrayImage::from_raw(w as u32, h as u32, raw).unwrap_or_default();
-            to_channels(&fit_square(&DynamicImage::ImageLuma8(gray), size), channels)
+            spec.prepare(&DynamicImage::ImageLuma8(gray))
         })
         .collect();
     Ok((
-        Dataset::from_pixels(images.concat(), channels, size),
+        Dataset::from_pixels(images.concat(), spec.channels, spec.size),
         labels,
     ))
 }
@@ -492,8 +518,10 @@ mod tests {
         let image = DynamicImage::ImageLuma8(image::GrayImage::from_fn(200, 100, |x, _| {
             image::Luma([if (50..150).contains(&x) { 255 } else { 0 }])
         }));
-        let square = fit_square(&image, 32).to_luma8();
-        assert_eq!(square.dimensions(), (32, 32));
-        assert!(square.get_pixel(16, 16)[0] > 200);
+        for resize in Resize::ALL {
+            let square = fit_square(&image, 32, resize).to_luma8();
+            assert_eq!(square.dimensions(), (32, 32), "{resize:?}");
+            assert!(square.get_pixel(16, 16)[0] > 200, "{resize:?}");
+        }
     }
 }

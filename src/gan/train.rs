@@ -18,7 +18,7 @@ use candle_core::{Device, Tensor};
 
 use super::adam::Adam;
 use super::config::{ConfigError, GanConfig};
-use super::data::{BatchPlan, DataError, DataSource, Dataset};
+use super::data::{BatchPlan, DataError, DataSource, Dataset, ImageSpec};
 use super::model::Networks;
 use super::sample::{ARCHITECTURE, GeneratorCard, to_images};
 use crate::checkpoint::{self, CheckpointError};
@@ -239,7 +239,7 @@ impl Trainer {
         if let Some(lr) = request.lr_override {
             config.lr = lr;
         }
-        let dataset = Dataset::load(&request.data, config.image_size, config.channels, sink)?;
+        let dataset = Dataset::load(&request.data, ImageSpec::of(&config), sink)?;
         if let Some(epochs) = request.epochs {
             let per_epoch = (dataset.len as u64).div_ceil(config.batch_size as u64);
             config.iterations = epochs * per_epoch;

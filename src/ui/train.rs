@@ -8,7 +8,7 @@ use egui_plot::{Legend, Line, Plot, PlotPoints};
 
 use crate::device::DeviceChoice;
 use crate::gan::GanConfig;
-use crate::gan::config::IMAGE_SIZES;
+use crate::gan::config::{IMAGE_SIZES, Resize};
 use crate::gan::data::DataSource;
 use crate::gan::train::{
     self, PauseFlag, RunHistory, StepMetrics, TrainEvent, TrainRequest, TrainSummary,
@@ -375,6 +375,18 @@ impl TrainTab {
                             ui.selectable_value(&mut c.channels, 1, "grey");
                             ui.selectable_value(&mut c.channels, 3, "RGB");
                         });
+                    ui.end_row();
+                    ui.label("Resize");
+                    egui::ComboBox::from_id_salt("resize")
+                        .selected_text(c.resize.name())
+                        .show_ui(ui, |ui| {
+                            for resize in Resize::ALL {
+                                ui.selectable_value(&mut c.resize, resize, resize.name());
+                            }
+                        });
+                    ui.end_row();
+                    ui.label("Augment");
+                    ui.checkbox(&mut c.flip, "random horizontal flips");
                     ui.end_row();
                     drag_row(ui, "Batch", &mut c.batch_size, 1.0, 1..=1024);
                     drag_row(ui, "Width (ngf = ndf)", &mut c.ngf, 1.0, 4..=256);
