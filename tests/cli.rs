@@ -152,6 +152,10 @@ fn train_gan_then_generate_is_deterministic() {
             "8",
             "--threads",
             "1",
+            "--resize",
+            "area",
+            "--flip",
+            "false",
         ])
         .output()
         .unwrap();
@@ -161,6 +165,10 @@ fn train_gan_then_generate_is_deterministic() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("finished after 3 iterations"));
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["resize"], "area", "{config}");
+    assert_eq!(config["flip"], false, "{config}");
     let weights = run.join("generator.safetensors");
 
     let grid = |name: &str| {
