@@ -7,7 +7,7 @@
 //! round (default 5), `--rounds N` (default 2), `--python PATH` (default `$DEEPSTYLE_TORCH_PYTHON`
 //! or `python3`; a Python with torch), `--no-torch` (ours alone), `--quick` (tiny sizes, for a
 //! smoke test), `--layers-only` (just the per-layer table), `--no-layers` (no per-layer table),
-//! `--row N` (only the N-th row).
+//! `--row N` (only the N-th row), `--default-malloc` (leave glibc's malloc untuned, to compare).
 //! Prints, per row: seconds per iteration (best round) of ours and of PyTorch, the ratio
 //! ours / PyTorch, GFLOP/s and the share of the gemm ceiling (a 2048^3 product through the same
 //! `gemm`).
@@ -358,15 +358,17 @@ fn torch_layers(python: &str, row: Row, threads: usize) -> Vec<(String, f64, f64
 /// Peak resident memory (MiB) of a fresh process that runs three iterations of `row`.
 fn peak_memory_of_child(row: Row, threads: usize) -> Option<f64> {
     let exe = std::env::current_exe().ok()?;
-    let output = Command::new(exe)
-        .args([
-            "--peak-child",
-            &format!("{},{},{}", row.size, row.channels, row.batch),
-            "--threads",
-            &threads.to_string(),
-        ])
-        .output()
-        .ok()?;
+    let mut command = Command::new(exe);
+    command.args([
+        "--peak-child",
+        &format!("{},{},{}", row.size, row.channels, row.batch),
+        "--threads",
+        &threads.to_string(),
+    ]);
+    if std::env::args().any(|a| a == "--default-malloc") {
+        command.arg("--default-malloc");
+    }
+    let output = command.output().ok()?;
     String::from_utf8_lossy(&output.stdout)
         .lines()
         .find_map(|l| l.strip_prefix("peak_rss_mb "))
@@ -388,6 +390,9 @@ fn peak_rss_mb() -> Option<f64> {
 
 fn main() {
     let opts = options();
+    if !std::env::args().any(|a| a == "--default-malloc") {
+        deepstyle::kernels::allocator::retain_freed_memory();
+    }
     rayon::ThreadPoolBuilder::new()
         .num_threads(opts.threads)
         .build_global()

@@ -78,6 +78,7 @@ pub fn train_classifier(
     device: &Device,
     reporter: &dyn Reporter,
 ) -> Result<(VarMap, Classifier)> {
+    crate::kernels::allocator::retain_freed_memory();
     let vars = VarMap::new();
     let model = Classifier::new(VarBuilder::from_varmap(&vars, DType::F32, device))?;
     let mut adam = Adam::new(&vars, 1e-3, 0.9, 0.999)?;

@@ -154,13 +154,15 @@ pub fn latest_meta_path(run_dir: &Path) -> PathBuf {
     run_dir.join("checkpoints").join("latest.json")
 }
 
-/// Trains on a pool of `config.compute_threads()` threads.
+/// Trains on a pool of `config.compute_threads()` threads. Tunes the process's allocator to keep
+/// freed memory for reuse ([`crate::kernels::allocator`]).
 pub fn train(
     request: &TrainRequest,
     pause: &PauseFlag,
     sink: &dyn TrainSink,
 ) -> Result<TrainSummary, TrainError> {
     request.config.validate()?;
+    crate::kernels::allocator::retain_freed_memory();
     let threads = request.config.compute_threads();
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)

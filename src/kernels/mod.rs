@@ -5,6 +5,7 @@
 
 mod activation;
 mod adam;
+pub mod allocator;
 mod batch_norm;
 mod conv;
 mod gemm;
