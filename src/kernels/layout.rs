@@ -142,7 +142,7 @@ pub fn im2col_into(g: &ConvGeometry, image: &[f32], cols: &mut [f32]) {
     let phased = PhaseRows::new(g);
     let mut split = Vec::new();
     if split_phases {
-        split.resize(image.len().div_ceil(g.width) * g.stride * phased.width, 0.0);
+        split.resize(g.batch * g.channels * phased.plane_len(), 0.0);
         phased.split(image, &mut split);
     }
     let taps = column_taps(g);
@@ -250,10 +250,15 @@ impl PhaseRows {
         }
     }
 
+    /// Values of one image plane in phase-split form (`stride x height x width`).
+    fn plane_len(&self) -> usize {
+        self.stride * self.height * self.width
+    }
+
     /// Splits every plane of `image` into `out` (`planes x stride x height x width`).
     fn split(&self, image: &[f32], out: &mut [f32]) {
         let plane = self.height * self.image_width;
-        out.par_chunks_mut(self.stride * self.height * self.width)
+        out.par_chunks_mut(self.plane_len())
             .zip(image.par_chunks(plane))
             .for_each(|(dst, src)| {
                 for (iy, row) in src.chunks_exact(self.image_width).enumerate() {
@@ -321,18 +326,16 @@ pub fn col2im_into(g: &ConvGeometry, cols: &[f32], image: &mut [f32]) {
     let width = g.col_width();
     let phased = PhaseRows::new(g);
     let taps = column_taps(g);
-    let phase_len = g.stride * g.height * phased.width;
     image
         .par_chunks_mut(g.height * g.width)
         .enumerate()
         .for_each_init(
-            || vec![0.0f32; phase_len],
+            || vec![0.0f32; if g.stride == 1 { 0 } else { phased.plane_len() }],
             |sums, (index, dst)| {
                 let (n, c) = (index / g.channels, index % g.channels);
-                // Stride 1 sums straight into the image rows.
+                // Stride 1 has one phase, the image itself: sum straight into it.
                 let acc: &mut [f32] = if g.stride == 1 { dst } else { sums };
                 acc.fill(0.0);
-                let row_width = if g.stride == 1 { g.width } else { phased.width };
                 for ki in 0..g.kernel_h {
                     for (kj, tap_x) in taps.iter().enumerate() {
                         if tap_x.first >= tap_x.end {
@@ -344,7 +347,7 @@ pub fn col2im_into(g: &ConvGeometry, cols: &[f32], image: &mut [f32]) {
                             let Some(iy) = tap(oy, ki, g.stride, g.padding, g.height) else {
                                 continue;
                             };
-                            let base = (tap_x.phase * g.height + iy) * row_width;
+                            let base = (tap_x.phase * g.height + iy) * phased.width;
                             let run = &mut acc[base + tap_x.start..][..tap_x.len()];
                             for (d, v) in run.iter_mut().zip(&src_row[tap_x.first..tap_x.end]) {
                                 *d += v;
