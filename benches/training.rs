@@ -7,7 +7,7 @@
 //! round (default 5), `--rounds N` (default 2), `--python PATH` (default `$DEEPSTYLE_TORCH_PYTHON`
 //! or `python3`; a Python with torch), `--no-torch` (ours alone), `--quick` (tiny sizes, for a
 //! smoke test), `--layers-only` (just the per-layer table), `--no-layers` (no per-layer table),
-//! `--row N` (only the N-th row), `--default-malloc` (leave glibc's malloc untuned, to compare).
+//! `--row N` (only the N-th row, and its per-layer table), `--default-malloc` (leave glibc's malloc untuned, to compare).
 //! Prints, per row: seconds per iteration (best round) of ours and of PyTorch, the ratio
 //! ours / PyTorch, GFLOP/s and the share of the gemm ceiling (a 2048^3 product through the same
 //! `gemm`).
@@ -498,7 +498,11 @@ fn main() {
     if !opts.layers {
         return;
     }
-    let row = rows[0];
+    let row = opts
+        .row
+        .and_then(|r| rows.get(r.saturating_sub(1)))
+        .copied()
+        .unwrap_or(rows[0]);
     println!("\nper layer, {} (median ms of 5)", row.label());
     let torch_rows = opts
         .python

@@ -4,8 +4,9 @@
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::batch_norm::Activation;
+use super::batch_norm::{Activation, leaky, leaky_derivative};
 use super::f32_slice;
+use super::vector::vectorised;
 
 const CHUNK: usize = 64 * 1024;
 
@@ -19,13 +20,18 @@ impl CustomOp1 for ActivationOp {
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
         let x = f32_slice(storage, layout)?;
         let mut y = vec![0.0f32; x.len()];
-        let act = self.0;
+        let slope = self.0.negative_slope();
         y.par_chunks_mut(CHUNK)
             .zip(x.par_chunks(CHUNK))
             .for_each(|(out, input)| {
-                for (o, v) in out.iter_mut().zip(input) {
-                    *o = act.apply(*v);
-                }
+                vectorised(
+                    #[inline(always)]
+                    || {
+                        for (o, &v) in out.iter_mut().zip(input) {
+                            *o = leaky(v, slope);
+                        }
+                    },
+                );
             });
         Ok((CpuStorage::F32(y), layout.shape().clone()))
     }
@@ -55,13 +61,18 @@ impl CustomOp2 for ActivationBackward {
     ) -> Result<(CpuStorage, Shape)> {
         let (y, dy) = (f32_slice(s1, l1)?, f32_slice(s2, l2)?);
         let mut dx = vec![0.0f32; y.len()];
-        let act = self.0;
+        let slope = self.0.negative_slope();
         dx.par_chunks_mut(CHUNK)
             .zip(y.par_chunks(CHUNK).zip(dy.par_chunks(CHUNK)))
             .for_each(|(out, (ys, ds))| {
-                for ((o, yv), dv) in out.iter_mut().zip(ys).zip(ds) {
-                    *o = dv * act.derivative_at_output(*yv);
-                }
+                vectorised(
+                    #[inline(always)]
+                    || {
+                        for ((o, &yv), &dv) in out.iter_mut().zip(ys).zip(ds) {
+                            *o = dv * leaky_derivative(yv, slope);
+                        }
+                    },
+                );
             });
         Ok((CpuStorage::F32(dx), l1.shape().clone()))
     }

@@ -9,6 +9,7 @@ use std::sync::Mutex;
 use candle_core::{CpuStorage, InplaceOp2, Layout};
 use rayon::prelude::*;
 
+use super::vector::vectorised;
 use super::{KernelError, f32_slice};
 
 const CHUNK: usize = 16 * 1024;
@@ -77,16 +78,20 @@ impl AdamStep<'_> {
             .zip(moments.m.par_chunks_mut(CHUNK))
             .zip(moments.v.par_chunks_mut(CHUNK))
             .for_each(|(((p, g), m), v)| {
-                for i in 0..p.len() {
-                    let gi = g[i];
-                    m[i] = lerp(m[i], gi, weight1);
-                    v[i] = v[i] * b2 + weight2 * gi * gi;
-                    let denom = v[i].sqrt() / sqrt_bias2 + eps;
-                    if decay != 1.0 {
-                        p[i] *= decay;
-                    }
-                    p[i] += -step_size * m[i] / denom;
-                }
+                vectorised(
+                    #[inline(always)]
+                    || {
+                        for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v) {
+                            *m = lerp(*m, g, weight1);
+                            *v = *v * b2 + weight2 * g * g;
+                            let denom = v.sqrt() / sqrt_bias2 + eps;
+                            if decay != 1.0 {
+                                *p *= decay;
+                            }
+                            *p += -step_size * *m / denom;
+                        }
+                    },
+                );
             });
         Ok(())
     }

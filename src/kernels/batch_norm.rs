@@ -12,6 +12,7 @@ use candle_core::{CpuStorage, CustomOp3, DType, Layout, Result, Shape, Tensor, V
 use candle_nn::VarBuilder;
 use rayon::prelude::*;
 
+use super::vector::{shifted_sums, sum_and_dot, vectorised};
 use super::{KernelError, f32_slice};
 
 const MOMENTUM: f64 = 0.1;
@@ -25,40 +26,15 @@ pub enum Activation {
 }
 
 impl Activation {
+    /// The slope below zero: 1 (identity), 0 (ReLU) or the leak. Each activation here is `x`
+    /// above zero and `slope * x` below, so the loops apply one branch-free formula
+    /// ([`leaky`], [`leaky_derivative`]) instead of matching on the kind for every value.
     #[inline]
-    pub(super) fn apply(self, v: f32) -> f32 {
-        match self {
-            Activation::Identity => v,
-            Activation::Relu => v.max(0.0),
-            Activation::LeakyRelu(slope) => {
-                if v > 0.0 {
-                    v
-                } else {
-                    v * slope
-                }
-            }
-        }
-    }
-
-    /// The derivative, read from the activation's output (its sign is the input's sign).
-    #[inline]
-    pub(super) fn derivative_at_output(self, out: f32) -> f32 {
+    pub(super) fn negative_slope(self) -> f32 {
         match self {
             Activation::Identity => 1.0,
-            Activation::Relu => {
-                if out > 0.0 {
-                    1.0
-                } else {
-                    0.0
-                }
-            }
-            Activation::LeakyRelu(slope) => {
-                if out > 0.0 {
-                    1.0
-                } else {
-                    slope
-                }
-            }
+            Activation::Relu => 0.0,
+            Activation::LeakyRelu(slope) => slope,
         }
     }
 
@@ -69,6 +45,18 @@ impl Activation {
             Activation::LeakyRelu(slope) => x.maximum(&(x * slope as f64)?),
         }
     }
+}
+
+/// `v` above zero, `slope * v` at or below it.
+#[inline(always)]
+pub(super) fn leaky(v: f32, slope: f32) -> f32 {
+    if v > 0.0 { v } else { v * slope }
+}
+
+/// The derivative of [`leaky`], read from its output (whose sign is the input's).
+#[inline(always)]
+pub(super) fn leaky_derivative(out: f32, slope: f32) -> f32 {
+    if out > 0.0 { 1.0 } else { slope }
 }
 
 /// `(N, C, plane)` sizes of an NCHW tensor.
@@ -106,22 +94,28 @@ impl Dims {
     }
 }
 
-/// Per-channel mean and biased variance, accumulated in f64.
+/// Per-channel mean and biased variance. Values are summed around a shift (the channel's first
+/// value, close enough to the mean that the sum of squares does not cancel), each plane in
+/// f32 lanes and the planes in f64.
 fn channel_stats(x: &[f32], dims: Dims) -> (Vec<f32>, Vec<f32>) {
     (0..dims.channels)
         .into_par_iter()
         .map(|c| {
+            let shift = dims.channel(x, c).next().and_then(|p| p.first()).copied();
+            let shift = shift.unwrap_or(0.0);
             let (mut sum, mut sum_sq) = (0.0f64, 0.0f64);
             for plane in dims.channel(x, c) {
-                for &v in plane {
-                    sum += v as f64;
-                    sum_sq += (v as f64) * (v as f64);
-                }
+                let (s, q) = vectorised(
+                    #[inline(always)]
+                    || shifted_sums(plane, shift),
+                );
+                sum += s;
+                sum_sq += q;
             }
             let count = dims.count().max(1) as f64;
             let mean = sum / count;
             (
-                (mean) as f32,
+                (shift as f64 + mean) as f32,
                 (sum_sq / count - mean * mean).max(0.0) as f32,
             )
         })
@@ -178,7 +172,7 @@ impl CustomOp3 for BatchNormOp {
         };
         let inv_std: Vec<f32> = var.iter().map(|v| 1.0 / (v + self.eps).sqrt()).collect();
         let mut y = vec![0.0f32; x.len()];
-        let act = self.activation;
+        let slope = self.activation.negative_slope();
         y.par_chunks_mut(dims.plane.max(1))
             .zip(x.par_chunks(dims.plane.max(1)))
             .enumerate()
@@ -186,9 +180,14 @@ impl CustomOp3 for BatchNormOp {
                 let c = index % dims.channels;
                 let scale = gamma[c] * inv_std[c];
                 let shift = beta[c] - mean[c] * scale;
-                for (o, &v) in out.iter_mut().zip(input) {
-                    *o = act.apply(v * scale + shift);
-                }
+                vectorised(
+                    #[inline(always)]
+                    || {
+                        for (o, &v) in out.iter_mut().zip(input) {
+                            *o = leaky(v * scale + shift, slope);
+                        }
+                    },
+                );
             });
         let mut saved = self
             .saved
@@ -267,25 +266,44 @@ impl CustomOp3 for BatchNormBackward {
             gamma,
             ..
         } = &self.saved;
-        let act = self.activation;
-        // Pass 1: per channel, the sums of the pre-activation gradient and of it times x-hat.
+        let slope = self.activation.negative_slope();
+        // Pass 1: per channel, the sums of the pre-activation gradient `g` and of `g * x_hat`
+        // (as `inv_std * Σ g (x - mean)`), a plane at a time through a scratch row of `g` and
+        // `x - mean`.
         let (sum_g, sum_gx): (Vec<f64>, Vec<f64>) = (0..dims.channels)
             .into_par_iter()
-            .map(|c| {
-                let (mut sg, mut sgx) = (0.0f64, 0.0f64);
-                for ((xs, ys), ds) in dims
-                    .channel(x, c)
-                    .zip(dims.channel(y, c))
-                    .zip(dims.channel(dy, c))
-                {
-                    for ((&xv, &yv), &dv) in xs.iter().zip(ys).zip(ds) {
-                        let g = (dv * act.derivative_at_output(yv)) as f64;
-                        sg += g;
-                        sgx += g * ((xv - mean[c]) * inv_std[c]) as f64;
+            .map_init(
+                || (Vec::new(), Vec::new()),
+                |(g, centred), c| {
+                    g.resize(dims.plane, 0.0);
+                    centred.resize(dims.plane, 0.0);
+                    let (mut sg, mut sgx) = (0.0f64, 0.0f64);
+                    for ((xs, ys), ds) in dims
+                        .channel(x, c)
+                        .zip(dims.channel(y, c))
+                        .zip(dims.channel(dy, c))
+                    {
+                        let (s, d) = vectorised(
+                            #[inline(always)]
+                            || {
+                                for (((g, centred), (&xv, &yv)), &dv) in g
+                                    .iter_mut()
+                                    .zip(centred.iter_mut())
+                                    .zip(xs.iter().zip(ys))
+                                    .zip(ds)
+                                {
+                                    *g = dv * leaky_derivative(yv, slope);
+                                    *centred = xv - mean[c];
+                                }
+                                sum_and_dot(g, centred)
+                            },
+                        );
+                        sg += s;
+                        sgx += d;
                     }
-                }
-                (sg, sgx)
-            })
+                    (sg, sgx * inv_std[c] as f64)
+                },
+            )
             .unzip();
         // Pass 2: dx = gamma * inv_std * (g - mean(g) - x_hat * mean(g * x_hat)).
         let count = dims.count().max(1) as f64;
@@ -300,11 +318,23 @@ impl CustomOp3 for BatchNormBackward {
                 let mean_g = (sum_g[c] / count) as f32;
                 let mean_gx = (sum_gx[c] / count) as f32;
                 let scale = gamma[c] * inv_std[c];
-                for (i, d) in dst.iter_mut().enumerate() {
-                    let g = dy[offset + i] * act.derivative_at_output(y[offset + i]);
-                    let x_hat = (x[offset + i] - mean[c]) * inv_std[c];
-                    *d = scale * (g - mean_g - x_hat * mean_gx);
-                }
+                let (mean_c, inv_std_c) = (mean[c], inv_std[c]);
+                let (xs, ys, ds) = (
+                    &x[offset..][..plane],
+                    &y[offset..][..plane],
+                    &dy[offset..][..plane],
+                );
+                vectorised(
+                    #[inline(always)]
+                    || {
+                        for ((d, (&xv, &yv)), &dv) in dst.iter_mut().zip(xs.iter().zip(ys)).zip(ds)
+                        {
+                            let g = dv * leaky_derivative(yv, slope);
+                            let x_hat = (xv - mean_c) * inv_std_c;
+                            *d = scale * (g - mean_g - x_hat * mean_gx);
+                        }
+                    },
+                );
             });
         for c in 0..dims.channels {
             rest[c] = sum_gx[c] as f32;

@@ -11,7 +11,7 @@
 //! its data gradient the convolution forward of `dy`, and its weight gradient the same product
 //! with the roles of `x` and `dy` swapped.
 
-use candle_core::{CpuStorage, CustomOp2, DType, Layout, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Shape, Tensor};
 
 use super::gemm::{MatRef, matmul};
 use super::layout::{
@@ -69,25 +69,8 @@ pub fn conv_forward(
     let mut out = vec![0.0f32; g.batch * column_len];
     for (first, s) in slices(g) {
         let cols = columns(&s, &x[first * image_len..][..s.batch * image_len]);
-        let width = s.col_width();
-        let (k, cog) = (s.col_rows() / groups, c_out / groups);
-        let mut y = Scratch::take(c_out * width);
-        for group in 0..groups {
-            matmul(
-                &mut y[group * cog * width..],
-                width,
-                MatRef::row_major(&w[group * cog * k..], cog, k, k),
-                MatRef::row_major(&cols[group * k * width..], k, width, width),
-                false,
-            );
-        }
-        channel_major_to_nchw_into(
-            &y,
-            s.batch,
-            c_out,
-            s.positions(),
-            &mut out[first * column_len..][..s.batch * column_len],
-        );
+        let out = &mut out[first * column_len..][..s.batch * column_len];
+        columns_to_column_side(&s, groups, c_out, w, &cols, out);
     }
     out
 }
@@ -109,23 +92,8 @@ pub fn conv_backward_data(
             c_out,
             s.positions(),
         );
-        let width = s.col_width();
-        let (k, cog) = (s.col_rows() / groups, c_out / groups);
-        let mut dcols = Scratch::take(s.col_rows() * width);
-        for group in 0..groups {
-            matmul(
-                &mut dcols[group * k * width..],
-                width,
-                MatRef::row_major(&w[group * cog * k..], cog, k, k).t(),
-                MatRef::row_major(&dy[group * cog * width..], cog, width, width),
-                false,
-            );
-        }
-        col2im_into(
-            &s,
-            &dcols,
-            &mut dx[first * image_len..][..s.batch * image_len],
-        );
+        let dx = &mut dx[first * image_len..][..s.batch * image_len];
+        channel_major_to_image_side(&s, groups, c_out, w, &dy, dx);
     }
     dx
 }
@@ -139,8 +107,7 @@ pub fn conv_backward_weight(
     dy: &[f32],
 ) -> Vec<f32> {
     let (image_len, column_len) = per_image(g, c_out);
-    let (k, cog) = (g.col_rows() / groups, c_out / groups);
-    let mut dw = vec![0.0f32; c_out * k];
+    let mut dw = vec![0.0f32; c_out * g.col_rows() / groups];
     for (slice_index, (first, s)) in slices(g).enumerate() {
         let cols = columns(&s, &x[first * image_len..][..s.batch * image_len]);
         let dy = channel_major(
@@ -149,18 +116,130 @@ pub fn conv_backward_weight(
             c_out,
             s.positions(),
         );
-        let width = s.col_width();
-        for group in 0..groups {
-            matmul(
-                &mut dw[group * cog * k..],
-                k,
-                MatRef::row_major(&dy[group * cog * width..], cog, width, width),
-                MatRef::row_major(&cols[group * k * width..], k, width, width).t(),
-                slice_index > 0,
-            );
-        }
+        add_weight_gradient(&s, groups, c_out, &cols, &dy, &mut dw, slice_index > 0);
     }
     dw
+}
+
+/// Which side's gradient [`conv_backward_both`] computes beside the weight gradient.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GradientSide {
+    /// The image side's (a convolution's input gradient).
+    Image,
+    /// The column side's (a transposed convolution's input gradient).
+    Column,
+}
+
+/// The weight gradient and the gradient of one side in one pass, from the image-side operand
+/// `image` and the column-side operand `column` (one of them the output gradient): each
+/// slice's columns and channel-major copy are made once and serve both products, where two
+/// separate calls would make them twice. Returns `(side gradient, weight gradient)`.
+pub fn conv_backward_both(
+    g: &ConvGeometry,
+    groups: usize,
+    c_out: usize,
+    (image, column, w): (&[f32], &[f32], &[f32]),
+    side: GradientSide,
+) -> (Vec<f32>, Vec<f32>) {
+    let (image_len, column_len) = per_image(g, c_out);
+    let side_len = match side {
+        GradientSide::Image => image_len,
+        GradientSide::Column => column_len,
+    };
+    let dw_len = c_out * g.col_rows() / groups;
+    // Room for the weight gradient behind the side's, where the op packs them together.
+    let mut gradient = Vec::with_capacity(g.batch * side_len + dw_len);
+    gradient.resize(g.batch * side_len, 0.0f32);
+    let mut dw = vec![0.0f32; dw_len];
+    for (slice_index, (first, s)) in slices(g).enumerate() {
+        let cols = columns(&s, &image[first * image_len..][..s.batch * image_len]);
+        let column = channel_major(
+            &column[first * column_len..][..s.batch * column_len],
+            s.batch,
+            c_out,
+            s.positions(),
+        );
+        add_weight_gradient(&s, groups, c_out, &cols, &column, &mut dw, slice_index > 0);
+        let gradient = &mut gradient[first * side_len..][..s.batch * side_len];
+        match side {
+            GradientSide::Image => {
+                channel_major_to_image_side(&s, groups, c_out, w, &column, gradient)
+            }
+            GradientSide::Column => columns_to_column_side(&s, groups, c_out, w, &cols, gradient),
+        }
+    }
+    (gradient, dw)
+}
+
+/// `W · cols` of one slice, written to the column side in NCHW.
+fn columns_to_column_side(
+    s: &ConvGeometry,
+    groups: usize,
+    c_out: usize,
+    w: &[f32],
+    cols: &[f32],
+    out: &mut [f32],
+) {
+    let width = s.col_width();
+    let (k, cog) = (s.col_rows() / groups, c_out / groups);
+    let mut y = Scratch::take(c_out * width);
+    for group in 0..groups {
+        matmul(
+            &mut y[group * cog * width..],
+            width,
+            MatRef::row_major(&w[group * cog * k..], cog, k, k),
+            MatRef::row_major(&cols[group * k * width..], k, width, width),
+            false,
+        );
+    }
+    channel_major_to_nchw_into(&y, s.batch, c_out, s.positions(), out);
+}
+
+/// `col2im(Wᵀ · column)` of one slice, `column` channel-major, written to the image side.
+fn channel_major_to_image_side(
+    s: &ConvGeometry,
+    groups: usize,
+    c_out: usize,
+    w: &[f32],
+    column: &[f32],
+    out: &mut [f32],
+) {
+    let width = s.col_width();
+    let (k, cog) = (s.col_rows() / groups, c_out / groups);
+    let mut dcols = Scratch::take(s.col_rows() * width);
+    for group in 0..groups {
+        matmul(
+            &mut dcols[group * k * width..],
+            width,
+            MatRef::row_major(&w[group * cog * k..], cog, k, k).t(),
+            MatRef::row_major(&column[group * cog * width..], cog, width, width),
+            false,
+        );
+    }
+    col2im_into(s, &dcols, out);
+}
+
+/// `dw (+)= column · colsᵀ` of one slice (`column` channel-major), per group.
+fn add_weight_gradient(
+    s: &ConvGeometry,
+    groups: usize,
+    c_out: usize,
+    cols: &[f32],
+    column: &[f32],
+    dw: &mut [f32],
+    accumulate: bool,
+) {
+    let width = s.col_width();
+    let (k, cog) = (s.col_rows() / groups, c_out / groups);
+    for group in 0..groups {
+        matmul(
+            &mut dw[group * cog * k..],
+            k,
+            MatRef::row_major(&column[group * cog * width..], cog, width, width),
+            MatRef::row_major(&cols[group * k * width..], k, width, width).t(),
+            accumulate,
+        );
+    }
 }
 
 /// `im2col` into a scratch buffer.
@@ -213,18 +292,21 @@ impl ConvJob {
         Shape::from((self.c_out, g.channels / self.groups, g.kernel_h, g.kernel_w))
     }
 
+    /// An error unless `data` holds exactly the values of `shape`.
+    fn expect(&self, what: &str, data: &[f32], shape: &Shape) -> Result<(), KernelError> {
+        if data.len() == shape.elem_count() {
+            Ok(())
+        } else {
+            Err(KernelError::Geometry(format!(
+                "{what} has {} values, expected {shape:?}",
+                data.len()
+            )))
+        }
+    }
+
     fn run(&self, a: &[f32], b: &[f32]) -> Result<(Vec<f32>, Shape), KernelError> {
         let (g, groups, c_out) = (&self.geometry, self.groups, self.c_out);
-        let expect = |what: &str, data: &[f32], shape: &Shape| {
-            if data.len() == shape.elem_count() {
-                Ok(())
-            } else {
-                Err(KernelError::Geometry(format!(
-                    "{what} has {} values, expected {shape:?}",
-                    data.len()
-                )))
-            }
-        };
+        let expect = |what: &str, data: &[f32], shape: &Shape| self.expect(what, data, shape);
         Ok(match self.product {
             Product::Forward => {
                 expect("image", a, &self.image_shape())?;
@@ -270,6 +352,45 @@ impl CustomOp2 for ConvJob {
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let (out, shape) = self.run(f32_slice(s1, l1)?, f32_slice(s2, l2)?)?;
         Ok((CpuStorage::F32(out), shape))
+    }
+}
+
+/// Both gradients of a [`ConvOp`] in one pass (see [`conv_backward_both`]): operands
+/// `(image side, column side, weight)`, output `[side gradient..., weight gradient...]` flat.
+struct BothGradients {
+    job: ConvJob,
+    side: GradientSide,
+}
+
+impl CustomOp3 for BothGradients {
+    fn name(&self) -> &'static str {
+        "deepstyle-conv-gradients"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let job = &self.job;
+        let (image, column, w) = (f32_slice(s1, l1)?, f32_slice(s2, l2)?, f32_slice(s3, l3)?);
+        job.expect("image", image, &job.image_shape())?;
+        job.expect("column side", column, &job.column_shape())?;
+        job.expect("weight", w, &job.weight_shape())?;
+        let (mut packed, dw) = conv_backward_both(
+            &job.geometry,
+            job.groups,
+            job.c_out,
+            (image, column, w),
+            self.side,
+        );
+        packed.extend_from_slice(&dw);
+        let len = packed.len();
+        Ok((CpuStorage::F32(packed), Shape::from(len)))
     }
 }
 
@@ -323,6 +444,24 @@ impl CustomOp2 for ConvOp {
         // Only the gradients someone asked for: an input that is data (real images, a
         // detached batch) or a frozen weight needs none, and skipping it skips a whole product.
         let job = self.job;
+        if x.track_op() && w.track_op() {
+            let (side, image, column) = if self.transposed {
+                (GradientSide::Column, grad, x)
+            } else {
+                (GradientSide::Image, x, grad)
+            };
+            let both = BothGradients { job, side };
+            let packed = image.contiguous()?.apply_op3_no_bwd(
+                &column.contiguous()?,
+                &w.contiguous()?,
+                &both,
+            )?;
+            let dx = packed.narrow(0, 0, x.elem_count())?.reshape(x.shape())?;
+            let dw = packed
+                .narrow(0, x.elem_count(), w.elem_count())?
+                .reshape(w.shape())?;
+            return Ok((Some(dx), Some(dw)));
+        }
         let dx = if !x.track_op() {
             None
         } else if self.transposed {

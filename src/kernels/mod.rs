@@ -11,6 +11,7 @@ mod conv;
 mod gemm;
 mod layout;
 mod scratch;
+mod vector;
 
 pub use activation::activate;
 pub use adam::{AdamHyper, AdamStep, Moments};

@@ -14,7 +14,9 @@ static POOL: Mutex<Vec<Vec<f32>>> = Mutex::new(Vec::new());
 /// A buffer of `len` floats whose contents are unspecified (left from an earlier use); it goes
 /// back to the pool when dropped.
 pub struct Scratch {
+    /// Every element initialised (its length only grows), so reusing it never fills it again.
     buffer: Vec<f32>,
+    len: usize,
 }
 
 impl Scratch {
@@ -36,25 +38,23 @@ impl Scratch {
             Some(pool.swap_remove(index))
         });
         let mut buffer = reused.unwrap_or_default();
-        if buffer.len() >= len {
-            buffer.truncate(len);
-        } else {
+        if buffer.len() < len {
             buffer.resize(len, 0.0);
         }
-        Scratch { buffer }
+        Scratch { buffer, len }
     }
 }
 
 impl Deref for Scratch {
     type Target = [f32];
     fn deref(&self) -> &[f32] {
-        &self.buffer
+        &self.buffer[..self.len]
     }
 }
 
 impl DerefMut for Scratch {
     fn deref_mut(&mut self) -> &mut [f32] {
-        &mut self.buffer
+        &mut self.buffer[..self.len]
     }
 }
 

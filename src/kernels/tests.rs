@@ -95,6 +95,47 @@ fn conv_transpose2d_matches_candle_forward_and_gradients() {
     }
 }
 
+/// The gradient of `sum(f(x, w) * r)` for `x` alone (`w` a constant) and for `w` alone.
+fn one_gradient_at_a_time(
+    f: impl Fn(&Tensor, &Tensor) -> candle_core::Result<Tensor>,
+    x: &Tensor,
+    w: &Tensor,
+) -> (Tensor, Tensor) {
+    let loss = |x: &Tensor, w: &Tensor| {
+        let y = f(x, w).unwrap();
+        let r = random(y.dims(), 99);
+        (&y * &r).unwrap().sum_all().unwrap()
+    };
+    let xv = Var::from_tensor(x).unwrap();
+    let dx = loss(xv.as_tensor(), w).backward().unwrap();
+    let wv = Var::from_tensor(w).unwrap();
+    let dw = loss(x, wv.as_tensor()).backward().unwrap();
+    (
+        dx.get(xv.as_tensor()).unwrap().clone(),
+        dw.get(wv.as_tensor()).unwrap().clone(),
+    )
+}
+
+#[test]
+fn gradients_asked_for_alone_match_both_at_once() {
+    // Both gradients run as one pass; either one alone runs its own product.
+    let x = random(&[3, 4, 9, 7], 41);
+    let weight = random(&[6, 2, 4, 4], 42);
+    let conv = |x: &Tensor, w: &Tensor| conv2d(x, w, 2, 1, 2);
+    let (_, both_dx, both_dw) = run(conv, &x, &weight);
+    let (dx, dw) = one_gradient_at_a_time(conv, &x, &weight);
+    assert!(max_rel_diff(&dx, &both_dx) < 1e-5);
+    assert!(max_rel_diff(&dw, &both_dw) < 1e-5);
+
+    let x = random(&[2, 5, 4, 3], 43);
+    let weight = random(&[5, 3, 4, 4], 44);
+    let transposed = |x: &Tensor, w: &Tensor| conv_transpose2d(x, w, 2, 1);
+    let (_, both_dx, both_dw) = run(transposed, &x, &weight);
+    let (dx, dw) = one_gradient_at_a_time(transposed, &x, &weight);
+    assert!(max_rel_diff(&dx, &both_dx) < 1e-5);
+    assert!(max_rel_diff(&dw, &both_dw) < 1e-5);
+}
+
 #[test]
 fn conv_gradients_match_finite_differences() {
     let x = random(&[1, 2, 5, 5], 3);
@@ -161,13 +202,19 @@ fn batch_norm_layer(channels: usize, activation: Activation) -> (candle_nn::VarM
 
 #[test]
 fn fused_batch_norm_matches_candle_ops() {
-    for activation in [
+    // Planes shorter than a vector, and longer ones around a mean far from zero (the sums are
+    // taken around a shift so the variance does not cancel away).
+    let inputs = [([4, 5, 3, 2], 3.0, 1.5), ([3, 5, 7, 6], 0.5, 40.0)];
+    for (activation, (shape, scale, offset)) in [
         Activation::Identity,
         Activation::Relu,
         Activation::LeakyRelu(0.2),
-    ] {
+    ]
+    .into_iter()
+    .flat_map(|a| inputs.iter().map(move |input| (a, input)))
+    {
         let (vars, layer) = batch_norm_layer(5, activation);
-        let x = random(&[4, 5, 3, 2], 21).affine(3.0, 1.5).unwrap();
+        let x = random(shape, 21).affine(*scale, *offset).unwrap();
         let weight = vars.data().lock().unwrap()["weight"].clone();
         let bias = vars.data().lock().unwrap()["bias"].clone();
         // Ours: the fused CPU op.
