@@ -12,7 +12,7 @@ use candle_core::{CpuStorage, CustomOp3, DType, Layout, Result, Shape, Tensor, V
 use candle_nn::VarBuilder;
 use rayon::prelude::*;
 
-use super::vector::{shifted_sums, sum_and_dot, vectorised};
+use super::vector::{map_into, map2_into, map3_into, shifted_sums, sum_and_dot, vectorised};
 use super::{KernelError, f32_slice};
 
 const MOMENTUM: f64 = 0.1;
@@ -182,11 +182,7 @@ impl CustomOp3 for BatchNormOp {
                 let shift = beta[c] - mean[c] * scale;
                 vectorised(
                     #[inline(always)]
-                    || {
-                        for (o, &v) in out.iter_mut().zip(input) {
-                            *o = leaky(v * scale + shift, slope);
-                        }
-                    },
+                    || map_into(out, input, |v| leaky(v * scale + shift, slope)),
                 );
             });
         let mut saved = self
@@ -286,15 +282,9 @@ impl CustomOp3 for BatchNormBackward {
                         let (s, d) = vectorised(
                             #[inline(always)]
                             || {
-                                for (((g, centred), (&xv, &yv)), &dv) in g
-                                    .iter_mut()
-                                    .zip(centred.iter_mut())
-                                    .zip(xs.iter().zip(ys))
-                                    .zip(ds)
-                                {
-                                    *g = dv * leaky_derivative(yv, slope);
-                                    *centred = xv - mean[c];
-                                }
+                                let mean_c = mean[c];
+                                map2_into(g, (ys, ds), |y, d| d * leaky_derivative(y, slope));
+                                map_into(centred, xs, |x| x - mean_c);
                                 sum_and_dot(g, centred)
                             },
                         );
@@ -327,12 +317,11 @@ impl CustomOp3 for BatchNormBackward {
                 vectorised(
                     #[inline(always)]
                     || {
-                        for ((d, (&xv, &yv)), &dv) in dst.iter_mut().zip(xs.iter().zip(ys)).zip(ds)
-                        {
-                            let g = dv * leaky_derivative(yv, slope);
-                            let x_hat = (xv - mean_c) * inv_std_c;
-                            *d = scale * (g - mean_g - x_hat * mean_gx);
-                        }
+                        map3_into(dst, (xs, ys, ds), |x, y, d| {
+                            let g = d * leaky_derivative(y, slope);
+                            let x_hat = (x - mean_c) * inv_std_c;
+                            scale * (g - mean_g - x_hat * mean_gx)
+                        })
                     },
                 );
             });

@@ -297,11 +297,13 @@ impl PhaseRows {
         &split[start..][..self.width]
     }
 
-    /// Interleaves one plane's phases (`stride x height x width`) back into image rows.
-    fn merge(&self, phases: &[f32], dst: &mut [f32]) {
+    /// Interleaves one plane's phases (`stride x height` rows laid out as `rows` says) back
+    /// into image rows.
+    fn merge(&self, phases: &[f32], rows: SumRows, dst: &mut [f32]) {
         for (iy, row) in dst.chunks_exact_mut(self.image_width).enumerate() {
             for phase in 0..self.stride {
-                let src = &phases[(phase * self.height + iy) * self.width..][..self.width];
+                let start = (phase * self.height + iy) * rows.row_width + rows.lead;
+                let src = &phases[start..][..self.width];
                 for (d, s) in row.iter_mut().skip(phase).step_by(self.stride).zip(src) {
                     *d = *s;
                 }
@@ -343,11 +345,17 @@ pub fn col2im_into(g: &ConvGeometry, cols: &[f32], image: &mut [f32]) {
     }
     let phased = PhaseRows::new(g);
     let taps = column_taps(g);
+    let rows = SumRows::new(g, &taps, phased.width);
+    let sums_len = if g.stride == 1 {
+        0
+    } else {
+        g.stride * g.height * rows.row_width
+    };
     image
         .par_chunks_mut(g.height * g.width)
         .enumerate()
         .for_each_init(
-            || vec![0.0f32; if g.stride == 1 { 0 } else { phased.plane_len() }],
+            || vec![0.0f32; sums_len],
             |sums, (index, dst)| {
                 let (n, c) = (index / g.channels, index % g.channels);
                 // Stride 1 has one phase, the image itself: sum straight into it.
@@ -355,26 +363,70 @@ pub fn col2im_into(g: &ConvGeometry, cols: &[f32], image: &mut [f32]) {
                 acc.fill(0.0);
                 vectorised(
                     #[inline(always)]
-                    || sum_plane_taps(g, &taps, phased.width, cols, n, c, acc),
+                    || sum_plane_taps(g, &taps, rows, cols, (n, c), acc),
                 );
                 if g.stride > 1 {
-                    phased.merge(sums, dst);
+                    phased.merge(sums, rows, dst);
                 }
             },
         );
 }
 
+/// How [`col2im_into`] lays out the sums of one plane: a row per (phase, image row).
+#[derive(Clone, Copy, Debug)]
+struct SumRows {
+    /// Values before phase column 0: a margin for taps whose output row starts left of the
+    /// image.
+    lead: usize,
+    /// Values per row: the phase row and its margins.
+    row_width: usize,
+    /// Whether each tap adds its whole output row (the part outside the image lands in the
+    /// margins and is dropped) instead of only the run inside: whole rows of `out_w` values
+    /// vectorise without the scalar tails that runs one or two shorter leave.
+    whole_rows: bool,
+}
+
+impl SumRows {
+    fn new(g: &ConvGeometry, taps: &[ColumnTap], phase_width: usize) -> Self {
+        if g.stride == 1 {
+            // The plane itself, in-image runs only (no room for margins there).
+            return SumRows {
+                lead: 0,
+                row_width: g.width,
+                whole_rows: false,
+            };
+        }
+        // The phase column of output column 0 under each tap that reaches the image.
+        let offsets: Vec<isize> = taps
+            .iter()
+            .filter(|t| t.first < t.end)
+            .map(|t| t.start as isize - t.first as isize)
+            .collect();
+        let lead = offsets.iter().map(|o| -o).max().unwrap_or(0).max(0) as usize;
+        let right = offsets
+            .iter()
+            .map(|o| o + g.out_w as isize)
+            .max()
+            .unwrap_or(0)
+            .max(phase_width as isize) as usize;
+        SumRows {
+            lead,
+            row_width: lead + right,
+            whole_rows: true,
+        }
+    }
+}
+
 /// Adds every column that lands on plane `(n, c)` into `acc`, the plane in phase-split form
-/// with phase rows `phase_width` wide (the plane itself at stride 1). Inlined into its caller's
+/// laid out as `rows` says (the plane itself at stride 1). Inlined into its caller's
 /// [`vectorised`] body, so the adds run 8 wide.
 #[inline(always)]
 fn sum_plane_taps(
     g: &ConvGeometry,
     taps: &[ColumnTap],
-    phase_width: usize,
+    rows: SumRows,
     cols: &[f32],
-    n: usize,
-    c: usize,
+    (n, c): (usize, usize),
     acc: &mut [f32],
 ) {
     let (positions, width) = (g.positions(), g.col_width());
@@ -389,9 +441,18 @@ fn sum_plane_taps(
                 let Some(iy) = tap(oy, ki, g.stride, g.padding, g.height) else {
                     continue;
                 };
-                let base = (tap_x.phase * g.height + iy) * phase_width;
-                let run = &mut acc[base + tap_x.start..][..tap_x.len()];
-                for (d, v) in run.iter_mut().zip(&src_row[tap_x.first..tap_x.end]) {
+                let base = (tap_x.phase * g.height + iy) * rows.row_width + rows.lead;
+                let (run, src) = if rows.whole_rows {
+                    // Output column 0 sits `first` columns before the in-image run.
+                    (
+                        &mut acc[base + tap_x.start - tap_x.first..][..g.out_w],
+                        src_row,
+                    )
+                } else {
+                    let run = &mut acc[base + tap_x.start..][..tap_x.len()];
+                    (run, &src_row[tap_x.first..tap_x.end])
+                };
+                for (d, v) in run.iter_mut().zip(src) {
                     *d += v;
                 }
             }

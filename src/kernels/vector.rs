@@ -70,6 +70,69 @@ pub(super) fn sum_and_dot(a: &[f32], b: &[f32]) -> (f64, f64) {
     (total(sum), total(dot))
 }
 
+/// `out[i] = f(a[i])`, eight values at a time: short rows (a 4x4 plane is 16 values) still run
+/// in whole registers, where a plain loop's vector body wants more iterations than that and
+/// falls back to one value at a time.
+#[inline(always)]
+pub(super) fn map_into(out: &mut [f32], a: &[f32], f: impl Fn(f32) -> f32) {
+    assert_eq!(out.len(), a.len());
+    let mut out_blocks = out.chunks_exact_mut(8);
+    let a_blocks = a.chunks_exact(8);
+    let a_tail = a_blocks.remainder();
+    for (o, a) in (&mut out_blocks).zip(a_blocks) {
+        for lane in 0..8 {
+            o[lane] = f(a[lane]);
+        }
+    }
+    for (o, &a) in out_blocks.into_remainder().iter_mut().zip(a_tail) {
+        *o = f(a);
+    }
+}
+
+/// `out[i] = f(a[i], b[i])`, eight values at a time (see [`map_into`]).
+#[inline(always)]
+pub(super) fn map2_into(out: &mut [f32], (a, b): (&[f32], &[f32]), f: impl Fn(f32, f32) -> f32) {
+    assert!(a.len() == out.len() && b.len() == out.len());
+    let mut out_blocks = out.chunks_exact_mut(8);
+    let (a_blocks, b_blocks) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tails = (a_blocks.remainder(), b_blocks.remainder());
+    for (o, (a, b)) in (&mut out_blocks).zip(a_blocks.zip(b_blocks)) {
+        for lane in 0..8 {
+            o[lane] = f(a[lane], b[lane]);
+        }
+    }
+    let tail = out_blocks.into_remainder();
+    for (i, o) in tail.iter_mut().enumerate() {
+        *o = f(tails.0[i], tails.1[i]);
+    }
+}
+
+/// `out[i] = f(a[i], b[i], c[i])`, eight values at a time (see [`map_into`]).
+#[inline(always)]
+pub(super) fn map3_into(
+    out: &mut [f32],
+    (a, b, c): (&[f32], &[f32], &[f32]),
+    f: impl Fn(f32, f32, f32) -> f32,
+) {
+    assert!(a.len() == out.len() && b.len() == out.len() && c.len() == out.len());
+    let mut out_blocks = out.chunks_exact_mut(8);
+    let (a_blocks, b_blocks, c_blocks) = (a.chunks_exact(8), b.chunks_exact(8), c.chunks_exact(8));
+    let tails = (
+        a_blocks.remainder(),
+        b_blocks.remainder(),
+        c_blocks.remainder(),
+    );
+    for (o, ((a, b), c)) in (&mut out_blocks).zip(a_blocks.zip(b_blocks).zip(c_blocks)) {
+        for lane in 0..8 {
+            o[lane] = f(a[lane], b[lane], c[lane]);
+        }
+    }
+    let tail = out_blocks.into_remainder();
+    for (i, o) in tail.iter_mut().enumerate() {
+        *o = f(tails.0[i], tails.1[i], tails.2[i]);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,6 +162,20 @@ mod tests {
                 .sum();
             assert!((a - expect_a).abs() < 1e-3, "{len}: {a} vs {expect_a}");
             assert!((d - expect_d).abs() < 1e-3, "{len}: {d} vs {expect_d}");
+
+            let mut out = vec![0.0f32; len];
+            vectorised(|| map_into(&mut out, &values, |v| v * 2.0));
+            assert!(out.iter().zip(&values).all(|(o, v)| *o == v * 2.0));
+            vectorised(|| map2_into(&mut out, (&values, &other), |a, b| a - b));
+            assert!(
+                out.iter()
+                    .zip(&values)
+                    .zip(&other)
+                    .all(|((o, a), b)| *o == a - b)
+            );
+            vectorised(|| map3_into(&mut out, (&values, &other, &values), |a, b, c| a * b - c));
+            let expect: Vec<f32> = values.iter().zip(&other).map(|(a, b)| a * b - a).collect();
+            assert_eq!(out, expect);
         }
     }
 }
