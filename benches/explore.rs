@@ -73,6 +73,8 @@ fn measure(label: &str, source: GeneratorSource) {
 }
 
 fn main() {
+    // As the studio's own `main` does. SAFETY: before any other thread starts.
+    unsafe { deepstyle::kernels::threads::shorten_candle_spin() };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!("explorer render latency, {threads} threads, CPU");
     let dir = tempfile::tempdir().expect("temp dir");

@@ -389,6 +389,8 @@ fn peak_rss_mb() -> Option<f64> {
 }
 
 fn main() {
+    // SAFETY: first thing in `main`, before any other thread starts.
+    unsafe { deepstyle::kernels::threads::shorten_candle_spin() };
     let opts = options();
     if !std::env::args().any(|a| a == "--default-malloc") {
         deepstyle::kernels::allocator::retain_freed_memory();

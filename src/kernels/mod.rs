@@ -11,6 +11,7 @@ mod conv;
 mod gemm;
 mod layout;
 mod scratch;
+pub mod threads;
 mod vector;
 
 pub use activation::activate;
