@@ -65,10 +65,10 @@ pub fn conv_forward(
     x: &[f32],
     w: &[f32],
 ) -> Vec<f32> {
-    let (image_len, column_len) = per_image(g, c_out);
+    let (_, column_len) = per_image(g, c_out);
     let mut out = vec![0.0f32; g.batch * column_len];
     for (first, s) in slices(g) {
-        let cols = columns(&s, &x[first * image_len..][..s.batch * image_len]);
+        let cols = slice_columns(&s, first, x);
         let out = &mut out[first * column_len..][..s.batch * column_len];
         columns_to_column_side(&s, groups, c_out, w, &cols, out);
     }
@@ -83,15 +83,10 @@ pub fn conv_backward_data(
     w: &[f32],
     dy: &[f32],
 ) -> Vec<f32> {
-    let (image_len, column_len) = per_image(g, c_out);
+    let (image_len, _) = per_image(g, c_out);
     let mut dx = vec![0.0f32; g.batch * image_len];
     for (first, s) in slices(g) {
-        let dy = channel_major(
-            &dy[first * column_len..][..s.batch * column_len],
-            s.batch,
-            c_out,
-            s.positions(),
-        );
+        let dy = slice_channel_major(&s, first, c_out, dy);
         let dx = &mut dx[first * image_len..][..s.batch * image_len];
         channel_major_to_image_side(&s, groups, c_out, w, &dy, dx);
     }
@@ -106,16 +101,10 @@ pub fn conv_backward_weight(
     x: &[f32],
     dy: &[f32],
 ) -> Vec<f32> {
-    let (image_len, column_len) = per_image(g, c_out);
     let mut dw = vec![0.0f32; c_out * g.col_rows() / groups];
     for (slice_index, (first, s)) in slices(g).enumerate() {
-        let cols = columns(&s, &x[first * image_len..][..s.batch * image_len]);
-        let dy = channel_major(
-            &dy[first * column_len..][..s.batch * column_len],
-            s.batch,
-            c_out,
-            s.positions(),
-        );
+        let cols = slice_columns(&s, first, x);
+        let dy = slice_channel_major(&s, first, c_out, dy);
         add_weight_gradient(&s, groups, c_out, &cols, &dy, &mut dw, slice_index > 0);
     }
     dw
@@ -152,13 +141,8 @@ pub fn conv_backward_both(
     gradient.resize(g.batch * side_len, 0.0f32);
     let mut dw = vec![0.0f32; dw_len];
     for (slice_index, (first, s)) in slices(g).enumerate() {
-        let cols = columns(&s, &image[first * image_len..][..s.batch * image_len]);
-        let column = channel_major(
-            &column[first * column_len..][..s.batch * column_len],
-            s.batch,
-            c_out,
-            s.positions(),
-        );
+        let cols = slice_columns(&s, first, image);
+        let column = slice_channel_major(&s, first, c_out, column);
         add_weight_gradient(&s, groups, c_out, &cols, &column, &mut dw, slice_index > 0);
         let gradient = &mut gradient[first * side_len..][..s.batch * side_len];
         match side {
@@ -242,17 +226,31 @@ fn add_weight_gradient(
     }
 }
 
-/// `im2col` into a scratch buffer.
-fn columns(g: &ConvGeometry, x: &[f32]) -> Scratch {
-    let mut cols = Scratch::take(g.col_rows() * g.col_width());
-    im2col_into(g, x, &mut cols);
+/// The images of slice `s` (its first image is `first` of the batch) unfolded by `im2col`, in
+/// a scratch buffer.
+fn slice_columns(s: &ConvGeometry, first: usize, image_side: &[f32]) -> Scratch {
+    let per_image = s.channels * s.height * s.width;
+    let mut cols = Scratch::take(s.col_rows() * s.col_width());
+    im2col_into(
+        s,
+        &image_side[first * per_image..][..s.batch * per_image],
+        &mut cols,
+    );
     cols
 }
 
-/// `(N, C, P)` -> `(C, N * P)` into a scratch buffer.
-fn channel_major(data: &[f32], batch: usize, channels: usize, plane: usize) -> Scratch {
+/// The column side of slice `s` (`(N, c_out, P)` from image `first`) as `(c_out, N * P)`, in a
+/// scratch buffer.
+fn slice_channel_major(
+    s: &ConvGeometry,
+    first: usize,
+    c_out: usize,
+    column_side: &[f32],
+) -> Scratch {
+    let per_image = c_out * s.positions();
+    let data = &column_side[first * per_image..][..s.batch * per_image];
     let mut out = Scratch::take(data.len());
-    nchw_to_channel_major_into(data, batch, channels, plane, &mut out);
+    nchw_to_channel_major_into(data, s.batch, c_out, s.positions(), &mut out);
     out
 }
 
