@@ -554,3 +554,41 @@ pub fn conv_transpose2d(
         },
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::im2col;
+
+    #[test]
+    fn a_slice_of_several_images_lands_in_nchw() {
+        // Three images in one slice (the tests' slices otherwise hold one image of these
+        // sizes), two groups, 18x17 positions an image.
+        let g = ConvGeometry::new((3, 4, 18, 17), (3, 3), 1, 1).unwrap();
+        let (groups, c_out) = (2, 6);
+        let x: Vec<f32> = (0..g.image_len())
+            .map(|i| (i as f32 * 0.37).sin())
+            .collect();
+        let k = g.col_rows() / groups;
+        let w: Vec<f32> = (0..c_out * k).map(|i| (i as f32 * 0.11).cos()).collect();
+        let cols = im2col(&g, &x);
+        let mut out = vec![f32::NAN; g.batch * c_out * g.positions()];
+        columns_to_column_side(&g, groups, c_out, &w, &cols, &mut out);
+        let (cog, width, positions) = (c_out / groups, g.col_width(), g.positions());
+        for n in 0..g.batch {
+            for co in 0..c_out {
+                let group = co / cog;
+                for p in 0..positions {
+                    let expected: f32 = (0..k)
+                        .map(|r| w[co * k + r] * cols[(group * k + r) * width + n * positions + p])
+                        .sum();
+                    let got = out[(n * c_out + co) * positions + p];
+                    assert!(
+                        (got - expected).abs() < 1e-4,
+                        "image {n} channel {co} at {p}"
+                    );
+                }
+            }
+        }
+    }
+}

@@ -62,6 +62,8 @@ fn conv2d_matches_candle_forward_and_gradients() {
         (2, 2, 8, 8, 3, 4, 2, 1, 1),
         (2, 5, 11, 7, 2, 1, 1, 0, 1),
         (1, 3, 6, 6, 4, 5, 3, 2, 1),
+        // Wider planes: 306 positions an image.
+        (2, 4, 18, 17, 6, 3, 1, 1, 2),
     ];
     for (seed, &(n, c, h, w, c_out, k, stride, padding, groups)) in cases.iter().enumerate() {
         let x = random(&[n, c, h, w], seed as u64);
@@ -81,6 +83,8 @@ fn conv_transpose2d_matches_candle_forward_and_gradients() {
         (1, 2, 5, 3, 4, 3, 1, 1),
         (2, 3, 3, 3, 2, 3, 2, 0),
         (1, 4, 6, 6, 1, 5, 3, 2),
+        // Wider planes: 16x16 in, 32x32 out.
+        (2, 4, 16, 16, 2, 4, 2, 1),
     ];
     for (seed, &(n, c_in, h, w, c_out, k, stride, padding)) in cases.iter().enumerate() {
         let x = random(&[n, c_in, h, w], 7 + seed as u64);
