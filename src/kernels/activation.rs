@@ -6,7 +6,7 @@ use rayon::prelude::*;
 
 use super::batch_norm::{Activation, leaky, leaky_derivative};
 use super::f32_slice;
-use super::vector::vectorised;
+use super::vector::{map_into, map2_into, vectorised};
 
 const CHUNK: usize = 64 * 1024;
 
@@ -26,11 +26,7 @@ impl CustomOp1 for ActivationOp {
             .for_each(|(out, input)| {
                 vectorised(
                     #[inline(always)]
-                    || {
-                        for (o, &v) in out.iter_mut().zip(input) {
-                            *o = leaky(v, slope);
-                        }
-                    },
+                    || map_into(out, input, |v| leaky(v, slope)),
                 );
             });
         Ok((CpuStorage::F32(y), layout.shape().clone()))
@@ -67,11 +63,7 @@ impl CustomOp2 for ActivationBackward {
             .for_each(|(out, (ys, ds))| {
                 vectorised(
                     #[inline(always)]
-                    || {
-                        for ((o, &yv), &dv) in out.iter_mut().zip(ys).zip(ds) {
-                            *o = dv * leaky_derivative(yv, slope);
-                        }
-                    },
+                    || map2_into(out, (ys, ds), |y, d| d * leaky_derivative(y, slope)),
                 );
             });
         Ok((CpuStorage::F32(dx), l1.shape().clone()))

@@ -304,24 +304,23 @@ impl ConvJob {
 
     fn run(&self, a: &[f32], b: &[f32]) -> Result<(Vec<f32>, Shape), KernelError> {
         let (g, groups, c_out) = (&self.geometry, self.groups, self.c_out);
-        let expect = |what: &str, data: &[f32], shape: &Shape| self.expect(what, data, shape);
         Ok(match self.product {
             Product::Forward => {
-                expect("image", a, &self.image_shape())?;
-                expect("weight", b, &self.weight_shape())?;
+                self.expect("image", a, &self.image_shape())?;
+                self.expect("weight", b, &self.weight_shape())?;
                 (conv_forward(g, groups, c_out, a, b), self.column_shape())
             }
             Product::BackwardData => {
-                expect("weight", a, &self.weight_shape())?;
-                expect("gradient", b, &self.column_shape())?;
+                self.expect("weight", a, &self.weight_shape())?;
+                self.expect("gradient", b, &self.column_shape())?;
                 (
                     conv_backward_data(g, groups, c_out, a, b),
                     self.image_shape(),
                 )
             }
             Product::BackwardWeight => {
-                expect("image", a, &self.image_shape())?;
-                expect("gradient", b, &self.column_shape())?;
+                self.expect("image", a, &self.image_shape())?;
+                self.expect("gradient", b, &self.column_shape())?;
                 (
                     conv_backward_weight(g, groups, c_out, a, b),
                     self.weight_shape(),
