@@ -33,6 +33,12 @@ struct Options {
     row: Option<usize>,
     /// `--no-layers`: skip the per-layer table.
     layers: bool,
+    /// `--layer NAME`: only that layer of the table (for profiling one layer).
+    only_layer: Option<String>,
+    /// `--no-candle`: skip Candle's own kernels in the table.
+    with_candle: bool,
+    /// `--layer-iters N`: timed passes per layer (median of them).
+    layer_iters: usize,
 }
 
 fn options() -> Options {
@@ -68,6 +74,9 @@ fn options() -> Options {
         python,
         quick: args.iter().any(|a| a == "--quick"),
         peak_child,
+        only_layer: value("--layer"),
+        with_candle: !args.iter().any(|a| a == "--no-candle"),
+        layer_iters: number("--layer-iters", 5),
     }
 }
 
@@ -505,7 +514,11 @@ fn main() {
         .and_then(|r| rows.get(r.saturating_sub(1)))
         .copied()
         .unwrap_or(rows[0]);
-    println!("\nper layer, {} (median ms of 5)", row.label());
+    println!(
+        "\nper layer, {} (median ms of {})",
+        row.label(),
+        if opts.quick { 1 } else { opts.layer_iters }
+    );
     let torch_rows = opts
         .python
         .as_deref()
@@ -515,12 +528,19 @@ fn main() {
         "{:<6} {:<20} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
         "layer", "input", "ours fwd", "ours bwd", "candle f", "candle b", "torch f", "torch b"
     );
+    let layer_iters = if opts.quick { 1 } else { opts.layer_iters };
     for (name, input, weight, ours, candle) in layers(row) {
+        if opts.only_layer.as_ref().is_some_and(|only| *only != name) {
+            continue;
+        }
         let x = random(&input);
         let w = (random(&weight) * 0.02).expect("scale");
-        let layer_iters = if opts.quick { 1 } else { 5 };
         let (of, ob) = time_layer(ours.as_ref(), &x, &w, layer_iters);
-        let (cf, cb) = time_layer(candle.as_ref(), &x, &w, layer_iters);
+        let (cf, cb) = if opts.with_candle {
+            time_layer(candle.as_ref(), &x, &w, layer_iters)
+        } else {
+            (f64::NAN, f64::NAN)
+        };
         let torch = torch_rows.iter().find(|(n, _, _)| *n == name);
         let (tf, tb) = torch.map_or(("-".into(), "-".into()), |(_, f, b)| {
             (format!("{f:.1}"), format!("{b:.1}"))

@@ -6,11 +6,11 @@ use gemm::Parallelism;
 /// A read-only matrix view: element (r, c) is `data[r * row_stride + c * col_stride]`.
 #[derive(Clone, Copy)]
 pub struct MatRef<'a> {
-    data: &'a [f32],
-    rows: usize,
-    cols: usize,
-    row_stride: usize,
-    col_stride: usize,
+    pub(super) data: &'a [f32],
+    pub(super) rows: usize,
+    pub(super) cols: usize,
+    pub(super) row_stride: usize,
+    pub(super) col_stride: usize,
 }
 
 impl<'a> MatRef<'a> {

@@ -8,6 +8,7 @@
 use rayon::prelude::*;
 
 use super::KernelError;
+use super::sgemm::{NR, PanelSource};
 use super::vector::vectorised;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -149,55 +150,188 @@ pub fn im2col_into(g: &ConvGeometry, image: &[f32], cols: &mut [f32]) {
         // One kernel position per image: the columns are the images, transposed.
         return transpose_into(image, g.batch, g.col_rows(), cols);
     }
-    let split_phases = g.stride > 1 && g.out_w >= PHASE_SPLIT_MIN_WIDTH;
-    let phased = PhaseRows::new(g);
-    let mut split = Vec::new();
-    if split_phases {
-        split.resize(g.batch * g.channels * phased.plane_len(), 0.0);
-        phased.split(image, &mut split);
-    }
-    let taps = column_taps(g);
+    let unfolder = Unfolder::new(g, image);
     let positions = g.positions();
     cols.par_chunks_mut(g.col_width())
         .enumerate()
         .for_each(|(row, out)| {
-            let tap_x = &taps[row % g.kernel_w];
-            let ki = (row / g.kernel_w) % g.kernel_h;
-            let c = row / g.kernel_area();
             for n in 0..g.batch {
-                let plane = n * g.channels + c;
                 let dst = &mut out[n * positions..][..positions];
                 for (oy, dst_row) in dst.chunks_exact_mut(g.out_w).enumerate() {
-                    let Some(iy) = tap(oy, ki, g.stride, g.padding, g.height) else {
-                        dst_row.fill(0.0);
-                        continue;
-                    };
-                    // The padding at either end is a value or two, written in place (a
-                    // profile showed `fill`'s `memset` calls for them).
-                    let (head, rest) = dst_row.split_at_mut(tap_x.first);
-                    let (run, tail) = rest.split_at_mut(tap_x.len());
-                    for pad in head.iter_mut().chain(tail) {
-                        *pad = 0.0;
-                    }
-                    if split_phases {
-                        let src = phased.phase_row(&split, plane, tap_x.phase, iy);
-                        run.copy_from_slice(&src[tap_x.start..][..run.len()]);
-                    } else {
-                        let src = &image[(plane * g.height + iy) * g.width..][..g.width];
-                        let first_ix = tap_x.start * g.stride + tap_x.phase;
-                        if g.stride == 1 {
-                            run.copy_from_slice(&src[first_ix..][..run.len()]);
-                        } else {
-                            for (d, s) in
-                                run.iter_mut().zip(src[first_ix..].iter().step_by(g.stride))
-                            {
-                                *d = *s;
-                            }
-                        }
-                    }
+                    unfolder.write_row(row, n, oy, dst_row);
                 }
             }
         });
+}
+
+/// An image ready to be unfolded one output row at a time: im2col writes whole column-matrix
+/// rows with it, and the implicit product packs tiles of the column matrix it never builds.
+pub(super) struct Unfolder<'a> {
+    g: ConvGeometry,
+    image: &'a [f32],
+    /// The image split by phase, where that pays (see [`im2col_into`]).
+    split: Option<Vec<f32>>,
+    phased: PhaseRows,
+    taps: Vec<ColumnTap>,
+}
+
+impl<'a> Unfolder<'a> {
+    pub(super) fn new(g: &ConvGeometry, image: &'a [f32]) -> Self {
+        assert_eq!(image.len(), g.image_len());
+        let phased = PhaseRows::new(g);
+        let split = (g.stride > 1 && g.out_w >= PHASE_SPLIT_MIN_WIDTH).then(|| {
+            let mut split = vec![0.0; g.batch * g.channels * phased.plane_len()];
+            phased.split(image, &mut split);
+            split
+        });
+        Unfolder {
+            g: *g,
+            image,
+            split,
+            phased,
+            taps: column_taps(g),
+        }
+    }
+
+    /// Writes the `out_w` values of column-matrix row `row` (channel, kernel row, kernel
+    /// column) at output row `oy` of image `n` into `dst_row`: 0 where the tap is in the padding.
+    pub(super) fn write_row(&self, row: usize, n: usize, oy: usize, dst_row: &mut [f32]) {
+        let g = &self.g;
+        let tap_x = &self.taps[row % g.kernel_w];
+        let ki = (row / g.kernel_w) % g.kernel_h;
+        let plane = n * g.channels + row / g.kernel_area();
+        let Some(iy) = tap(oy, ki, g.stride, g.padding, g.height) else {
+            dst_row.fill(0.0);
+            return;
+        };
+        // The padding at either end is a value or two, written in place (a profile showed
+        // `fill`'s `memset` calls for them).
+        let (head, rest) = dst_row.split_at_mut(tap_x.first);
+        let (run, tail) = rest.split_at_mut(tap_x.len());
+        for pad in head.iter_mut().chain(tail) {
+            *pad = 0.0;
+        }
+        if let Some(split) = &self.split {
+            let src = self.phased.phase_row(split, plane, tap_x.phase, iy);
+            run.copy_from_slice(&src[tap_x.start..][..run.len()]);
+        } else {
+            let src = &self.image[(plane * g.height + iy) * g.width..][..g.width];
+            let first_ix = tap_x.start * g.stride + tap_x.phase;
+            if g.stride == 1 {
+                run.copy_from_slice(&src[first_ix..][..run.len()]);
+            } else {
+                for (d, s) in run.iter_mut().zip(src[first_ix..].iter().step_by(g.stride)) {
+                    *d = *s;
+                }
+            }
+        }
+    }
+}
+
+impl Unfolder<'_> {
+    /// Writes columns `first..first + dst.len()` of column-matrix row `row` into `dst`, output
+    /// row by output row; `cut_row` (`out_w` long) takes rows the range cuts.
+    fn write_positions(&self, row: usize, first: usize, dst: &mut [f32], cut_row: &mut [f32]) {
+        let g = &self.g;
+        let positions = g.positions();
+        let mut at = 0;
+        while at < dst.len() {
+            let j = first + at;
+            let (n, within) = (j / positions, j % positions);
+            let (oy, ox) = (within / g.out_w, within % g.out_w);
+            let len = (g.out_w - ox).min(dst.len() - at);
+            if len == g.out_w {
+                self.write_row(row, n, oy, &mut dst[at..][..len]);
+            } else {
+                self.write_row(row, n, oy, cut_row);
+                dst[at..][..len].copy_from_slice(&cut_row[ox..][..len]);
+            }
+            at += len;
+        }
+    }
+}
+
+/// Rows `first_row..first_row + rows` of the column matrix an [`Unfolder`] would build (one
+/// group's channels), as the right-hand operand of an implicit product: each packed tile is
+/// unfolded from the image when the product asks for it.
+pub(super) struct UnfoldedRows<'u, 'a> {
+    pub(super) unfolder: &'u Unfolder<'a>,
+    pub(super) first_row: usize,
+    pub(super) rows: usize,
+}
+
+impl PanelSource for UnfoldedRows<'_, '_> {
+    fn rows(&self) -> usize {
+        self.rows
+    }
+
+    fn cols(&self) -> usize {
+        self.unfolder.g.col_width()
+    }
+
+    fn pack(&self, p0: usize, kc: usize, j0: usize, nc: usize, panels: &mut [f32]) {
+        let mut cut_row = vec![0.0f32; self.unfolder.g.out_w];
+        for (q, panel) in panels
+            .chunks_exact_mut(NR * kc)
+            .take(nc.div_ceil(NR))
+            .enumerate()
+        {
+            let first = j0 + q * NR;
+            let width = NR.min(j0 + nc - first);
+            for (p, dst) in panel.chunks_exact_mut(NR).enumerate() {
+                let (values, zeros) = dst.split_at_mut(width);
+                let row = self.first_row + p0 + p;
+                self.unfolder
+                    .write_positions(row, first, values, &mut cut_row);
+                zeros.fill(0.0);
+            }
+        }
+    }
+}
+
+/// The transpose of [`UnfoldedRows`]: one row per kernel position, one column per column-matrix
+/// row, the right-hand operand of a weight gradient (`dy · colsᵀ`).
+pub(super) struct UnfoldedColumns<'u, 'a> {
+    pub(super) unfolder: &'u Unfolder<'a>,
+    pub(super) first_row: usize,
+    pub(super) rows: usize,
+}
+
+impl PanelSource for UnfoldedColumns<'_, '_> {
+    fn rows(&self) -> usize {
+        self.unfolder.g.col_width()
+    }
+
+    fn cols(&self) -> usize {
+        self.rows
+    }
+
+    fn pack(&self, p0: usize, kc: usize, j0: usize, nc: usize, panels: &mut [f32]) {
+        let mut cut_row = vec![0.0f32; self.unfolder.g.out_w];
+        let mut run = vec![0.0f32; kc];
+        for (q, panel) in panels
+            .chunks_exact_mut(NR * kc)
+            .take(nc.div_ceil(NR))
+            .enumerate()
+        {
+            let first = j0 + q * NR;
+            let width = NR.min(j0 + nc - first);
+            for c in 0..NR {
+                if c < width {
+                    let row = self.first_row + first + c;
+                    self.unfolder
+                        .write_positions(row, p0, &mut run, &mut cut_row);
+                    for (p, value) in run.iter().enumerate() {
+                        panel[p * NR + c] = *value;
+                    }
+                } else {
+                    for p in 0..kc {
+                        panel[p * NR + c] = 0.0;
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Output rows at least this wide are worth splitting the image by phase for (measured on the

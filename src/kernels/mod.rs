@@ -11,6 +11,7 @@ mod conv;
 mod gemm;
 mod layout;
 mod scratch;
+mod sgemm;
 pub mod threads;
 mod vector;
 

@@ -3,6 +3,7 @@
 
 use candle_core::{D, DType, Device, Tensor, Var};
 
+use super::conv::FORCE_EXPLICIT;
 use super::*;
 use crate::latent::SeededRng;
 
@@ -68,9 +69,80 @@ fn conv2d_matches_candle_forward_and_gradients() {
     for (seed, &(n, c, h, w, c_out, k, stride, padding, groups)) in cases.iter().enumerate() {
         let x = random(&[n, c, h, w], seed as u64);
         let weight = random(&[c_out, c / groups, k, k], 100 + seed as u64);
-        let ours = run(|x, w| conv2d(x, w, stride, padding, groups), &x, &weight);
         let reference = run(|x, w| x.conv2d(w, padding, stride, 1, groups), &x, &weight);
-        assert_same(ours, reference, &format!("conv2d case {seed}"));
+        on_both_paths(|path| {
+            let ours = run(|x, w| conv2d(x, w, stride, padding, groups), &x, &weight);
+            assert_same(
+                ours,
+                reference.clone(),
+                &format!("conv2d case {seed}, {path}"),
+            );
+        });
+    }
+}
+
+/// Runs `check` on each forward path: the implicit product (where the CPU has AVX-512) and
+/// the explicit im2col + `gemm` one.
+fn on_both_paths(check: impl Fn(&str)) {
+    for (explicit, path) in [(false, "implicit product"), (true, "explicit columns")] {
+        FORCE_EXPLICIT.with(|forced| forced.set(explicit));
+        check(path);
+    }
+    FORCE_EXPLICIT.with(|forced| forced.set(false));
+}
+
+/// DCGAN-sized convolutions and transposed convolutions whose column matrix crosses the
+/// implicit product's blocks (more rows than one depth block, more columns than one column
+/// block, threads), with output rows that a 32-column panel cuts (17, 20 wide) and that it
+/// holds whole (16 wide), strides 1 to 3 (the image split by phase or not): the implicit and
+/// explicit paths agree on the output and both gradients.
+#[test]
+fn implicit_and_explicit_paths_agree_on_large_convolutions() {
+    // (batch, channels, side, out channels, kernel, stride, padding, groups)
+    for (seed, &(n, c, side, c_out, k, stride, padding, groups)) in [
+        (3, 20, 34, 24, 4, 2, 1, 1),
+        (2, 16, 32, 40, 4, 2, 1, 2),
+        (2, 8, 20, 13, 3, 1, 1, 1),
+        (2, 6, 50, 5, 5, 3, 2, 1),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let x = random(&[n, c, side, side], 300 + seed as u64);
+        let weight = random(&[c_out, c / groups, k, k], 400 + seed as u64);
+        let conv = |x: &Tensor, w: &Tensor| conv2d(x, w, stride, padding, groups);
+        assert_paths_agree(conv, &x, &weight, &format!("conv2d case {seed}"));
+        // The same weights as a transposed convolution from `c_out` channels back to `c`.
+        if groups == 1 {
+            let side_in = (side + 2 * padding - k) / stride + 1;
+            let x = random(&[n, c_out, side_in, side_in], 500 + seed as u64);
+            let transposed = |x: &Tensor, w: &Tensor| conv_transpose2d(x, w, stride, padding);
+            assert_paths_agree(transposed, &x, &weight, &format!("transposed case {seed}"));
+        }
+    }
+}
+
+fn assert_paths_agree(
+    f: impl Fn(&Tensor, &Tensor) -> candle_core::Result<Tensor>,
+    x: &Tensor,
+    w: &Tensor,
+    case: &str,
+) {
+    let on_path = |explicit: bool| {
+        FORCE_EXPLICIT.with(|forced| forced.set(explicit));
+        let result = run(&f, x, w);
+        FORCE_EXPLICIT.with(|forced| forced.set(false));
+        result
+    };
+    let (implicit, explicit) = (on_path(false), on_path(true));
+    let pairs = [
+        ("output", &implicit.0, &explicit.0),
+        ("input gradient", &implicit.1, &explicit.1),
+        ("weight gradient", &implicit.2, &explicit.2),
+    ];
+    for (name, a, b) in pairs {
+        let diff = max_rel_diff(a, b);
+        assert!(diff < 1e-5, "{case}: the paths' {name} differs by {diff}");
     }
 }
 
@@ -89,13 +161,16 @@ fn conv_transpose2d_matches_candle_forward_and_gradients() {
     for (seed, &(n, c_in, h, w, c_out, k, stride, padding)) in cases.iter().enumerate() {
         let x = random(&[n, c_in, h, w], 7 + seed as u64);
         let weight = random(&[c_in, c_out, k, k], 200 + seed as u64);
-        let ours = run(|x, w| conv_transpose2d(x, w, stride, padding), &x, &weight);
         let reference = run(
             |x, w| x.conv_transpose2d(w, padding, 0, stride, 1),
             &x,
             &weight,
         );
-        assert_same(ours, reference, &format!("conv_transpose2d case {seed}"));
+        on_both_paths(|path| {
+            let ours = run(|x, w| conv_transpose2d(x, w, stride, padding), &x, &weight);
+            let case = format!("conv_transpose2d case {seed}, {path}");
+            assert_same(ours, reference.clone(), &case);
+        });
     }
 }
 
@@ -123,21 +198,23 @@ fn one_gradient_at_a_time(
 #[test]
 fn gradients_asked_for_alone_match_both_at_once() {
     // Both gradients run as one pass; either one alone runs its own product.
-    let x = random(&[3, 4, 9, 7], 41);
-    let weight = random(&[6, 2, 4, 4], 42);
-    let conv = |x: &Tensor, w: &Tensor| conv2d(x, w, 2, 1, 2);
-    let (_, both_dx, both_dw) = run(conv, &x, &weight);
-    let (dx, dw) = one_gradient_at_a_time(conv, &x, &weight);
-    assert!(max_rel_diff(&dx, &both_dx) < 1e-5);
-    assert!(max_rel_diff(&dw, &both_dw) < 1e-5);
+    on_both_paths(|path| {
+        let x = random(&[3, 4, 9, 7], 41);
+        let weight = random(&[6, 2, 4, 4], 42);
+        let conv = |x: &Tensor, w: &Tensor| conv2d(x, w, 2, 1, 2);
+        let (_, both_dx, both_dw) = run(conv, &x, &weight);
+        let (dx, dw) = one_gradient_at_a_time(conv, &x, &weight);
+        assert!(max_rel_diff(&dx, &both_dx) < 1e-5, "conv dx, {path}");
+        assert!(max_rel_diff(&dw, &both_dw) < 1e-5, "conv dw, {path}");
 
-    let x = random(&[2, 5, 4, 3], 43);
-    let weight = random(&[5, 3, 4, 4], 44);
-    let transposed = |x: &Tensor, w: &Tensor| conv_transpose2d(x, w, 2, 1);
-    let (_, both_dx, both_dw) = run(transposed, &x, &weight);
-    let (dx, dw) = one_gradient_at_a_time(transposed, &x, &weight);
-    assert!(max_rel_diff(&dx, &both_dx) < 1e-5);
-    assert!(max_rel_diff(&dw, &both_dw) < 1e-5);
+        let x = random(&[2, 5, 4, 3], 43);
+        let weight = random(&[5, 3, 4, 4], 44);
+        let transposed = |x: &Tensor, w: &Tensor| conv_transpose2d(x, w, 2, 1);
+        let (_, both_dx, both_dw) = run(transposed, &x, &weight);
+        let (dx, dw) = one_gradient_at_a_time(transposed, &x, &weight);
+        assert!(max_rel_diff(&dx, &both_dx) < 1e-5, "transposed dx, {path}");
+        assert!(max_rel_diff(&dw, &both_dw) < 1e-5, "transposed dw, {path}");
+    });
 }
 
 #[test]

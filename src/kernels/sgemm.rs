@@ -1,0 +1,526 @@
+//! Our own blocked matrix multiply for CPUs with AVX-512: `C (+)= A · B`, where `B` is packed
+//! by a [`PanelSource`] and `C` may be a set of NCHW planes. That lets a convolution multiply
+//! its weights by a column matrix it never builds: the source unfolds each cache-sized tile of
+//! the image as the product needs it (an implicit GEMM), and the product writes straight into
+//! the NCHW output. With the `gemm` crate the column matrix went to memory, was read back to be
+//! packed, and the channel-major result was copied into NCHW.
+//!
+//! Blocking follows BLIS: a `KC x NC` block of `B` is packed into `NR`-wide panels (it stays in
+//! L2), an `MC x KC` block of `A` into `MR`-tall panels, and a `MR x NR` micro-kernel (24 of the
+//! 32 vector registers accumulate) runs over them. Threads take disjoint ranges of columns.
+//! Without AVX-512 [`available`] is false and callers use the `gemm` crate path instead.
+
+use rayon::prelude::*;
+
+use super::gemm::MatRef;
+use super::scratch::Scratch;
+
+/// Rows of `A` per micro-kernel call.
+pub(super) const MR: usize = 12;
+/// Columns of `B` per micro-kernel call (two 16-lane registers).
+pub(super) const NR: usize = 32;
+/// Depth of one packed block.
+const KC: usize = 256;
+/// Rows of `A` per packed block (a multiple of `MR`; `MC x KC` stays in L2).
+const MC: usize = 144;
+/// Columns of `B` per packed block (a multiple of `NR`; `KC x NC` stays in L2).
+const NC: usize = 512;
+
+/// Whether this CPU runs the micro-kernel (checked once); setting `DEEPSTYLE_NO_AVX512` turns
+/// it off, for comparing the two paths on one build.
+pub(super) fn available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        static AVAILABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *AVAILABLE.get_or_init(|| {
+            std::arch::is_x86_feature_detected!("avx512f")
+                && std::env::var_os("DEEPSTYLE_NO_AVX512").is_none()
+        })
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// The right-hand operand of a product, packed on demand.
+pub(super) trait PanelSource: Sync {
+    /// Rows of the operand (the product's depth).
+    fn rows(&self) -> usize;
+    /// Columns of the operand.
+    fn cols(&self) -> usize;
+    /// Writes rows `p0..p0 + kc`, columns `j0..j0 + nc` into `panels`: panel `q` holds columns
+    /// `j0 + q * NR ..` as `kc` rows of `NR` values, zero past column `j0 + nc`.
+    fn pack(&self, p0: usize, kc: usize, j0: usize, nc: usize, panels: &mut [f32]);
+}
+
+impl PanelSource for MatRef<'_> {
+    fn rows(&self) -> usize {
+        self.rows
+    }
+
+    fn cols(&self) -> usize {
+        self.cols
+    }
+
+    fn pack(&self, p0: usize, kc: usize, j0: usize, nc: usize, panels: &mut [f32]) {
+        for (q, panel) in panels
+            .chunks_exact_mut(NR * kc)
+            .take(nc.div_ceil(NR))
+            .enumerate()
+        {
+            let first = j0 + q * NR;
+            let width = NR.min(j0 + nc - first);
+            for (p, dst) in panel.chunks_exact_mut(NR).enumerate() {
+                let row = (p0 + p) * self.row_stride + first * self.col_stride;
+                if self.col_stride == 1 {
+                    dst[..width].copy_from_slice(&self.data[row..][..width]);
+                } else {
+                    for (c, d) in dst[..width].iter_mut().enumerate() {
+                        *d = self.data[row + c * self.col_stride];
+                    }
+                }
+                dst[width..].fill(0.0);
+            }
+        }
+    }
+}
+
+/// Where the product's element `(r, j)` goes.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Placement {
+    /// Row-major, rows `row_stride` apart.
+    Rows { row_stride: usize },
+    /// NCHW planes: rows are channels, columns `(image, position)`, so `(r, j)` lands at
+    /// `(j / positions) * image_stride + r * positions + j % positions`.
+    Planes {
+        positions: usize,
+        image_stride: usize,
+    },
+}
+
+impl Placement {
+    fn offset(&self, r: usize, j: usize) -> usize {
+        match *self {
+            Placement::Rows { row_stride } => r * row_stride + j,
+            Placement::Planes {
+                positions,
+                image_stride,
+            } => (j / positions) * image_stride + r * positions + j % positions,
+        }
+    }
+
+    /// How many columns from `j` on are contiguous in a row.
+    fn run_from(&self, j: usize) -> usize {
+        match *self {
+            Placement::Rows { .. } => usize::MAX,
+            Placement::Planes { positions, .. } => positions - j % positions,
+        }
+    }
+
+    /// The distance between rows when columns `j..j + cols` are contiguous in every row.
+    fn contiguous_row_stride(&self, j: usize, cols: usize) -> Option<usize> {
+        match *self {
+            Placement::Rows { row_stride } => Some(row_stride),
+            Placement::Planes { positions, .. } => {
+                (j % positions + cols <= positions).then_some(positions)
+            }
+        }
+    }
+}
+
+/// A raw pointer that threads writing disjoint columns share.
+#[derive(Clone, Copy)]
+struct SharedOut(*mut f32);
+// SAFETY: `product` hands each thread a disjoint range of columns, so no element is written
+// by two threads, and the borrow of the destination outlives the scope the threads run in.
+unsafe impl Send for SharedOut {}
+unsafe impl Sync for SharedOut {}
+
+/// `out (+)= a · b` with `out` placed as `placement` says; threads over the current rayon pool.
+///
+/// # Panics
+/// If the operands' shapes disagree, `out` is too small for the placement, or the CPU lacks
+/// AVX-512 (check [`available`] first).
+pub(super) fn product(
+    a: MatRef,
+    b: &dyn PanelSource,
+    out: &mut [f32],
+    placement: Placement,
+    accumulate: bool,
+) {
+    let (m, k, n) = (a.rows, a.cols, b.cols());
+    assert_eq!(b.rows(), k, "inner dimensions differ");
+    assert!(available(), "the micro-kernel needs AVX-512");
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(
+        placement.offset(m - 1, n - 1) < out.len() && placement.offset(0, n - 1) < out.len(),
+        "destination too small"
+    );
+    if k == 0 {
+        if !accumulate {
+            for r in 0..m {
+                for j in 0..n {
+                    out[placement.offset(r, j)] = 0.0;
+                }
+            }
+        }
+        return;
+    }
+    let packed_a = PackedA::new(&a);
+    let packed_a = &packed_a;
+    let shared = SharedOut(out.as_mut_ptr());
+    let threads = rayon::current_num_threads().max(1);
+    let panels = n.div_ceil(NR);
+    if threads == 1 || m * n * k < 1 << 17 || panels < 2 {
+        // SAFETY: the only writer, inside the bounds checked above.
+        return unsafe { columns(packed_a, b, (0, n), shared, placement, accumulate) };
+    }
+    let per_thread = panels.div_ceil(threads) * NR;
+    rayon::scope(|scope| {
+        for first in (0..n).step_by(per_thread) {
+            let range = (first, per_thread.min(n - first));
+            scope.spawn(move |_| {
+                let shared = shared;
+                // SAFETY: each thread owns its column range; the bounds were checked above.
+                unsafe { columns(packed_a, b, range, shared, placement, accumulate) }
+            });
+        }
+    });
+}
+
+/// All of `A` packed once per product (every thread and every column block reads it): for each
+/// depth block of `KC`, `MR`-tall panels of `kc` steps of `MR` values, zero past the last row.
+struct PackedA {
+    data: Scratch,
+    rows: usize,
+    depth: usize,
+}
+
+impl PackedA {
+    fn new(a: &MatRef) -> Self {
+        let (rows, depth) = (a.rows, a.cols);
+        let padded = rows.div_ceil(MR) * MR;
+        let mut data = Scratch::take(padded * depth);
+        // Depth block `p0` starts at `p0 * padded`; its panel `q` `q * MR * kc` further on.
+        data.par_chunks_mut(padded * KC)
+            .enumerate()
+            .for_each(|(block, chunk)| {
+                let p0 = block * KC;
+                let kc = KC.min(depth - p0);
+                pack_a(a, (0, rows), (p0, kc), &mut chunk[..padded * kc]);
+            });
+        PackedA { data, rows, depth }
+    }
+
+    /// The panels of rows `i0..` (a multiple of `MR`) in depth block `p0..p0 + kc`.
+    fn block(&self, p0: usize, kc: usize, i0: usize) -> &[f32] {
+        let padded = self.rows.div_ceil(MR) * MR;
+        &self.data[p0 * padded + i0 * kc..(p0 + kc) * padded]
+    }
+}
+
+thread_local! {
+    /// The packed block of `B`, kept per thread between products.
+    static PACKED_B: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The product over columns `first..first + count` on this thread.
+///
+/// # Safety
+/// `out` must be valid for every element `placement` gives those columns of `m` rows, and no
+/// other thread may touch them meanwhile.
+unsafe fn columns(
+    a: &PackedA,
+    b: &dyn PanelSource,
+    (first, count): (usize, usize),
+    out: SharedOut,
+    placement: Placement,
+    accumulate: bool,
+) {
+    let (m, k) = (a.rows, a.depth);
+    PACKED_B.with_borrow_mut(|packed_b| {
+        packed_b.resize(NC.min(count.div_ceil(NR) * NR) * KC.min(k), 0.0);
+        for j0 in (first..first + count).step_by(NC) {
+            let nc = NC.min(first + count - j0);
+            for p0 in (0..k).step_by(KC) {
+                let kc = KC.min(k - p0);
+                b.pack(p0, kc, j0, nc, packed_b);
+                let add = accumulate || p0 > 0;
+                for i0 in (0..m).step_by(MC) {
+                    let mc = MC.min(m - i0);
+                    let packed_a = a.block(p0, kc, i0);
+                    for jr in (0..nc).step_by(NR) {
+                        let panel_b = &packed_b[jr / NR * NR * kc..][..NR * kc];
+                        for ir in (0..mc).step_by(MR) {
+                            let panel_a = &packed_a[ir / MR * MR * kc..][..MR * kc];
+                            let tile = Tile {
+                                row: i0 + ir,
+                                col: j0 + jr,
+                                rows: MR.min(mc - ir),
+                                cols: NR.min(nc - jr),
+                            };
+                            // SAFETY: forwarded from the caller.
+                            unsafe {
+                                multiply_tile(kc, panel_a, panel_b, tile, out, placement, add)
+                            };
+                        }
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// Packs rows `i0..i0 + mc`, columns `p0..p0 + kc` of `a` into `MR`-tall panels (`kc` steps
+/// of `MR` values), zero past row `i0 + mc`.
+fn pack_a(a: &MatRef, (i0, mc): (usize, usize), (p0, kc): (usize, usize), packed: &mut [f32]) {
+    for (q, panel) in packed
+        .chunks_exact_mut(MR * kc)
+        .take(mc.div_ceil(MR))
+        .enumerate()
+    {
+        let rows = MR.min(mc - q * MR);
+        for r in 0..MR {
+            if r >= rows {
+                for p in 0..kc {
+                    panel[p * MR + r] = 0.0;
+                }
+                continue;
+            }
+            let start = (i0 + q * MR + r) * a.row_stride + p0 * a.col_stride;
+            for p in 0..kc {
+                panel[p * MR + r] = a.data[start + p * a.col_stride];
+            }
+        }
+    }
+}
+
+/// One micro-tile of the product: its first row and column and how many of each are real.
+#[derive(Clone, Copy)]
+struct Tile {
+    row: usize,
+    col: usize,
+    rows: usize,
+    cols: usize,
+}
+
+/// Multiplies one `A` panel by one `B` panel into the tile's place, straight into `out` where
+/// the tile's rows are contiguous there, through a small buffer where it spans NCHW planes.
+///
+/// # Safety
+/// As for [`columns`].
+unsafe fn multiply_tile(
+    kc: usize,
+    panel_a: &[f32],
+    panel_b: &[f32],
+    tile: Tile,
+    out: SharedOut,
+    placement: Placement,
+    add: bool,
+) {
+    if let Some(row_stride) = placement.contiguous_row_stride(tile.col, tile.cols) {
+        let start = placement.offset(tile.row, tile.col);
+        // SAFETY: rows of the tile are `row_stride` apart from `start`, inside `out`.
+        unsafe {
+            micro_kernel(
+                kc,
+                panel_a,
+                panel_b,
+                out.0.add(start),
+                row_stride,
+                (tile.rows, tile.cols),
+                add,
+            )
+        };
+        return;
+    }
+    let mut buffer = [0.0f32; MR * NR];
+    // SAFETY: the buffer holds `MR` rows of `NR`.
+    unsafe {
+        micro_kernel(
+            kc,
+            panel_a,
+            panel_b,
+            buffer.as_mut_ptr(),
+            NR,
+            (tile.rows, tile.cols),
+            false,
+        )
+    };
+    // Column by column runs that are contiguous in `out` (one per NCHW image the tile spans).
+    let mut c = 0;
+    while c < tile.cols {
+        let j = tile.col + c;
+        let run = placement.run_from(j).min(tile.cols - c);
+        for r in 0..tile.rows {
+            let values = &buffer[r * NR + c..][..run];
+            // SAFETY: inside this thread's columns, `run` values contiguous from `start`.
+            let target = unsafe {
+                std::slice::from_raw_parts_mut(out.0.add(placement.offset(tile.row + r, j)), run)
+            };
+            if add {
+                target.iter_mut().zip(values).for_each(|(t, v)| *t += v);
+            } else {
+                target.copy_from_slice(values);
+            }
+        }
+        c += run;
+    }
+}
+
+/// `c (+)= a · b` for one `MR x NR` tile (`rows x cols` of it stored), `c`'s rows `ldc` apart.
+///
+/// # Safety
+/// `c` must be valid for `rows` rows of `cols` values, `ldc` apart; the CPU must have AVX-512.
+#[cfg(target_arch = "x86_64")]
+unsafe fn micro_kernel(
+    kc: usize,
+    a: &[f32],
+    b: &[f32],
+    c: *mut f32,
+    ldc: usize,
+    (rows, cols): (usize, usize),
+    add: bool,
+) {
+    assert!(a.len() >= kc * MR && b.len() >= kc * NR && rows <= MR && cols <= NR);
+    // SAFETY: `available()` was checked by `product`, the only caller's caller.
+    unsafe { micro_kernel_avx512(kc, a.as_ptr(), b.as_ptr(), c, ldc, (rows, cols), add) }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+unsafe fn micro_kernel(
+    _: usize,
+    _: &[f32],
+    _: &[f32],
+    _: *mut f32,
+    _: usize,
+    _: (usize, usize),
+    _: bool,
+) {
+    unreachable!("`available()` is false off x86-64")
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn micro_kernel_avx512(
+    kc: usize,
+    a: *const f32,
+    b: *const f32,
+    c: *mut f32,
+    ldc: usize,
+    (rows, cols): (usize, usize),
+    add: bool,
+) {
+    use std::arch::x86_64::*;
+    // SAFETY: the packed panels hold `kc` steps of `MR` and `NR` values; `c` is valid for the
+    // stored rows and the masked columns (the caller's contract).
+    unsafe {
+        let mut acc = [[_mm512_setzero_ps(); 2]; MR];
+        let (mut a, mut b) = (a, b);
+        for _ in 0..kc {
+            let b0 = _mm512_loadu_ps(b);
+            let b1 = _mm512_loadu_ps(b.add(16));
+            for (i, acc) in acc.iter_mut().enumerate() {
+                let a = _mm512_set1_ps(*a.add(i));
+                acc[0] = _mm512_fmadd_ps(a, b0, acc[0]);
+                acc[1] = _mm512_fmadd_ps(a, b1, acc[1]);
+            }
+            a = a.add(MR);
+            b = b.add(NR);
+        }
+        let lanes = |count: usize| -> __mmask16 { ((1u32 << count.min(16)) - 1) as u16 };
+        let (mask0, mask1) = (lanes(cols), lanes(cols.saturating_sub(16)));
+        for (i, acc) in acc.iter().enumerate().take(rows) {
+            let row = c.add(i * ldc);
+            let (mut low, mut high) = (acc[0], acc[1]);
+            if add {
+                low = _mm512_add_ps(low, _mm512_maskz_loadu_ps(mask0, row));
+                high = _mm512_add_ps(high, _mm512_maskz_loadu_ps(mask1, row.add(16)));
+            }
+            _mm512_mask_storeu_ps(row, mask0, low);
+            _mm512_mask_storeu_ps(row.add(16), mask1, high);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(a: &[f32], b: &[f32], m: usize, k: usize, n: usize) -> Vec<f32> {
+        let mut out = vec![0.0; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                out[i * n + j] = (0..k).map(|l| a[i * k + l] * b[l * n + j]).sum();
+            }
+        }
+        out
+    }
+
+    /// Shapes across every block edge (MR, NR, KC, MC, NC), operands plain and transposed,
+    /// row-major and into NCHW planes narrower than, equal to and wider than a tile, written
+    /// then accumulated.
+    #[test]
+    fn products_match_the_naive_product_in_rows_and_planes() {
+        if !available() {
+            eprintln!("skipped: this CPU has no AVX-512");
+            return;
+        }
+        for (m, k, n) in [
+            (1, 1, 1),
+            (13, 300, 33),
+            (150, 257, 530),
+            (5, 600, 7),
+            (12, 40, 1100),
+        ] {
+            let a: Vec<f32> = (0..m * k).map(|i| (i as f32 * 0.37).sin()).collect();
+            let b: Vec<f32> = (0..k * n).map(|i| (i as f32 * 0.11).cos()).collect();
+            let expected = naive(&a, &b, m, k, n);
+            let at: Vec<f32> = (0..m * k).map(|i| a[(i % m) * k + i / m]).collect();
+            let bt: Vec<f32> = (0..k * n).map(|i| b[(i % k) * n + i / k]).collect();
+            let lhs = [
+                MatRef::row_major(&a, m, k, k),
+                MatRef::row_major(&at, k, m, m).t(),
+            ];
+            let rhs = [
+                MatRef::row_major(&b, k, n, n),
+                MatRef::row_major(&bt, n, k, k).t(),
+            ];
+            let positions = [n, 10, 32, 45].into_iter().filter(|p| n % p == 0);
+            for positions in positions {
+                let image_stride = m * positions + 3;
+                let placements = [
+                    (Placement::Rows { row_stride: n + 3 }, (m - 1) * (n + 3) + n),
+                    (
+                        Placement::Planes {
+                            positions,
+                            image_stride,
+                        },
+                        (n / positions) * image_stride,
+                    ),
+                ];
+                for (placement, len) in placements {
+                    for (l, r) in lhs.iter().zip(&rhs).chain(lhs.iter().zip(rhs.iter().rev())) {
+                        let mut out = vec![f32::NAN; len];
+                        product(*l, r, &mut out, placement, false);
+                        product(*l, r, &mut out, placement, true);
+                        for i in 0..m {
+                            for j in 0..n {
+                                let x = out[placement.offset(i, j)];
+                                let y = 2.0 * expected[i * n + j];
+                                let tolerance = 1e-4 * (1.0 + y.abs()) * (k as f32).sqrt();
+                                assert!(
+                                    (x - y).abs() < tolerance,
+                                    "{m}x{k}x{n} {placement:?} ({i},{j}): {x} vs {y}"
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
