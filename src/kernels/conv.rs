@@ -83,16 +83,12 @@ pub fn conv_forward(
 }
 
 /// Whether the implicit product (our AVX-512 multiply packing tiles straight from the image)
-/// runs this convolution: the CPU has AVX-512 and output rows are at least
-/// [`IMPLICIT_MIN_WIDTH`] wide. Packing unfolds one output row per call, so short rows cost
-/// more per value there than the explicit im2col's (per layer, one thread: the DCGAN's 32- and
-/// 16-wide layers ran 25-50% faster forward, the 8- and 4-wide ones level forward and 10-20%
-/// slower backward).
+/// runs this convolution: the CPU has AVX-512 and the kernel slides. A kernel covering the
+/// whole image (a DCGAN's first and last layers) has one-value output rows, which the
+/// explicit path unfolds by a plain transpose, twice as fast as packing them one at a time.
 fn implicit_product_pays(g: &ConvGeometry) -> bool {
-    sgemm::available() && g.out_w >= IMPLICIT_MIN_WIDTH && !explicit_forced()
+    sgemm::available() && !g.kernel_covers_image() && !explicit_forced()
 }
-
-const IMPLICIT_MIN_WIDTH: usize = 16;
 
 /// Whether the weight gradient (and with it the one-pass pair of gradients) runs implicitly:
 /// as [`implicit_product_pays`], and the group's column matrix has at least

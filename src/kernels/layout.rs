@@ -155,10 +155,11 @@ pub fn im2col_into(g: &ConvGeometry, image: &[f32], cols: &mut [f32]) {
     cols.par_chunks_mut(g.col_width())
         .enumerate()
         .for_each(|(row, out)| {
+            let tap_at = unfolder.row_tap(row);
             for n in 0..g.batch {
                 let dst = &mut out[n * positions..][..positions];
                 for (oy, dst_row) in dst.chunks_exact_mut(g.out_w).enumerate() {
-                    unfolder.write_row(row, n, oy, dst_row);
+                    unfolder.write_row(tap_at, n, oy, dst_row);
                 }
             }
         });
@@ -193,14 +194,23 @@ impl<'a> Unfolder<'a> {
         }
     }
 
-    /// Writes the `out_w` values of column-matrix row `row` (channel, kernel row, kernel
-    /// column) at output row `oy` of image `n` into `dst_row`: 0 where the tap is in the padding.
-    pub(super) fn write_row(&self, row: usize, n: usize, oy: usize, dst_row: &mut [f32]) {
+    /// Where column-matrix row `row` (channel, kernel row, kernel column) reads.
+    pub(super) fn row_tap(&self, row: usize) -> RowTap<'_> {
         let g = &self.g;
-        let tap_x = &self.taps[row % g.kernel_w];
-        let ki = (row / g.kernel_w) % g.kernel_h;
-        let plane = n * g.channels + row / g.kernel_area();
-        let Some(iy) = tap(oy, ki, g.stride, g.padding, g.height) else {
+        RowTap {
+            tap_x: &self.taps[row % g.kernel_w],
+            ki: (row / g.kernel_w) % g.kernel_h,
+            channel: row / g.kernel_area(),
+        }
+    }
+
+    /// Writes the `out_w` values of the column-matrix row `tap` reads for, at output row `oy`
+    /// of image `n`, into `dst_row`: 0 where the tap is in the padding.
+    pub(super) fn write_row(&self, tap_at: RowTap, n: usize, oy: usize, dst_row: &mut [f32]) {
+        let g = &self.g;
+        let tap_x = tap_at.tap_x;
+        let plane = n * g.channels + tap_at.channel;
+        let Some(iy) = tap(oy, tap_at.ki, g.stride, g.padding, g.height) else {
             dst_row.fill(0.0);
             return;
         };
@@ -226,29 +236,43 @@ impl<'a> Unfolder<'a> {
             }
         }
     }
-}
 
-impl Unfolder<'_> {
     /// Writes columns `first..first + dst.len()` of column-matrix row `row` into `dst`, output
-    /// row by output row; `cut_row` (`out_w` long) takes rows the range cuts.
+    /// row by output row; `cut_row` (`out_w` long) takes rows the range cuts. The position is
+    /// stepped, not divided out per output row: with 4- and 8-wide rows the divisions cost
+    /// more than the copies.
     fn write_positions(&self, row: usize, first: usize, dst: &mut [f32], cut_row: &mut [f32]) {
         let g = &self.g;
+        let tap_at = self.row_tap(row);
         let positions = g.positions();
+        let (mut n, within) = (first / positions, first % positions);
+        let (mut oy, mut ox) = (within / g.out_w, within % g.out_w);
         let mut at = 0;
         while at < dst.len() {
-            let j = first + at;
-            let (n, within) = (j / positions, j % positions);
-            let (oy, ox) = (within / g.out_w, within % g.out_w);
             let len = (g.out_w - ox).min(dst.len() - at);
             if len == g.out_w {
-                self.write_row(row, n, oy, &mut dst[at..][..len]);
+                self.write_row(tap_at, n, oy, &mut dst[at..][..len]);
             } else {
-                self.write_row(row, n, oy, cut_row);
+                self.write_row(tap_at, n, oy, cut_row);
                 dst[at..][..len].copy_from_slice(&cut_row[ox..][..len]);
             }
             at += len;
+            ox = 0;
+            oy += 1;
+            if oy == g.out_h {
+                oy = 0;
+                n += 1;
+            }
         }
     }
+}
+
+/// Where one column-matrix row reads (its kernel tap and channel), worked out once per row.
+#[derive(Clone, Copy)]
+pub(super) struct RowTap<'t> {
+    tap_x: &'t ColumnTap,
+    ki: usize,
+    channel: usize,
 }
 
 /// Rows `first_row..first_row + rows` of the column matrix an [`Unfolder`] would build (one
