@@ -101,7 +101,7 @@ pub fn matmul(dst: &mut [f32], dst_row_stride: usize, lhs: MatRef, rhs: MatRef, 
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     fn naive(a: &[f32], b: &[f32], m: usize, k: usize, n: usize) -> Vec<f32> {
@@ -112,6 +112,48 @@ mod tests {
             }
         }
         out
+    }
+
+    /// An `m x k` and a `k x n` operand, each stored plain and transposed, and their product
+    /// (row-major `m x n`).
+    pub(in crate::kernels) struct TestOperands {
+        dims: (usize, usize, usize),
+        a: Vec<f32>,
+        at: Vec<f32>,
+        b: Vec<f32>,
+        bt: Vec<f32>,
+        pub(in crate::kernels) expected: Vec<f32>,
+    }
+
+    impl TestOperands {
+        pub(in crate::kernels) fn new(m: usize, k: usize, n: usize) -> Self {
+            let a: Vec<f32> = (0..m * k).map(|i| (i as f32 * 0.37).sin()).collect();
+            let b: Vec<f32> = (0..k * n).map(|i| (i as f32 * 0.11).cos()).collect();
+            TestOperands {
+                dims: (m, k, n),
+                expected: naive(&a, &b, m, k, n),
+                at: (0..m * k).map(|i| a[(i % m) * k + i / m]).collect(),
+                bt: (0..k * n).map(|i| b[(i % k) * n + i / k]).collect(),
+                a,
+                b,
+            }
+        }
+
+        /// The four pairings of plain and transposed storage, as views of the same matrices.
+        pub(in crate::kernels) fn views(&self) -> Vec<(MatRef<'_>, MatRef<'_>)> {
+            let (m, k, n) = self.dims;
+            let lhs = [
+                MatRef::row_major(&self.a, m, k, k),
+                MatRef::row_major(&self.at, k, m, m).t(),
+            ];
+            let rhs = [
+                MatRef::row_major(&self.b, k, n, n),
+                MatRef::row_major(&self.bt, n, k, k).t(),
+            ];
+            lhs.iter()
+                .flat_map(|l| rhs.iter().map(move |r| (*l, *r)))
+                .collect()
+        }
     }
 
     /// Odd shapes, a long thin product and a single element, with both operands plain and
@@ -125,25 +167,14 @@ mod tests {
             (5, 5000, 7),
             (12, 40, 32),
         ] {
-            let a: Vec<f32> = (0..m * k).map(|i| (i as f32 * 0.37).sin()).collect();
-            let b: Vec<f32> = (0..k * n).map(|i| (i as f32 * 0.11).cos()).collect();
-            let expected = naive(&a, &b, m, k, n);
-            let at: Vec<f32> = (0..m * k).map(|i| a[(i % m) * k + i / m]).collect();
-            let bt: Vec<f32> = (0..k * n).map(|i| b[(i % k) * n + i / k]).collect();
-            let lhs = [
-                MatRef::row_major(&a, m, k, k),
-                MatRef::row_major(&at, k, m, m).t(),
-            ];
-            let rhs = [
-                MatRef::row_major(&b, k, n, n),
-                MatRef::row_major(&bt, n, k, k).t(),
-            ];
-            for (l, r) in lhs.iter().zip(&rhs).chain(lhs.iter().zip(rhs.iter().rev())) {
+            let operands = TestOperands::new(m, k, n);
+            let expected = &operands.expected;
+            for (l, r) in operands.views() {
                 // A wider destination row, to check the stride; start from junk, then add.
                 let stride = n + 3;
                 let mut out = vec![f32::NAN; (m - 1) * stride + n];
-                matmul(&mut out, stride, *l, *r, false);
-                matmul(&mut out, stride, *l, *r, true);
+                matmul(&mut out, stride, l, r, false);
+                matmul(&mut out, stride, l, r, true);
                 for i in 0..m {
                     for j in 0..n {
                         let (x, y) = (out[i * stride + j], 2.0 * expected[i * n + j]);

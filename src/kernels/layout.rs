@@ -8,7 +8,7 @@
 use rayon::prelude::*;
 
 use super::KernelError;
-use super::sgemm::{NR, PanelSource};
+use super::sgemm::{NR, PanelSource, for_each_panel};
 use super::vector::vectorised;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -295,13 +295,7 @@ impl PanelSource for UnfoldedRows<'_, '_> {
 
     fn pack(&self, p0: usize, kc: usize, j0: usize, nc: usize, panels: &mut [f32]) {
         let mut cut_row = vec![0.0f32; self.unfolder.g.out_w];
-        for (q, panel) in panels
-            .chunks_exact_mut(NR * kc)
-            .take(nc.div_ceil(NR))
-            .enumerate()
-        {
-            let first = j0 + q * NR;
-            let width = NR.min(j0 + nc - first);
+        for_each_panel(panels, kc, (j0, nc), |first, width, panel| {
             for (p, dst) in panel.chunks_exact_mut(NR).enumerate() {
                 let (values, zeros) = dst.split_at_mut(width);
                 let row = self.first_row + p0 + p;
@@ -309,7 +303,7 @@ impl PanelSource for UnfoldedRows<'_, '_> {
                     .write_positions(row, first, values, &mut cut_row);
                 zeros.fill(0.0);
             }
-        }
+        });
     }
 }
 
@@ -333,13 +327,7 @@ impl PanelSource for UnfoldedColumns<'_, '_> {
     fn pack(&self, p0: usize, kc: usize, j0: usize, nc: usize, panels: &mut [f32]) {
         let mut cut_row = vec![0.0f32; self.unfolder.g.out_w];
         let mut run = vec![0.0f32; kc];
-        for (q, panel) in panels
-            .chunks_exact_mut(NR * kc)
-            .take(nc.div_ceil(NR))
-            .enumerate()
-        {
-            let first = j0 + q * NR;
-            let width = NR.min(j0 + nc - first);
+        for_each_panel(panels, kc, (j0, nc), |first, width, panel| {
             for c in 0..NR {
                 if c < width {
                     let row = self.first_row + first + c;
@@ -354,7 +342,7 @@ impl PanelSource for UnfoldedColumns<'_, '_> {
                     }
                 }
             }
-        }
+        });
     }
 }
 

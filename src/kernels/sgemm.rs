@@ -64,13 +64,7 @@ impl PanelSource for MatRef<'_> {
     }
 
     fn pack(&self, p0: usize, kc: usize, j0: usize, nc: usize, panels: &mut [f32]) {
-        for (q, panel) in panels
-            .chunks_exact_mut(NR * kc)
-            .take(nc.div_ceil(NR))
-            .enumerate()
-        {
-            let first = j0 + q * NR;
-            let width = NR.min(j0 + nc - first);
+        for_each_panel(panels, kc, (j0, nc), |first, width, panel| {
             for (p, dst) in panel.chunks_exact_mut(NR).enumerate() {
                 let row = (p0 + p) * self.row_stride + first * self.col_stride;
                 if self.col_stride == 1 {
@@ -82,7 +76,25 @@ impl PanelSource for MatRef<'_> {
                 }
                 dst[width..].fill(0.0);
             }
-        }
+        });
+    }
+}
+
+/// Calls `fill(first column, real columns, panel)` for each `NR`-wide panel (`kc` rows) of
+/// columns `j0..j0 + nc` in `panels`, the layout [`PanelSource::pack`] writes.
+pub(super) fn for_each_panel(
+    panels: &mut [f32],
+    kc: usize,
+    (j0, nc): (usize, usize),
+    mut fill: impl FnMut(usize, usize, &mut [f32]),
+) {
+    for (q, panel) in panels
+        .chunks_exact_mut(NR * kc)
+        .take(nc.div_ceil(NR))
+        .enumerate()
+    {
+        let first = j0 + q * NR;
+        fill(first, NR.min(j0 + nc - first), panel);
     }
 }
 
@@ -448,17 +460,8 @@ unsafe fn micro_kernel_avx512(
 
 #[cfg(test)]
 mod tests {
+    use super::super::gemm::tests::TestOperands;
     use super::*;
-
-    fn naive(a: &[f32], b: &[f32], m: usize, k: usize, n: usize) -> Vec<f32> {
-        let mut out = vec![0.0; m * n];
-        for i in 0..m {
-            for j in 0..n {
-                out[i * n + j] = (0..k).map(|l| a[i * k + l] * b[l * n + j]).sum();
-            }
-        }
-        out
-    }
 
     /// Shapes across every block edge (MR, NR, KC, MC, NC), operands plain and transposed,
     /// row-major and into NCHW planes narrower than, equal to and wider than a tile, written
@@ -476,19 +479,8 @@ mod tests {
             (5, 600, 7),
             (12, 40, 1100),
         ] {
-            let a: Vec<f32> = (0..m * k).map(|i| (i as f32 * 0.37).sin()).collect();
-            let b: Vec<f32> = (0..k * n).map(|i| (i as f32 * 0.11).cos()).collect();
-            let expected = naive(&a, &b, m, k, n);
-            let at: Vec<f32> = (0..m * k).map(|i| a[(i % m) * k + i / m]).collect();
-            let bt: Vec<f32> = (0..k * n).map(|i| b[(i % k) * n + i / k]).collect();
-            let lhs = [
-                MatRef::row_major(&a, m, k, k),
-                MatRef::row_major(&at, k, m, m).t(),
-            ];
-            let rhs = [
-                MatRef::row_major(&b, k, n, n),
-                MatRef::row_major(&bt, n, k, k).t(),
-            ];
+            let operands = TestOperands::new(m, k, n);
+            let expected = &operands.expected;
             let positions = [n, 10, 32, 45].into_iter().filter(|p| n % p == 0);
             for positions in positions {
                 let image_stride = m * positions + 3;
@@ -503,10 +495,10 @@ mod tests {
                     ),
                 ];
                 for (placement, len) in placements {
-                    for (l, r) in lhs.iter().zip(&rhs).chain(lhs.iter().zip(rhs.iter().rev())) {
+                    for (l, r) in operands.views() {
                         let mut out = vec![f32::NAN; len];
-                        product(*l, r, &mut out, placement, false);
-                        product(*l, r, &mut out, placement, true);
+                        product(l, &r, &mut out, placement, false);
+                        product(l, &r, &mut out, placement, true);
                         for i in 0..m {
                             for j in 0..n {
                                 let x = out[placement.offset(i, j)];
