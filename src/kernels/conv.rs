@@ -69,7 +69,7 @@ pub fn conv_forward(
 ) -> Vec<f32> {
     if implicit_product_pays(g) {
         let mut out = vec![0.0f32; g.batch * c_out * g.positions()];
-        forward_implicit(g, groups, c_out, &Unfolder::new(g, x), w, &mut out);
+        forward_implicit(g, groups, c_out, &Unfolder::for_packing(g, x), w, &mut out);
         return out;
     }
     let (_, column_len) = per_image(g, c_out);
@@ -216,7 +216,14 @@ pub fn conv_backward_weight(
     let mut dw = vec![0.0f32; c_out * g.col_rows() / groups];
     if implicit_gradient_pays(g, groups) {
         let column = channel_major(g, c_out, dy);
-        weight_gradient_implicit(g, groups, c_out, &Unfolder::new(g, x), &column, &mut dw);
+        weight_gradient_implicit(
+            g,
+            groups,
+            c_out,
+            &Unfolder::for_packing(g, x),
+            &column,
+            &mut dw,
+        );
         return dw;
     }
     for (slice_index, (first, s)) in slices(g).enumerate() {
@@ -258,7 +265,7 @@ pub fn conv_backward_both(
     gradient.resize(g.batch * side_len, 0.0f32);
     let mut dw = vec![0.0f32; dw_len];
     if implicit_gradient_pays(g, groups) {
-        let unfolder = Unfolder::new(g, image);
+        let unfolder = Unfolder::for_packing(g, image);
         let column_major = channel_major(g, c_out, column);
         weight_gradient_implicit(g, groups, c_out, &unfolder, &column_major, &mut dw);
         match side {

@@ -150,7 +150,7 @@ pub fn im2col_into(g: &ConvGeometry, image: &[f32], cols: &mut [f32]) {
         // One kernel position per image: the columns are the images, transposed.
         return transpose_into(image, g.batch, g.col_rows(), cols);
     }
-    let unfolder = Unfolder::new(g, image);
+    let unfolder = Unfolder::for_im2col(g, image);
     let positions = g.positions();
     cols.par_chunks_mut(g.col_width())
         .enumerate()
@@ -177,10 +177,23 @@ pub(super) struct Unfolder<'a> {
 }
 
 impl<'a> Unfolder<'a> {
-    pub(super) fn new(g: &ConvGeometry, image: &'a [f32]) -> Self {
+    /// An unfolder for packing an implicit product's tiles: with a stride above 1 the image is
+    /// always split by phase. Packing runs on every output row of a tile, so the contiguous
+    /// copies pay for the split at any width (one thread, 32x32 DCGAN, medians of 15: G2
+    /// backward 41.3 -> 36.4 ms, D2 forward 17.2 -> 16.2 ms with 8-wide rows).
+    pub(super) fn for_packing(g: &ConvGeometry, image: &'a [f32]) -> Self {
+        Self::new(g, image, 1)
+    }
+
+    /// An unfolder for [`im2col_into`]: split only for rows of [`PHASE_SPLIT_MIN_WIDTH`] or more.
+    fn for_im2col(g: &ConvGeometry, image: &'a [f32]) -> Self {
+        Self::new(g, image, PHASE_SPLIT_MIN_WIDTH)
+    }
+
+    fn new(g: &ConvGeometry, image: &'a [f32], split_min_width: usize) -> Self {
         assert_eq!(image.len(), g.image_len());
         let phased = PhaseRows::new(g);
-        let split = (g.stride > 1 && g.out_w >= PHASE_SPLIT_MIN_WIDTH).then(|| {
+        let split = (g.stride > 1 && g.out_w >= split_min_width).then(|| {
             let mut split = vec![0.0; g.batch * g.channels * phased.plane_len()];
             phased.split(image, &mut split);
             split
