@@ -1,5 +1,7 @@
 //! Conv2d and ConvTranspose2d on the CPU as im2col / col2im around one threaded `gemm` per
-//! group, forward and both gradients, wrapped as Candle custom ops so autograd uses them.
+//! group, forward and both gradients, wrapped as Candle custom ops so autograd uses them. On
+//! CPUs with AVX-512 the products that read a column matrix (forward, weight gradient) run as
+//! an implicit GEMM instead (`sgemm`): no column matrix is built.
 //!
 //! Three products serve both layers. In convolution terms (image side -> column side, weight
 //! `(c_out, c / groups, kh, kw)`):
@@ -130,14 +132,9 @@ fn forward_implicit(
     let positions = g.positions();
     let (k, cog) = (g.col_rows() / groups, c_out / groups);
     for group in 0..groups {
-        let columns = UnfoldedRows {
-            unfolder,
-            first_row: group * k,
-            rows: k,
-        };
         sgemm::product(
             MatRef::row_major(&w[group * cog * k..], cog, k, k),
-            &columns,
+            &group_columns(unfolder, group, k),
             &mut out[group * cog * positions..],
             Placement::Planes {
                 positions,
@@ -161,18 +158,26 @@ fn weight_gradient_implicit(
     let width = g.col_width();
     let (k, cog) = (g.col_rows() / groups, c_out / groups);
     for group in 0..groups {
-        let columns = UnfoldedColumns {
-            unfolder,
-            first_row: group * k,
-            rows: k,
-        };
         sgemm::product(
             MatRef::row_major(&column[group * cog * width..], cog, width, width),
-            &columns,
+            &UnfoldedColumns(group_columns(unfolder, group, k)),
             &mut dw[group * cog * k..],
             Placement::Rows { row_stride: k },
             false,
         );
+    }
+}
+
+/// Group `group`'s `k` rows of the column matrix `unfolder` would build.
+fn group_columns<'u, 'a>(
+    unfolder: &'u Unfolder<'a>,
+    group: usize,
+    k: usize,
+) -> UnfoldedRows<'u, 'a> {
+    UnfoldedRows {
+        unfolder,
+        first_row: group * k,
+        rows: k,
     }
 }
 

@@ -291,6 +291,7 @@ pub(super) struct RowTap<'t> {
 /// Rows `first_row..first_row + rows` of the column matrix an [`Unfolder`] would build (one
 /// group's channels), as the right-hand operand of an implicit product: each packed tile is
 /// unfolded from the image when the product asks for it.
+#[derive(Clone, Copy)]
 pub(super) struct UnfoldedRows<'u, 'a> {
     pub(super) unfolder: &'u Unfolder<'a>,
     pub(super) first_row: usize,
@@ -322,30 +323,30 @@ impl PanelSource for UnfoldedRows<'_, '_> {
 
 /// The transpose of [`UnfoldedRows`]: one row per kernel position, one column per column-matrix
 /// row, the right-hand operand of a weight gradient (`dy · colsᵀ`).
-pub(super) struct UnfoldedColumns<'u, 'a> {
-    pub(super) unfolder: &'u Unfolder<'a>,
-    pub(super) first_row: usize,
-    pub(super) rows: usize,
-}
+pub(super) struct UnfoldedColumns<'u, 'a>(pub(super) UnfoldedRows<'u, 'a>);
 
 impl PanelSource for UnfoldedColumns<'_, '_> {
     fn rows(&self) -> usize {
-        self.unfolder.g.col_width()
+        self.0.cols()
     }
 
     fn cols(&self) -> usize {
-        self.rows
+        self.0.rows()
     }
 
     fn pack(&self, p0: usize, kc: usize, j0: usize, nc: usize, panels: &mut [f32]) {
-        let mut cut_row = vec![0.0f32; self.unfolder.g.out_w];
+        let UnfoldedRows {
+            unfolder,
+            first_row,
+            ..
+        } = self.0;
+        let mut cut_row = vec![0.0f32; unfolder.g.out_w];
         let mut run = vec![0.0f32; kc];
         for_each_panel(panels, kc, (j0, nc), |first, width, panel| {
             for c in 0..NR {
                 if c < width {
-                    let row = self.first_row + first + c;
-                    self.unfolder
-                        .write_positions(row, p0, &mut run, &mut cut_row);
+                    let row = first_row + first + c;
+                    unfolder.write_positions(row, p0, &mut run, &mut cut_row);
                     for (p, value) in run.iter().enumerate() {
                         panel[p * NR + c] = *value;
                     }

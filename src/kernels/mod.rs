@@ -1,5 +1,5 @@
 //! CPU kernels for training: convolution and transposed convolution as im2col/col2im around a
-//! threaded `gemm`, BatchNorm fused with its activation, and an in-place Adam update. Each is a
+//! threaded `gemm` (an implicit GEMM of our own where the CPU has AVX-512), BatchNorm fused with its activation, and an in-place Adam update. Each is a
 //! Candle custom op, so autograd, checkpoints and the rest of Candle work as before; on CUDA and
 //! Metal the layers call Candle's own kernels instead.
 
