@@ -10,7 +10,8 @@
 //! `--row N` (only the N-th row, and its per-layer table), `--default-malloc` (leave glibc's malloc untuned, to compare).
 //! Prints, per row: seconds per iteration (best round) of ours and of PyTorch, the ratio
 //! ours / PyTorch, GFLOP/s and the share of the gemm ceiling (a 2048^3 product through the same
-//! `gemm`).
+//! `gemm`), the peak memory, and how our iteration splits between the kernels
+//! (`deepstyle::kernels::timing`; "other" is Candle's own ops and autograd).
 
 use std::process::Command;
 use std::time::Instant;
@@ -20,6 +21,7 @@ use deepstyle::gan::GanConfig;
 use deepstyle::gan::adam::Adam;
 use deepstyle::gan::model::Networks;
 use deepstyle::gan::train::adversarial_step;
+use deepstyle::kernels::timing::{self, Kernel};
 use deepstyle::kernels::{MatRef, conv_transpose2d, conv2d, matmul};
 
 struct Options {
@@ -146,7 +148,30 @@ fn random(shape: &[usize]) -> Tensor {
 }
 
 /// Seconds per iteration of ours over `iters` iterations after one warm-up.
-fn time_ours(row: Row, iters: usize) -> f64 {
+/// An iteration's seconds and how they split between the kernels (see
+/// `deepstyle::kernels::timing`), per iteration.
+struct OurTiming {
+    seconds: f64,
+    kernels: Vec<(Kernel, f64)>,
+}
+
+impl OurTiming {
+    /// One line: each kind of kernel's seconds per iteration, and the rest (Candle's own ops
+    /// and autograd).
+    fn split(&self) -> String {
+        let mut parts: Vec<String> = self
+            .kernels
+            .iter()
+            .filter(|(_, secs)| *secs > 0.0)
+            .map(|(kernel, secs)| format!("{} {secs:.3}", kernel.label()))
+            .collect();
+        let kernels: f64 = self.kernels.iter().map(|(_, secs)| secs).sum();
+        parts.push(format!("other {:.3}", self.seconds - kernels));
+        parts.join(", ")
+    }
+}
+
+fn time_ours(row: Row, iters: usize) -> OurTiming {
     let cfg = row.config();
     let nets = Networks::new(&cfg, 1, &Device::Cpu).expect("networks");
     let mut opt_d = Adam::new(&nets.d_vars, 2e-4, 0.5, 0.999).expect("adam");
@@ -160,9 +185,15 @@ fn time_ours(row: Row, iters: usize) -> f64 {
         }
     };
     run(1);
+    timing::take();
     let start = Instant::now();
     run(iters);
-    start.elapsed().as_secs_f64() / iters as f64
+    let seconds = start.elapsed().as_secs_f64() / iters as f64;
+    let kernels = timing::take()
+        .into_iter()
+        .map(|(kernel, time)| (kernel, time.as_secs_f64() / iters as f64))
+        .collect();
+    OurTiming { seconds, kernels }
 }
 
 /// The PyTorch reference for `row`: `iters` iterations after one warm-up, on `threads` threads.
@@ -477,7 +508,11 @@ fn main() {
             ours.push(time_ours(*row, iters));
         }
         let best = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
-        let ours_best = best(&ours);
+        let ours_best_round = ours
+            .iter()
+            .min_by(|a, b| a.seconds.total_cmp(&b.seconds))
+            .expect("at least one round");
+        let ours_best = ours_best_round.seconds;
         let gflop = row.flops() / 1e9;
         let (torch_text, ratio, torch_rate) = if torch.is_empty() {
             ("-".to_string(), "-".to_string(), "-".to_string())
@@ -505,6 +540,7 @@ fn main() {
                 "    peak RSS of a process training this row: ours {peak:.0} MiB, torch {torch_peak} MiB ({gflop:.1} GFLOP/iteration)"
             );
         }
+        println!("    ours s/it by kernel: {}", ours_best_round.split());
     }
     if !opts.layers {
         return;

@@ -6,6 +6,7 @@ use rayon::prelude::*;
 
 use super::batch_norm::{Activation, leaky, leaky_derivative};
 use super::f32_slice;
+use super::timing::{Kernel, Timed};
 use super::vector::{map_into, map2_into, vectorised};
 
 const CHUNK: usize = 64 * 1024;
@@ -18,6 +19,7 @@ impl CustomOp1 for ActivationOp {
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let _timed = Timed::start(Kernel::Activation);
         let x = f32_slice(storage, layout)?;
         let mut y = vec![0.0f32; x.len()];
         let slope = self.0.negative_slope();
@@ -26,7 +28,7 @@ impl CustomOp1 for ActivationOp {
             .for_each(|(out, input)| {
                 vectorised(
                     #[inline(always)]
-                    || map_into(out, input, |v| leaky(v, slope)),
+                    || map_into(out, input, move |v| leaky(v, slope)),
                 );
             });
         Ok((CpuStorage::F32(y), layout.shape().clone()))
@@ -55,6 +57,7 @@ impl CustomOp2 for ActivationBackward {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
+        let _timed = Timed::start(Kernel::Activation);
         let (y, dy) = (f32_slice(s1, l1)?, f32_slice(s2, l2)?);
         let mut dx = vec![0.0f32; y.len()];
         let slope = self.0.negative_slope();
@@ -63,7 +66,7 @@ impl CustomOp2 for ActivationBackward {
             .for_each(|(out, (ys, ds))| {
                 vectorised(
                     #[inline(always)]
-                    || map2_into(out, (ys, ds), |y, d| d * leaky_derivative(y, slope)),
+                    || map2_into(out, (ys, ds), move |y, d| d * leaky_derivative(y, slope)),
                 );
             });
         Ok((CpuStorage::F32(dx), l1.shape().clone()))

@@ -9,6 +9,7 @@ use std::sync::Mutex;
 use candle_core::{CpuStorage, InplaceOp2, Layout};
 use rayon::prelude::*;
 
+use super::timing::{Kernel, Timed};
 use super::vector::vectorised;
 use super::{KernelError, f32_slice};
 
@@ -119,6 +120,7 @@ impl InplaceOp2 for AdamStep<'_> {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> candle_core::Result<()> {
+        let _timed = Timed::start(Kernel::Adam);
         let grad = f32_slice(s2, l2)?;
         let param = super::f32_slice_mut(s1, l1)?;
         let mut moments = self

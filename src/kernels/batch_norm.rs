@@ -12,6 +12,7 @@ use candle_core::{CpuStorage, CustomOp3, DType, Layout, Result, Shape, Tensor, V
 use candle_nn::VarBuilder;
 use rayon::prelude::*;
 
+use super::timing::{Kernel, Timed};
 use super::vector::{map_into, map2_into, map3_into, shifted_sums, sum_and_dot, vectorised};
 use super::{KernelError, f32_slice};
 
@@ -155,6 +156,7 @@ impl CustomOp3 for BatchNormOp {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
+        let _timed = Timed::start(Kernel::BatchNormForward);
         let (x, gamma, beta) = (f32_slice(s1, l1)?, f32_slice(s2, l2)?, f32_slice(s3, l3)?);
         let dims = Dims::of(l1.shape())?;
         if gamma.len() != dims.channels || beta.len() != dims.channels {
@@ -182,7 +184,7 @@ impl CustomOp3 for BatchNormOp {
                 let shift = beta[c] - mean[c] * scale;
                 vectorised(
                     #[inline(always)]
-                    || map_into(out, input, |v| leaky(v * scale + shift, slope)),
+                    || map_into(out, input, move |v| leaky(v * scale + shift, slope)),
                 );
             });
         let mut saved = self
@@ -249,6 +251,7 @@ impl CustomOp3 for BatchNormBackward {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
+        let _timed = Timed::start(Kernel::BatchNormBackward);
         let (x, y, dy) = (f32_slice(s1, l1)?, f32_slice(s2, l2)?, f32_slice(s3, l3)?);
         let dims = Dims::of(l1.shape())?;
         if y.len() != x.len() || dy.len() != x.len() || self.saved.gamma.len() != dims.channels {
@@ -283,8 +286,8 @@ impl CustomOp3 for BatchNormBackward {
                             #[inline(always)]
                             || {
                                 let mean_c = mean[c];
-                                map2_into(g, (ys, ds), |y, d| d * leaky_derivative(y, slope));
-                                map_into(centred, xs, |x| x - mean_c);
+                                map2_into(g, (ys, ds), move |y, d| d * leaky_derivative(y, slope));
+                                map_into(centred, xs, move |x| x - mean_c);
                                 sum_and_dot(g, centred)
                             },
                         );
@@ -317,7 +320,7 @@ impl CustomOp3 for BatchNormBackward {
                 vectorised(
                     #[inline(always)]
                     || {
-                        map3_into(dst, (xs, ys, ds), |x, y, d| {
+                        map3_into(dst, (xs, ys, ds), move |x, y, d| {
                             let g = d * leaky_derivative(y, slope);
                             let x_hat = (x - mean_c) * inv_std_c;
                             scale * (g - mean_g - x_hat * mean_gx)

@@ -22,6 +22,7 @@ use super::layout::{
 };
 use super::scratch::Scratch;
 use super::sgemm::{self, Placement};
+use super::timing::{Kernel, Timed};
 use super::{KernelError, f32_slice};
 
 /// The column matrix of one slice of the batch stays under this size, which bounds the scratch
@@ -69,6 +70,7 @@ pub fn conv_forward(
     x: &[f32],
     w: &[f32],
 ) -> Vec<f32> {
+    let _timed = Timed::start(Kernel::ConvForward);
     if implicit_product_pays(g) {
         let mut out = vec![0.0f32; g.batch * c_out * g.positions()];
         forward_implicit(g, groups, c_out, &Unfolder::for_packing(g, x), w, &mut out);
@@ -196,6 +198,7 @@ pub fn conv_backward_data(
     w: &[f32],
     dy: &[f32],
 ) -> Vec<f32> {
+    let _timed = Timed::start(Kernel::ConvImageSide);
     let (image_len, _) = per_image(g, c_out);
     let mut dx = vec![0.0f32; g.batch * image_len];
     for (first, s) in slices(g) {
@@ -218,6 +221,7 @@ pub fn conv_backward_weight(
     x: &[f32],
     dy: &[f32],
 ) -> Vec<f32> {
+    let _timed = Timed::start(Kernel::ConvWeightGradient);
     let mut dw = vec![0.0f32; c_out * g.col_rows() / groups];
     if implicit_gradient_pays(g, groups) {
         let column = channel_major(g, c_out, dy);
@@ -259,6 +263,7 @@ pub fn conv_backward_both(
     (image, column, w): (&[f32], &[f32], &[f32]),
     side: GradientSide,
 ) -> (Vec<f32>, Vec<f32>) {
+    let _timed = Timed::start(Kernel::ConvBothGradients);
     let (image_len, column_len) = per_image(g, c_out);
     let side_len = match side {
         GradientSide::Image => image_len,

@@ -13,6 +13,7 @@ mod layout;
 mod scratch;
 mod sgemm;
 pub mod threads;
+pub mod timing;
 mod vector;
 
 pub use activation::activate;

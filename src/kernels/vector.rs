@@ -73,6 +73,11 @@ pub(super) fn sum_and_dot(a: &[f32], b: &[f32]) -> (f64, f64) {
 /// `out[i] = f(a[i])`, eight values at a time: short rows (a 4x4 plane is 16 values) still run
 /// in whole registers, where a plain loop's vector body wants more iterations than that and
 /// falls back to one value at a time.
+///
+/// Pass `move` closures. One that captures its constants by reference reads them through
+/// pointers the compiler cannot tell apart from `out`, so every value reloads them and the
+/// loop stays scalar, branching on each value's sign: BatchNorm's forward ran at 3 ns a value
+/// so, 4.6x slower than with the constants captured by value.
 #[inline(always)]
 pub(super) fn map_into(out: &mut [f32], a: &[f32], f: impl Fn(f32) -> f32) {
     assert_eq!(out.len(), a.len());
