@@ -147,7 +147,6 @@ fn random(shape: &[usize]) -> Tensor {
     Tensor::rand(-1f32, 1.0, shape, &Device::Cpu).expect("random tensor")
 }
 
-/// Seconds per iteration of ours over `iters` iterations after one warm-up.
 /// An iteration's seconds and how they split between the kernels (see
 /// `deepstyle::kernels::timing`), per iteration.
 struct OurTiming {
@@ -171,6 +170,7 @@ impl OurTiming {
     }
 }
 
+/// Seconds per iteration of ours over `iters` iterations after one warm-up, and their split.
 fn time_ours(row: Row, iters: usize) -> OurTiming {
     let cfg = row.config();
     let nets = Networks::new(&cfg, 1, &Device::Cpu).expect("networks");
