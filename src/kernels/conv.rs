@@ -1,7 +1,8 @@
 //! Conv2d and ConvTranspose2d on the CPU as im2col / col2im around one threaded `gemm` per
 //! group, forward and both gradients, wrapped as Candle custom ops so autograd uses them. On
-//! CPUs with AVX-512 the products that read a column matrix (forward, weight gradient) run as
-//! an implicit GEMM instead (`sgemm`): no column matrix is built.
+//! CPUs with AVX-512 no column matrix is built (`sgemm`): the products that read one (forward,
+//! weight gradient) unfold the image tile by tile as they pack it (an implicit GEMM), and the
+//! image-side product folds each finished tile straight onto the image (`col2im` on the fly).
 //!
 //! Three products serve both layers. In convolution terms (image side -> column side, weight
 //! `(c_out, c / groups, kh, kw)`):
@@ -343,7 +344,9 @@ struct ChannelMajor<'a> {
     row_stride: usize,
 }
 
-/// `col2im(Wᵀ · column)` of one slice, written to the image side.
+/// `col2im(Wᵀ · column)` of one slice, written to the image side `out`, which must be zeroed.
+/// With AVX-512 the product folds each finished tile onto the pixels as it goes
+/// ([`Placement::Folded`]); otherwise it fills a column matrix that `col2im` then folds.
 fn channel_major_to_image_side(
     s: &ConvGeometry,
     groups: usize,
@@ -354,6 +357,28 @@ fn channel_major_to_image_side(
 ) {
     let width = s.col_width();
     let (k, cog) = (s.col_rows() / groups, c_out / groups);
+    if implicit_product_pays(s) {
+        let plane = s.height * s.width;
+        let channels = s.channels / groups;
+        for group in 0..groups {
+            sgemm::product(
+                MatRef::row_major(&w[group * cog * k..], cog, k, k).t(),
+                &MatRef::row_major(
+                    &column.data[group * cog * column.row_stride..],
+                    cog,
+                    width,
+                    column.row_stride,
+                ),
+                &mut out[group * channels * plane..],
+                Placement::Folded {
+                    geometry: *s,
+                    image_stride: s.channels * plane,
+                },
+                true,
+            );
+        }
+        return;
+    }
     let mut dcols = Scratch::take(s.col_rows() * width);
     for group in 0..groups {
         matmul(

@@ -8,11 +8,16 @@
 //! Blocking follows BLIS: a `KC x NC` block of `B` is packed into `NR`-wide panels (it stays in
 //! L2), an `MC x KC` block of `A` into `MR`-tall panels, and a `MR x NR` micro-kernel (24 of the
 //! 32 vector registers accumulate) runs over them. Threads take disjoint ranges of columns.
+//!
+//! A product can also fold its result back onto images as it goes ([`Placement::Folded`]):
+//! `col2im(Wᵀ · dy)` adds each finished micro-tile onto the pixels its kernel taps cover, so
+//! the column matrix of an image-side product is never stored either.
 //! Without AVX-512 [`available`] is false and callers use the `gemm` crate path instead.
 
 use rayon::prelude::*;
 
 use super::gemm::MatRef;
+use super::layout::ConvGeometry;
 use super::scratch::Scratch;
 
 /// Rows of `A` per micro-kernel call.
@@ -109,24 +114,66 @@ pub(super) enum Placement {
         positions: usize,
         image_stride: usize,
     },
+    /// Folded onto images (`col2im`): rows are `(channel, kernel row, kernel column)` of
+    /// `geometry`, columns `(image, output position)`, and each element is *added* to the
+    /// pixel its kernel tap covers (elements over the padding are dropped); channel planes are
+    /// contiguous, images `image_stride` apart. Several elements land on one pixel, so a fold
+    /// always accumulates: zero the images first.
+    Folded {
+        geometry: ConvGeometry,
+        image_stride: usize,
+    },
 }
 
 impl Placement {
-    fn offset(&self, r: usize, j: usize) -> usize {
+    /// Where element `(r, j)` goes; `None` for a fold, where it has no place of its own.
+    fn offset(&self, r: usize, j: usize) -> Option<usize> {
         match *self {
-            Placement::Rows { row_stride } => r * row_stride + j,
+            Placement::Rows { row_stride } => Some(r * row_stride + j),
             Placement::Planes {
                 positions,
                 image_stride,
-            } => (j / positions) * image_stride + r * positions + j % positions,
+            } => Some((j / positions) * image_stride + r * positions + j % positions),
+            Placement::Folded { .. } => None,
+        }
+    }
+
+    /// One past the furthest element an `m x n` product writes.
+    ///
+    /// # Panics
+    /// For a fold whose rows are not whole channels or whose columns are not whole images.
+    fn extent(&self, m: usize, n: usize) -> usize {
+        match *self {
+            Placement::Folded {
+                geometry: g,
+                image_stride,
+            } => {
+                assert!(
+                    m.is_multiple_of(g.kernel_area()) && n.is_multiple_of(g.positions()),
+                    "a fold takes whole channels and whole images"
+                );
+                let plane = g.height * g.width;
+                (n / g.positions() - 1) * image_stride + m / g.kernel_area() * plane
+            }
+            // The last row's last column is the furthest element.
+            _ => self.offset(m - 1, n - 1).map_or(0, |last| last + 1),
+        }
+    }
+
+    /// Columns that always go to one thread together: a fold's images overlap within an image
+    /// (neighbouring positions share pixels), so threads take whole images.
+    fn column_unit(&self) -> usize {
+        match *self {
+            Placement::Folded { geometry, .. } => geometry.positions(),
+            _ => NR,
         }
     }
 
     /// How many columns from `j` on are contiguous in a row.
     fn run_from(&self, j: usize) -> usize {
         match *self {
-            Placement::Rows { .. } => usize::MAX,
             Placement::Planes { positions, .. } => positions - j % positions,
+            _ => usize::MAX,
         }
     }
 
@@ -137,6 +184,7 @@ impl Placement {
             Placement::Planes { positions, .. } => {
                 (j % positions + cols <= positions).then_some(positions)
             }
+            Placement::Folded { .. } => None,
         }
     }
 }
@@ -152,8 +200,8 @@ unsafe impl Sync for SharedOut {}
 /// `out (+)= a · b` with `out` placed as `placement` says; threads over the current rayon pool.
 ///
 /// # Panics
-/// If the operands' shapes disagree, `out` is too small for the placement, or the CPU lacks
-/// AVX-512 (check [`available`] first).
+/// If the operands' shapes disagree, `out` is too small for the placement, a fold is asked not
+/// to accumulate, or the CPU lacks AVX-512 (check [`available`] first).
 pub(super) fn product(
     a: MatRef,
     b: &dyn PanelSource,
@@ -164,19 +212,19 @@ pub(super) fn product(
     let (m, k, n) = (a.rows, a.cols, b.cols());
     assert_eq!(b.rows(), k, "inner dimensions differ");
     assert!(available(), "the micro-kernel needs AVX-512");
+    let folds = matches!(placement, Placement::Folded { .. });
+    assert!(accumulate || !folds, "a fold always adds onto the images");
     if m == 0 || n == 0 {
         return;
     }
-    // The last row's last column is the furthest element for either placement.
-    assert!(
-        placement.offset(m - 1, n - 1) < out.len(),
-        "destination too small"
-    );
+    assert!(placement.extent(m, n) <= out.len(), "destination too small");
     if k == 0 {
         if !accumulate {
             for r in 0..m {
                 for j in 0..n {
-                    out[placement.offset(r, j)] = 0.0;
+                    if let Some(offset) = placement.offset(r, j) {
+                        out[offset] = 0.0;
+                    }
                 }
             }
         }
@@ -186,18 +234,20 @@ pub(super) fn product(
     let packed_a = &packed_a;
     let shared = SharedOut(out.as_mut_ptr());
     let threads = rayon::current_num_threads().max(1);
-    let panels = n.div_ceil(NR);
-    if threads == 1 || m * n * k < 1 << 17 || panels < 2 {
+    let unit = placement.column_unit();
+    let units = n.div_ceil(unit);
+    if threads == 1 || m * n * k < 1 << 17 || units < 2 {
         // SAFETY: the only writer, inside the bounds checked above.
         return unsafe { columns(packed_a, b, (0, n), shared, placement, accumulate) };
     }
-    let per_thread = panels.div_ceil(threads) * NR;
+    let per_thread = units.div_ceil(threads) * unit;
     rayon::scope(|scope| {
         for first in (0..n).step_by(per_thread) {
             let range = (first, per_thread.min(n - first));
             scope.spawn(move |_| {
                 let shared = shared;
-                // SAFETY: each thread owns its column range; the bounds were checked above.
+                // SAFETY: each thread owns its column range (whole images for a fold); the
+                // bounds were checked above.
                 unsafe { columns(packed_a, b, range, shared, placement, accumulate) }
             });
         }
@@ -321,7 +371,8 @@ struct Tile {
 }
 
 /// Multiplies one `A` panel by one `B` panel into the tile's place, straight into `out` where
-/// the tile's rows are contiguous there, through a small buffer where it spans NCHW planes.
+/// the tile's rows are contiguous there, through a small buffer where it spans NCHW planes or
+/// folds onto images.
 ///
 /// # Safety
 /// As for [`columns`].
@@ -334,8 +385,8 @@ unsafe fn multiply_tile(
     placement: Placement,
     add: bool,
 ) {
-    if let Some(row_stride) = placement.contiguous_row_stride(tile.col, tile.cols) {
-        let start = placement.offset(tile.row, tile.col);
+    let contiguous = placement.contiguous_row_stride(tile.col, tile.cols);
+    if let (Some(row_stride), Some(start)) = (contiguous, placement.offset(tile.row, tile.col)) {
         // SAFETY: rows of the tile are `row_stride` apart from `start`, inside `out`.
         unsafe {
             micro_kernel(
@@ -363,6 +414,14 @@ unsafe fn multiply_tile(
             false,
         )
     };
+    if let Placement::Folded {
+        geometry,
+        image_stride,
+    } = placement
+    {
+        // SAFETY: forwarded from the caller.
+        return unsafe { fold_tile(&buffer, tile, &geometry, image_stride, out) };
+    }
     // Column by column runs that are contiguous in `out` (one per NCHW image the tile spans).
     let mut c = 0;
     while c < tile.cols {
@@ -370,10 +429,11 @@ unsafe fn multiply_tile(
         let run = placement.run_from(j).min(tile.cols - c);
         for r in 0..tile.rows {
             let values = &buffer[r * NR + c..][..run];
-            // SAFETY: inside this thread's columns, `run` values contiguous from `start`.
-            let target = unsafe {
-                std::slice::from_raw_parts_mut(out.0.add(placement.offset(tile.row + r, j)), run)
+            let Some(start) = placement.offset(tile.row + r, j) else {
+                unreachable!("only a fold has no offset, and it returned above")
             };
+            // SAFETY: inside this thread's columns, `run` values contiguous from `start`.
+            let target = unsafe { std::slice::from_raw_parts_mut(out.0.add(start), run) };
             if add {
                 target.iter_mut().zip(values).for_each(|(t, v)| *t += v);
             } else {
@@ -382,6 +442,204 @@ unsafe fn multiply_tile(
         }
         c += run;
     }
+}
+
+/// Adds a finished tile of a folding product onto the images (see [`Placement::Folded`]). The
+/// tile's columns split into runs along one output row of one image; the tile rows of one
+/// channel and kernel row land on one image row, so they are summed in registers and added
+/// to it once (adding row by row, each masked store held up the next row's load of the same
+/// pixels).
+///
+/// # Safety
+/// `out` must be valid for every pixel of the images of the tile's columns, channels of its
+/// rows, and no other thread may touch those images meanwhile; the CPU must have AVX-512.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn fold_tile(
+    buffer: &[f32; MR * NR],
+    tile: Tile,
+    g: &ConvGeometry,
+    image_stride: usize,
+    out: SharedOut,
+) {
+    let (positions, area, plane) = (g.positions(), g.kernel_area(), g.height * g.width);
+    // Each tile row's plane and tap, worked out once for all of the tile's runs.
+    let taps: [Tap; MR] = std::array::from_fn(|r| {
+        let (channel, tap) = ((tile.row + r) / area, (tile.row + r) % area);
+        Tap {
+            plane_start: channel * plane,
+            kh: tap / g.kernel_w,
+            kw: tap % g.kernel_w,
+        }
+    });
+    let mut c = 0;
+    while c < tile.cols {
+        let j = tile.col + c;
+        let (image, position) = (j / positions, j % positions);
+        let (oh, ow) = (position / g.out_w, position % g.out_w);
+        let len = (g.out_w - ow).min(tile.cols - c);
+        let mut r = 0;
+        while r < tile.rows {
+            let Tap {
+                plane_start, kh, ..
+            } = taps[r];
+            let end = (r + 1..tile.rows)
+                .find(|&e| taps[e].plane_start != plane_start || taps[e].kh != kh)
+                .unwrap_or(tile.rows);
+            // The image row under this kernel row, shifted by the padding.
+            let y = (oh * g.stride + kh).wrapping_sub(g.padding);
+            if y < g.height {
+                let run = Run {
+                    values: buffer[r * NR + c..].as_ptr(),
+                    len,
+                    room: NR - c,
+                };
+                let x0 = (ow * g.stride) as isize - g.padding as isize;
+                // SAFETY: row `y` of a plane of one of this thread's images (the caller's
+                // contract); the run's values lie in the tile buffer.
+                unsafe {
+                    let row = out.0.add(image * image_stride + plane_start + y * g.width);
+                    if g.stride <= 2 {
+                        add_run_summed(run, &taps[r..end], g, row, x0);
+                    } else {
+                        add_run_row_by_row(run, &taps[r..end], g, row, x0);
+                    }
+                }
+            }
+            r = end;
+        }
+        c += len;
+    }
+}
+
+/// A tile row's kernel tap, and where its channel's plane starts in an image.
+#[derive(Clone, Copy, Default)]
+struct Tap {
+    plane_start: usize,
+    kh: usize,
+    kw: usize,
+}
+
+/// One run of a tile: `len` values from `values` in each of its tile rows (`NR` apart), with
+/// `room` values left in each tile row from there.
+#[derive(Clone, Copy)]
+struct Run {
+    values: *const f32,
+    len: usize,
+    room: usize,
+}
+
+/// Adds a run whose tile rows (`taps`, consecutive kernel columns) land on one image row:
+/// value `t` of the row with kernel column `kw` goes to pixel `x0 + kw + t * stride` (stride 1
+/// or 2). The rows are summed 16 pixels at a time in a register, then added to the image row
+/// once.
+///
+/// # Safety
+/// `row` must be valid for the image row (`width` pixels), `run` for its values; AVX-512.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn add_run_summed(run: Run, taps: &[Tap], g: &ConvGeometry, row: *mut f32, x0: isize) {
+    use std::arch::x86_64::*;
+    let kw0 = taps[0].kw;
+    // Pixel offsets from `x0 + kw0` that the run covers.
+    let span = (run.len - 1) * g.stride + taps[taps.len() - 1].kw - kw0 + 1;
+    let first_pixel = x0 + kw0 as isize;
+    let prefix = |count: usize| -> __mmask16 { ((1u32 << count.min(16)) - 1) as u16 };
+    let (low_lanes, high_lanes) = (prefix(run.room), prefix(run.room.saturating_sub(16)));
+    let shift = _mm_cvtsi32_si128((g.stride - 1) as i32);
+    // SAFETY: value loads are masked to the tile row's `room`; pixel loads and stores to the
+    // lanes inside the image row and the span (the caller's contract).
+    unsafe {
+        let lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+        let odd = _mm512_set1_epi32(g.stride as i32 - 1);
+        let len = _mm512_set1_epi32(run.len as i32);
+        for chunk in (0..span).step_by(16) {
+            let mut sum = _mm512_setzero_ps();
+            for (i, tap) in taps.iter().enumerate() {
+                // Lane `l` takes value `t` where `chunk + l - (kw - kw0) == t * stride`.
+                let offset = _mm512_add_epi32(
+                    lane,
+                    _mm512_set1_epi32(chunk as i32 - (tap.kw - kw0) as i32),
+                );
+                let t = _mm512_sra_epi32(offset, shift);
+                let takes = _mm512_cmpge_epi32_mask(offset, _mm512_setzero_si512())
+                    & _mm512_cmpeq_epi32_mask(
+                        _mm512_and_si512(offset, odd),
+                        _mm512_setzero_si512(),
+                    )
+                    & _mm512_cmplt_epi32_mask(t, len);
+                let values = run.values.add(i * NR);
+                let low = _mm512_maskz_loadu_ps(low_lanes, values);
+                let high = _mm512_maskz_loadu_ps(high_lanes, values.add(16));
+                sum = _mm512_add_ps(sum, _mm512_maskz_permutex2var_ps(takes, low, t, high));
+            }
+            // The chunk's pixels inside both the image row and the span.
+            let x = first_pixel + chunk as isize;
+            let from = (-x).clamp(0, 16) as usize;
+            let to = (g.width as isize - x)
+                .clamp(0, 16)
+                .min((span - chunk) as isize) as usize;
+            if from >= to {
+                continue;
+            }
+            let mask = prefix(to) & !prefix(from);
+            let target = row.wrapping_offset(x);
+            let pixels = _mm512_maskz_loadu_ps(mask, target);
+            _mm512_mask_storeu_ps(target, mask, _mm512_add_ps(pixels, sum));
+        }
+    }
+}
+
+/// Adds a run row by row, for strides past 2: value `t` of the row with kernel column `kw`
+/// goes to pixel `x0 + kw + t * stride`, one vector of values at a time (value `i` to lane
+/// `i * stride`) where the stride fits in one.
+///
+/// # Safety
+/// As for [`add_run_summed`].
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn add_run_row_by_row(run: Run, taps: &[Tap], g: &ConvGeometry, row: *mut f32, x0: isize) {
+    use std::arch::x86_64::*;
+    let stride = g.stride;
+    let per_chunk = if stride <= 16 {
+        16usize.div_ceil(stride)
+    } else {
+        1
+    };
+    let lanes = |count: usize| (0..count).fold(0u16, |mask, i| mask | 1 << (i * stride));
+    let spread: [i32; 16] = std::array::from_fn(|lane| (lane / stride) as i32);
+    // SAFETY: masked loads and stores touch only the lanes of real values and of pixels
+    // inside the image row (the caller's contract).
+    unsafe {
+        let spread = _mm512_loadu_si512(spread.as_ptr().cast());
+        for (i, tap) in taps.iter().enumerate() {
+            let x = x0 + tap.kw as isize;
+            // The values whose pixel lies inside the row: `0 <= x + t * stride < width`.
+            let inside = |x: isize| x.max(0).unsigned_abs().div_ceil(stride);
+            let (first, end) = (inside(-x), run.len.min(inside(g.width as isize - x)));
+            let mut target = row.wrapping_offset(x + (first * stride) as isize);
+            let mut source = run.values.add(i * NR + first);
+            let mut left = end.saturating_sub(first);
+            while left > 0 {
+                let count = per_chunk.min(left);
+                let mask = lanes(count);
+                let chunk = _mm512_maskz_loadu_ps(((1u32 << count) - 1) as u16, source);
+                let sum = _mm512_add_ps(
+                    _mm512_maskz_loadu_ps(mask, target),
+                    _mm512_permutexvar_ps(spread, chunk),
+                );
+                _mm512_mask_storeu_ps(target, mask, sum);
+                source = source.add(count);
+                target = target.add(count * stride);
+                left -= count;
+            }
+        }
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+unsafe fn fold_tile(_: &[f32; MR * NR], _: Tile, _: &ConvGeometry, _: usize, _: SharedOut) {
+    unreachable!("`available()` is false off x86-64")
 }
 
 /// `c (+)= a · b` for one `MR x NR` tile (`rows x cols` of it stored), `c`'s rows `ldc` apart.
@@ -462,6 +720,7 @@ unsafe fn micro_kernel_avx512(
 #[cfg(test)]
 mod tests {
     use super::super::gemm::tests::TestOperands;
+    use super::super::layout::col2im;
     use super::*;
 
     /// Shapes across every block edge (MR, NR, KC, MC, NC), operands plain and transposed,
@@ -502,7 +761,7 @@ mod tests {
                         product(l, &r, &mut out, placement, true);
                         for i in 0..m {
                             for j in 0..n {
-                                let x = out[placement.offset(i, j)];
+                                let x = out[placement.offset(i, j).expect("a dense placement")];
                                 let y = 2.0 * expected[i * n + j];
                                 let tolerance = 1e-4 * (1.0 + y.abs()) * (k as f32).sqrt();
                                 assert!(
@@ -511,6 +770,53 @@ mod tests {
                                 );
                             }
                         }
+                    }
+                }
+            }
+        }
+    }
+
+    /// A folding product equals `col2im` of the plain product, over strides 1-3 and 17 (past
+    /// one vector), paddings 0-2, odd sizes, several images and both thread counts, and adds
+    /// onto what the images held.
+    #[test]
+    fn a_folding_product_equals_col2im_of_the_product() {
+        if !available() {
+            eprintln!("skipped: this CPU has no AVX-512");
+            return;
+        }
+        let geometries = [
+            ((3, 2, 9, 11), (3, 3), 1, 1),
+            ((5, 3, 16, 16), (4, 4), 2, 1),
+            ((2, 4, 13, 10), (5, 3), 3, 2),
+            ((3, 1, 7, 40), (2, 2), 17, 0),
+            ((4, 5, 8, 8), (4, 4), 2, 0),
+        ];
+        for ((batch, channels, h, w), kernel, stride, padding) in geometries {
+            let g = ConvGeometry::new((batch, channels, h, w), kernel, stride, padding).unwrap();
+            let (m, k, n) = (g.col_rows(), 37, g.col_width());
+            let operands = TestOperands::new(m, k, n);
+            let before: Vec<f32> = (0..g.image_len()).map(|i| (i as f32 * 0.7).cos()).collect();
+            let folded = col2im(&g, &operands.expected);
+            for threads in [1, 3] {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap();
+                for (l, r) in operands.views() {
+                    let mut image = before.clone();
+                    let placement = Placement::Folded {
+                        geometry: g,
+                        image_stride: channels * h * w,
+                    };
+                    pool.install(|| product(l, &r, &mut image, placement, true));
+                    for (i, (x, (b, f))) in image.iter().zip(before.iter().zip(&folded)).enumerate()
+                    {
+                        let y = b + f;
+                        assert!(
+                            (x - y).abs() < 1e-3 * (1.0 + y.abs()),
+                            "{g:?} threads {threads} pixel {i}: {x} vs {y}"
+                        );
                     }
                 }
             }
