@@ -338,24 +338,44 @@ unsafe fn columns(
 }
 
 /// Packs rows `i0..i0 + mc`, columns `p0..p0 + kc` of `a` into `MR`-tall panels (`kc` steps
-/// of `MR` values), zero past row `i0 + mc`.
+/// of `MR` values), zero past row `i0 + mc`. Each step's `MR` values are gathered from the
+/// panel's rows (one read stream a row) and written out contiguously; for a transposed operand
+/// they are contiguous already.
 fn pack_a(a: &MatRef, (i0, mc): (usize, usize), (p0, kc): (usize, usize), packed: &mut [f32]) {
     for (q, panel) in packed
         .chunks_exact_mut(MR * kc)
         .take(mc.div_ceil(MR))
         .enumerate()
     {
-        let rows = MR.min(mc - q * MR);
-        for r in 0..MR {
-            if r >= rows {
-                for p in 0..kc {
-                    panel[p * MR + r] = 0.0;
-                }
-                continue;
+        let first = i0 + q * MR;
+        let rows = MR.min(i0 + mc - first);
+        let steps = panel.chunks_exact_mut(MR).enumerate();
+        if a.row_stride == 1 {
+            for (p, step) in steps {
+                let start = first + (p0 + p) * a.col_stride;
+                step[..rows].copy_from_slice(&a.data[start..start + rows]);
+                step[rows..].fill(0.0);
             }
-            let start = (i0 + q * MR + r) * a.row_stride + p0 * a.col_stride;
-            for p in 0..kc {
-                panel[p * MR + r] = a.data[start + p * a.col_stride];
+        } else if a.col_stride == 1 {
+            let row = |r: usize| {
+                let start = (first + r.min(rows - 1)) * a.row_stride + p0;
+                &a.data[start..start + kc]
+            };
+            let sources: [&[f32]; MR] = std::array::from_fn(row);
+            for (p, step) in steps {
+                for (r, (value, source)) in step.iter_mut().zip(&sources).enumerate() {
+                    *value = if r < rows { source[p] } else { 0.0 };
+                }
+            }
+        } else {
+            for (p, step) in steps {
+                for (r, value) in step.iter_mut().enumerate() {
+                    *value = if r < rows {
+                        a.data[(first + r) * a.row_stride + (p0 + p) * a.col_stride]
+                    } else {
+                        0.0
+                    };
+                }
             }
         }
     }
