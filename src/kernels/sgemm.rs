@@ -390,9 +390,56 @@ struct Tile {
     cols: usize,
 }
 
+/// Where a micro-tile's two 16-column halves go: row `i` of the low half at `low + i * ldc`,
+/// of the high half at `high + i * ldc` (`low + 16` where the tile's rows are contiguous).
+#[derive(Clone, Copy)]
+struct TileTarget {
+    low: *mut f32,
+    high: *mut f32,
+    ldc: usize,
+}
+
+impl TileTarget {
+    /// Rows `ldc` apart from `start`, each contiguous.
+    fn rows(start: *mut f32, ldc: usize) -> Self {
+        TileTarget {
+            low: start,
+            high: start.wrapping_add(16),
+            ldc,
+        }
+    }
+}
+
+impl Placement {
+    /// Where `tile` goes in `out` when the micro-kernel can store it there itself: its rows
+    /// are contiguous, or (NCHW planes of 16 positions or more, such as a 4x4 output) each
+    /// half of them is.
+    fn tile_target(&self, tile: Tile, out: SharedOut) -> Option<TileTarget> {
+        const HALF: usize = NR / 2;
+        let low = self.offset(tile.row, tile.col)?;
+        if let Some(ldc) = self.contiguous_row_stride(tile.col, tile.cols) {
+            return Some(TileTarget::rows(out.0.wrapping_add(low), ldc));
+        }
+        let Placement::Planes { positions, .. } = *self else {
+            return None;
+        };
+        let halves_contiguous = tile.cols > HALF
+            && self.contiguous_row_stride(tile.col, HALF).is_some()
+            && self
+                .contiguous_row_stride(tile.col + HALF, tile.cols - HALF)
+                .is_some();
+        let high = self.offset(tile.row, tile.col + HALF)?;
+        halves_contiguous.then(|| TileTarget {
+            low: out.0.wrapping_add(low),
+            high: out.0.wrapping_add(high),
+            ldc: positions,
+        })
+    }
+}
+
 /// Multiplies one `A` panel by one `B` panel into the tile's place, straight into `out` where
-/// the tile's rows are contiguous there, through a small buffer where it spans NCHW planes or
-/// folds onto images.
+/// the micro-kernel can store it there ([`Placement::tile_target`]), through a small buffer
+/// where it spans NCHW planes otherwise or folds onto images.
 ///
 /// # Safety
 /// As for [`columns`].
@@ -405,20 +452,9 @@ unsafe fn multiply_tile(
     placement: Placement,
     add: bool,
 ) {
-    let contiguous = placement.contiguous_row_stride(tile.col, tile.cols);
-    if let (Some(row_stride), Some(start)) = (contiguous, placement.offset(tile.row, tile.col)) {
-        // SAFETY: rows of the tile are `row_stride` apart from `start`, inside `out`.
-        unsafe {
-            micro_kernel(
-                kc,
-                panel_a,
-                panel_b,
-                out.0.add(start),
-                row_stride,
-                (tile.rows, tile.cols),
-                add,
-            )
-        };
+    if let Some(target) = placement.tile_target(tile, out) {
+        // SAFETY: the tile's rows and halves lie where the placement puts them, inside `out`.
+        unsafe { micro_kernel(kc, panel_a, panel_b, target, (tile.rows, tile.cols), add) };
         return;
     }
     let mut buffer = [0.0f32; MR * NR];
@@ -428,8 +464,7 @@ unsafe fn multiply_tile(
             kc,
             panel_a,
             panel_b,
-            buffer.as_mut_ptr(),
-            NR,
+            TileTarget::rows(buffer.as_mut_ptr(), NR),
             (tile.rows, tile.cols),
             false,
         )
@@ -662,35 +697,27 @@ unsafe fn fold_tile(_: &[f32; MR * NR], _: Tile, _: &ConvGeometry, _: usize, _: 
     unreachable!("`available()` is false off x86-64")
 }
 
-/// `c (+)= a · b` for one `MR x NR` tile (`rows x cols` of it stored), `c`'s rows `ldc` apart.
+/// `c (+)= a · b` for one `MR x NR` tile (`rows x cols` of it stored) at `c`.
 ///
 /// # Safety
-/// `c` must be valid for `rows` rows of `cols` values, `ldc` apart; the CPU must have AVX-512.
+/// `c` must be valid for `rows` rows of the tile's first `cols` columns; the CPU must have
+/// AVX-512.
 #[cfg(target_arch = "x86_64")]
 unsafe fn micro_kernel(
     kc: usize,
     a: &[f32],
     b: &[f32],
-    c: *mut f32,
-    ldc: usize,
+    c: TileTarget,
     (rows, cols): (usize, usize),
     add: bool,
 ) {
     assert!(a.len() >= kc * MR && b.len() >= kc * NR && rows <= MR && cols <= NR);
     // SAFETY: `available()` was checked by `product`, the only caller's caller.
-    unsafe { micro_kernel_avx512(kc, a.as_ptr(), b.as_ptr(), c, ldc, (rows, cols), add) }
+    unsafe { micro_kernel_avx512(kc, a.as_ptr(), b.as_ptr(), c, (rows, cols), add) }
 }
 
 #[cfg(not(target_arch = "x86_64"))]
-unsafe fn micro_kernel(
-    _: usize,
-    _: &[f32],
-    _: &[f32],
-    _: *mut f32,
-    _: usize,
-    _: (usize, usize),
-    _: bool,
-) {
+unsafe fn micro_kernel(_: usize, _: &[f32], _: &[f32], _: TileTarget, _: (usize, usize), _: bool) {
     unreachable!("`available()` is false off x86-64")
 }
 
@@ -700,8 +727,7 @@ unsafe fn micro_kernel_avx512(
     kc: usize,
     a: *const f32,
     b: *const f32,
-    c: *mut f32,
-    ldc: usize,
+    c: TileTarget,
     (rows, cols): (usize, usize),
     add: bool,
 ) {
@@ -725,14 +751,14 @@ unsafe fn micro_kernel_avx512(
         let lanes = |count: usize| -> __mmask16 { ((1u32 << count.min(16)) - 1) as u16 };
         let (mask0, mask1) = (lanes(cols), lanes(cols.saturating_sub(16)));
         for (i, acc) in acc.iter().enumerate().take(rows) {
-            let row = c.add(i * ldc);
+            let (row_low, row_high) = (c.low.add(i * c.ldc), c.high.wrapping_add(i * c.ldc));
             let (mut low, mut high) = (acc[0], acc[1]);
             if add {
-                low = _mm512_add_ps(low, _mm512_maskz_loadu_ps(mask0, row));
-                high = _mm512_add_ps(high, _mm512_maskz_loadu_ps(mask1, row.add(16)));
+                low = _mm512_add_ps(low, _mm512_maskz_loadu_ps(mask0, row_low));
+                high = _mm512_add_ps(high, _mm512_maskz_loadu_ps(mask1, row_high));
             }
-            _mm512_mask_storeu_ps(row, mask0, low);
-            _mm512_mask_storeu_ps(row.add(16), mask1, high);
+            _mm512_mask_storeu_ps(row_low, mask0, low);
+            _mm512_mask_storeu_ps(row_high, mask1, high);
         }
     }
 }
@@ -744,8 +770,8 @@ mod tests {
     use super::*;
 
     /// Shapes across every block edge (MR, NR, KC, MC, NC), operands plain and transposed,
-    /// row-major and into NCHW planes narrower than, equal to and wider than a tile, written
-    /// then accumulated.
+    /// row-major and into NCHW planes narrower than, half of (each half-tile in one plane),
+    /// equal to and wider than a tile, written then accumulated.
     #[test]
     fn products_match_the_naive_product_in_rows_and_planes() {
         if !available() {
@@ -758,10 +784,11 @@ mod tests {
             (150, 257, 530),
             (5, 600, 7),
             (12, 40, 1100),
+            (20, 70, 96),
         ] {
             let operands = TestOperands::new(m, k, n);
             let expected = &operands.expected;
-            let positions = [n, 10, 32, 45].into_iter().filter(|p| n % p == 0);
+            let positions = [n, 10, 16, 32, 45].into_iter().filter(|p| n % p == 0);
             for positions in positions {
                 let image_stride = m * positions + 3;
                 let placements = [
