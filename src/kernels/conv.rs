@@ -17,9 +17,9 @@
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Shape, Tensor};
 
 use super::gemm::{MatRef, matmul};
+use super::implicit::{PhasePlanes, UnfoldedColumns, UnfoldedRows};
 use super::layout::{
-    ConvGeometry, UnfoldedColumns, UnfoldedRows, Unfolder, channel_major_to_nchw_into, col2im_into,
-    im2col_into, nchw_to_channel_major_into,
+    ConvGeometry, channel_major_to_nchw_into, col2im_into, im2col_into, nchw_to_channel_major_into,
 };
 use super::scratch::Scratch;
 use super::sgemm::{self, Placement};
@@ -74,7 +74,7 @@ pub fn conv_forward(
     let _timed = Timed::start(Kernel::ConvForward);
     if implicit_product_pays(g) {
         let mut out = vec![0.0f32; g.batch * c_out * g.positions()];
-        forward_implicit(g, groups, c_out, &Unfolder::for_packing(g, x), w, &mut out);
+        forward_implicit(g, groups, c_out, &PhasePlanes::new(g, x), w, &mut out);
         return out;
     }
     let (_, column_len) = per_image(g, c_out);
@@ -92,7 +92,7 @@ pub fn conv_forward(
 /// whole image (a DCGAN's first and last layers) has one-value output rows, which the
 /// explicit path unfolds by a plain transpose, twice as fast as packing them one at a time.
 fn implicit_product_pays(g: &ConvGeometry) -> bool {
-    sgemm::available() && !g.kernel_covers_image() && !explicit_forced()
+    sgemm::available() && !g.kernel_covers_image() && PhasePlanes::fits(g) && !explicit_forced()
 }
 
 /// Whether the weight gradient (and with it the one-pass pair of gradients) runs implicitly:
@@ -128,7 +128,7 @@ fn forward_implicit(
     g: &ConvGeometry,
     groups: usize,
     c_out: usize,
-    unfolder: &Unfolder,
+    planes: &PhasePlanes,
     w: &[f32],
     out: &mut [f32],
 ) {
@@ -137,7 +137,7 @@ fn forward_implicit(
     for group in 0..groups {
         sgemm::product(
             MatRef::row_major(&w[group * cog * k..], cog, k, k),
-            &group_columns(unfolder, group, k),
+            &group_columns(planes, group, k),
             &mut out[group * cog * positions..],
             Placement::Planes {
                 positions,
@@ -154,7 +154,7 @@ fn weight_gradient_implicit(
     g: &ConvGeometry,
     groups: usize,
     c_out: usize,
-    unfolder: &Unfolder,
+    planes: &PhasePlanes,
     column: &[f32],
     dw: &mut [f32],
 ) {
@@ -163,7 +163,7 @@ fn weight_gradient_implicit(
     for group in 0..groups {
         sgemm::product(
             MatRef::row_major(&column[group * cog * width..], cog, width, width),
-            &UnfoldedColumns(group_columns(unfolder, group, k)),
+            &UnfoldedColumns(group_columns(planes, group, k)),
             &mut dw[group * cog * k..],
             Placement::Rows { row_stride: k },
             false,
@@ -171,14 +171,14 @@ fn weight_gradient_implicit(
     }
 }
 
-/// Group `group`'s `k` rows of the column matrix `unfolder` would build.
-fn group_columns<'u, 'a>(
-    unfolder: &'u Unfolder<'a>,
+/// Group `group`'s `k` rows of the column matrix of `planes`.
+fn group_columns<'p, 'a>(
+    planes: &'p PhasePlanes<'a>,
     group: usize,
     k: usize,
-) -> UnfoldedRows<'u, 'a> {
+) -> UnfoldedRows<'p, 'a> {
     UnfoldedRows {
-        unfolder,
+        planes,
         first_row: group * k,
         rows: k,
     }
@@ -226,14 +226,7 @@ pub fn conv_backward_weight(
     let mut dw = vec![0.0f32; c_out * g.col_rows() / groups];
     if implicit_gradient_pays(g, groups) {
         let column = channel_major(g, c_out, dy);
-        weight_gradient_implicit(
-            g,
-            groups,
-            c_out,
-            &Unfolder::for_packing(g, x),
-            &column,
-            &mut dw,
-        );
+        weight_gradient_implicit(g, groups, c_out, &PhasePlanes::new(g, x), &column, &mut dw);
         return dw;
     }
     for (slice_index, (first, s)) in slices(g).enumerate() {
@@ -276,9 +269,9 @@ pub fn conv_backward_both(
     gradient.resize(g.batch * side_len, 0.0f32);
     let mut dw = vec![0.0f32; dw_len];
     if implicit_gradient_pays(g, groups) {
-        let unfolder = Unfolder::for_packing(g, image);
+        let planes = PhasePlanes::new(g, image);
         let column_major = channel_major(g, c_out, column);
-        weight_gradient_implicit(g, groups, c_out, &unfolder, &column_major, &mut dw);
+        weight_gradient_implicit(g, groups, c_out, &planes, &column_major, &mut dw);
         match side {
             GradientSide::Image => {
                 for (first, s) in slices(g) {
@@ -290,7 +283,7 @@ pub fn conv_backward_both(
                     channel_major_to_image_side(&s, groups, c_out, w, column, gradient)
                 }
             }
-            GradientSide::Column => forward_implicit(g, groups, c_out, &unfolder, w, &mut gradient),
+            GradientSide::Column => forward_implicit(g, groups, c_out, &planes, w, &mut gradient),
         }
         return (gradient, dw);
     }

@@ -8,7 +8,6 @@
 use rayon::prelude::*;
 
 use super::KernelError;
-use super::sgemm::{self, NR, PanelSource, for_each_panel};
 use super::vector::vectorised;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -177,23 +176,11 @@ pub(super) struct Unfolder<'a> {
 }
 
 impl<'a> Unfolder<'a> {
-    /// An unfolder for packing an implicit product's tiles: with a stride above 1 the image is
-    /// always split by phase. Packing runs on every output row of a tile, so the contiguous
-    /// copies pay for the split at any width (one thread, 32x32 DCGAN, medians of 15: G2
-    /// backward 41.3 -> 36.4 ms, D2 forward 17.2 -> 16.2 ms with 8-wide rows).
-    pub(super) fn for_packing(g: &ConvGeometry, image: &'a [f32]) -> Self {
-        Self::new(g, image, 1)
-    }
-
     /// An unfolder for [`im2col_into`]: split only for rows of [`PHASE_SPLIT_MIN_WIDTH`] or more.
     fn for_im2col(g: &ConvGeometry, image: &'a [f32]) -> Self {
-        Self::new(g, image, PHASE_SPLIT_MIN_WIDTH)
-    }
-
-    fn new(g: &ConvGeometry, image: &'a [f32], split_min_width: usize) -> Self {
         assert_eq!(image.len(), g.image_len());
         let phased = PhaseRows::new(g);
-        let split = (g.stride > 1 && g.out_w >= split_min_width).then(|| {
+        let split = (g.stride > 1 && g.out_w >= PHASE_SPLIT_MIN_WIDTH).then(|| {
             let mut split = vec![0.0; g.batch * g.channels * phased.plane_len()];
             phased.split(image, &mut split);
             split
@@ -249,49 +236,6 @@ impl<'a> Unfolder<'a> {
             }
         }
     }
-
-    /// The contiguous row that `tap_x` reads at image row `iy` of `plane` when packing: the
-    /// phase row (stride above 1, split), else the image row; output column `ox` of the tap
-    /// reads its element `ox + tap_x.start - tap_x.first`.
-    fn packing_row(&self, plane: usize, tap_x: &ColumnTap, iy: usize) -> &[f32] {
-        let g = &self.g;
-        match &self.split {
-            Some(split) => self.phased.phase_row(split, plane, tap_x.phase, iy),
-            None => {
-                debug_assert_eq!(g.stride, 1, "a packing unfolder splits every stride");
-                &self.image[(plane * g.height + iy) * g.width..][..g.width]
-            }
-        }
-    }
-
-    /// Writes columns `first..first + dst.len()` of column-matrix row `row` into `dst`, output
-    /// row by output row; `cut_row` (`out_w` long) takes rows the range cuts. The position is
-    /// stepped, not divided out per output row: with 4- and 8-wide rows the divisions cost
-    /// more than the copies.
-    fn write_positions(&self, row: usize, first: usize, dst: &mut [f32], cut_row: &mut [f32]) {
-        let g = &self.g;
-        let tap_at = self.row_tap(row);
-        let positions = g.positions();
-        let (mut n, within) = (first / positions, first % positions);
-        let (mut oy, mut ox) = (within / g.out_w, within % g.out_w);
-        let mut at = 0;
-        while at < dst.len() {
-            let len = (g.out_w - ox).min(dst.len() - at);
-            if len == g.out_w {
-                self.write_row(tap_at, n, oy, &mut dst[at..][..len]);
-            } else {
-                self.write_row(tap_at, n, oy, cut_row);
-                dst[at..][..len].copy_from_slice(&cut_row[ox..][..len]);
-            }
-            at += len;
-            ox = 0;
-            oy += 1;
-            if oy == g.out_h {
-                oy = 0;
-                n += 1;
-            }
-        }
-    }
 }
 
 /// Where one column-matrix row reads (its kernel tap and channel), worked out once per row.
@@ -300,216 +244,6 @@ pub(super) struct RowTap<'t> {
     tap_x: &'t ColumnTap,
     ki: usize,
     channel: usize,
-}
-
-/// Rows `first_row..first_row + rows` of the column matrix an [`Unfolder`] would build (one
-/// group's channels), as the right-hand operand of an implicit product: each packed tile is
-/// unfolded from the image when the product asks for it.
-#[derive(Clone, Copy)]
-pub(super) struct UnfoldedRows<'u, 'a> {
-    pub(super) unfolder: &'u Unfolder<'a>,
-    pub(super) first_row: usize,
-    pub(super) rows: usize,
-}
-
-impl PanelSource for UnfoldedRows<'_, '_> {
-    fn rows(&self) -> usize {
-        self.rows
-    }
-
-    fn cols(&self) -> usize {
-        self.unfolder.g.col_width()
-    }
-
-    fn pack(&self, p0: usize, kc: usize, j0: usize, nc: usize, panels: &mut [f32]) {
-        #[cfg(target_arch = "x86_64")]
-        if sgemm::available() {
-            let segments = Segments::new(&self.unfolder.g, j0, nc);
-            // SAFETY: the CPU has AVX-512.
-            return unsafe { self.pack_avx512(p0, kc, &segments, panels) };
-        }
-        let mut cut_row = vec![0.0f32; self.unfolder.g.out_w];
-        for_each_panel(panels, kc, (j0, nc), |first, width, panel| {
-            for (p, dst) in panel.chunks_exact_mut(NR).enumerate() {
-                let (values, zeros) = dst.split_at_mut(width);
-                let row = self.first_row + p0 + p;
-                self.unfolder
-                    .write_positions(row, first, values, &mut cut_row);
-                zeros.fill(0.0);
-            }
-        });
-    }
-}
-
-impl UnfoldedRows<'_, '_> {
-    /// [`PanelSource::pack`] a vector at a time: each segment of a panel row (the part of one
-    /// output row in it) is one masked load from the image's (phase) row, zeros where the
-    /// tap is in the padding, instead of a `memcpy` call and fills per output row.
-    ///
-    /// # Safety
-    /// The CPU must have AVX-512.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn pack_avx512(&self, p0: usize, kc: usize, segments: &Segments, panels: &mut [f32]) {
-        let unfolder = self.unfolder;
-        let g = &unfolder.g;
-        for p in 0..kc {
-            let tap_at = unfolder.row_tap(self.first_row + p0 + p);
-            let tap_x = tap_at.tap_x;
-            for (q, panel) in segments.panels().enumerate() {
-                let dst = &mut panels[(q * kc + p) * NR..][..NR];
-                for segment in panel {
-                    let source = tap(segment.oy, tap_at.ki, g.stride, g.padding, g.height)
-                        .map(|iy| unfolder.packing_row(n_plane(g, segment.n, tap_at), tap_x, iy));
-                    // Lanes whose output column lands inside the image.
-                    let from = tap_x.first.saturating_sub(segment.ox);
-                    let to = tap_x.end.saturating_sub(segment.ox).min(segment.len);
-                    let out = &mut dst[segment.at..][..segment.len];
-                    match source {
-                        // Value of output column `ox` is `row[ox + start - first]`.
-                        Some(row) if from < to => copy_masked(
-                            row,
-                            (segment.ox + tap_x.start) as isize - tap_x.first as isize,
-                            (from, to),
-                            out,
-                        ),
-                        _ => out.fill(0.0),
-                    }
-                }
-                let width = segments.width(q);
-                dst[width..].fill(0.0);
-            }
-        }
-    }
-}
-
-/// The plane of image `n` that `tap_at` reads.
-fn n_plane(g: &ConvGeometry, n: usize, tap_at: RowTap) -> usize {
-    n * g.channels + tap_at.channel
-}
-
-/// `out[l] = row[offset + l]` for lanes `from..to`, 0 for the others, 16 lanes at a time.
-///
-/// # Panics
-/// If a lane in `from..to` reads outside `row`.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-fn copy_masked(row: &[f32], offset: isize, (from, to): (usize, usize), out: &mut [f32]) {
-    use std::arch::x86_64::*;
-    assert!(from < to && to <= out.len());
-    assert!(offset + from as isize >= 0 && offset + to as isize <= row.len() as isize);
-    let base = row.as_ptr().wrapping_offset(offset);
-    let lanes = |count: usize| -> __mmask16 { ((1u32 << count.min(16)) - 1) as u16 };
-    for chunk in (0..out.len()).step_by(16) {
-        let inside = lanes(to.saturating_sub(chunk)) & !lanes(from.saturating_sub(chunk));
-        // SAFETY: loads only the lanes `from..to`, inside `row` (checked above); stores only
-        // the lanes below `out.len()`.
-        unsafe {
-            let values = _mm512_maskz_loadu_ps(inside, base.wrapping_add(chunk));
-            let stored = lanes(out.len() - chunk);
-            _mm512_mask_storeu_ps(out.as_mut_ptr().add(chunk), stored, values);
-        }
-    }
-}
-
-/// The output rows that the panels of columns `j0..j0 + nc` cut across: per panel, one
-/// segment per (image, output row) it holds part of.
-struct Segments {
-    segments: Vec<Segment>,
-    /// Where each panel's segments end in `segments`.
-    ends: Vec<usize>,
-    nc: usize,
-}
-
-/// Columns `at..at + len` of a panel: output row `oy` of image `n` from column `ox` on.
-#[derive(Clone, Copy)]
-struct Segment {
-    at: usize,
-    len: usize,
-    n: usize,
-    oy: usize,
-    ox: usize,
-}
-
-impl Segments {
-    fn new(g: &ConvGeometry, j0: usize, nc: usize) -> Self {
-        let positions = g.positions();
-        let (mut n, within) = (j0 / positions, j0 % positions);
-        let (mut oy, mut ox) = (within / g.out_w, within % g.out_w);
-        let (mut segments, mut ends) = (Vec::new(), Vec::new());
-        for first in (0..nc).step_by(NR) {
-            let width = NR.min(nc - first);
-            let mut at = 0;
-            while at < width {
-                let len = (g.out_w - ox).min(width - at);
-                segments.push(Segment { at, len, n, oy, ox });
-                at += len;
-                ox += len;
-                if ox == g.out_w {
-                    ox = 0;
-                    oy += 1;
-                    if oy == g.out_h {
-                        oy = 0;
-                        n += 1;
-                    }
-                }
-            }
-            ends.push(segments.len());
-        }
-        Segments { segments, ends, nc }
-    }
-
-    /// Each panel's segments.
-    fn panels(&self) -> impl Iterator<Item = &[Segment]> {
-        let starts = std::iter::once(0).chain(self.ends.iter().copied());
-        starts
-            .zip(&self.ends)
-            .map(|(start, end)| &self.segments[start..*end])
-    }
-
-    /// Real columns of panel `q`.
-    fn width(&self, q: usize) -> usize {
-        NR.min(self.nc - q * NR)
-    }
-}
-
-/// The transpose of [`UnfoldedRows`]: one row per kernel position, one column per column-matrix
-/// row, the right-hand operand of a weight gradient (`dy · colsᵀ`).
-pub(super) struct UnfoldedColumns<'u, 'a>(pub(super) UnfoldedRows<'u, 'a>);
-
-impl PanelSource for UnfoldedColumns<'_, '_> {
-    fn rows(&self) -> usize {
-        self.0.cols()
-    }
-
-    fn cols(&self) -> usize {
-        self.0.rows()
-    }
-
-    fn pack(&self, p0: usize, kc: usize, j0: usize, nc: usize, panels: &mut [f32]) {
-        let UnfoldedRows {
-            unfolder,
-            first_row,
-            ..
-        } = self.0;
-        let mut cut_row = vec![0.0f32; unfolder.g.out_w];
-        let mut run = vec![0.0f32; kc];
-        for_each_panel(panels, kc, (j0, nc), |first, width, panel| {
-            for c in 0..NR {
-                if c < width {
-                    let row = first_row + first + c;
-                    unfolder.write_positions(row, p0, &mut run, &mut cut_row);
-                    for (p, value) in run.iter().enumerate() {
-                        panel[p * NR + c] = *value;
-                    }
-                } else {
-                    for p in 0..kc {
-                        panel[p * NR + c] = 0.0;
-                    }
-                }
-            }
-        });
-    }
 }
 
 /// Output rows at least this wide are worth splitting the image by phase for (measured on the

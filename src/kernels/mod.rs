@@ -9,6 +9,7 @@ pub mod allocator;
 mod batch_norm;
 mod conv;
 mod gemm;
+mod implicit;
 mod layout;
 mod scratch;
 mod sgemm;

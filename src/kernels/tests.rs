@@ -104,6 +104,8 @@ fn implicit_and_explicit_paths_agree_on_large_convolutions() {
         (2, 16, 32, 40, 4, 2, 1, 2),
         (2, 8, 20, 13, 3, 1, 1, 1),
         (2, 6, 50, 5, 5, 3, 2, 1),
+        // 3x3 outputs: one 16-lane gather spans two and three images.
+        (5, 16, 6, 8, 4, 2, 1, 1),
     ]
     .iter()
     .enumerate()
