@@ -230,7 +230,7 @@ pub(super) fn product(
         }
         return;
     }
-    let packed_a = PackedA::new(&a);
+    let packed_a = PackedA::new(&a, Blocking::for_product(k, &placement));
     let packed_a = &packed_a;
     let shared = SharedOut(out.as_mut_ptr());
     let threads = rayon::current_num_threads().max(1);
@@ -254,28 +254,54 @@ pub(super) fn product(
     });
 }
 
+/// The depth and width of one product's packed blocks of `B`.
+#[derive(Clone, Copy)]
+struct Blocking {
+    kc: usize,
+    nc: usize,
+}
+
+impl Blocking {
+    /// [`KC`] x [`NC`], except for a fold up to twice as deep: it adds every depth block onto
+    /// the images, so it takes its whole depth in one block (folding once), half as wide to
+    /// stay in L2.
+    fn for_product(k: usize, placement: &Placement) -> Self {
+        if matches!(placement, Placement::Folded { .. }) && k > KC && k <= 2 * KC {
+            Blocking { kc: k, nc: NC / 2 }
+        } else {
+            Blocking { kc: KC, nc: NC }
+        }
+    }
+}
+
 /// All of `A` packed once per product (every thread and every column block reads it): for each
-/// depth block of `KC`, `MR`-tall panels of `kc` steps of `MR` values, zero past the last row.
+/// depth block, `MR`-tall panels of `kc` steps of `MR` values, zero past the last row.
 struct PackedA {
     data: Scratch,
     rows: usize,
     depth: usize,
+    blocking: Blocking,
 }
 
 impl PackedA {
-    fn new(a: &MatRef) -> Self {
+    fn new(a: &MatRef, blocking: Blocking) -> Self {
         let (rows, depth) = (a.rows, a.cols);
         let padded = rows.div_ceil(MR) * MR;
         let mut data = Scratch::take(padded * depth);
         // Depth block `p0` starts at `p0 * padded`; its panel `q` `q * MR * kc` further on.
-        data.par_chunks_mut(padded * KC)
+        data.par_chunks_mut(padded * blocking.kc)
             .enumerate()
             .for_each(|(block, chunk)| {
-                let p0 = block * KC;
-                let kc = KC.min(depth - p0);
+                let p0 = block * blocking.kc;
+                let kc = blocking.kc.min(depth - p0);
                 pack_a(a, (0, rows), (p0, kc), &mut chunk[..padded * kc]);
             });
-        PackedA { data, rows, depth }
+        PackedA {
+            data,
+            rows,
+            depth,
+            blocking,
+        }
     }
 
     /// The panels of rows `i0..` (a multiple of `MR`) in depth block `p0..p0 + kc`.
@@ -303,13 +329,20 @@ unsafe fn columns(
     placement: Placement,
     accumulate: bool,
 ) {
-    let (m, k) = (a.rows, a.depth);
+    let (
+        m,
+        k,
+        Blocking {
+            kc: depth,
+            nc: width,
+        },
+    ) = (a.rows, a.depth, a.blocking);
     PACKED_B.with_borrow_mut(|packed_b| {
-        packed_b.resize(NC.min(count.div_ceil(NR) * NR) * KC.min(k), 0.0);
-        for j0 in (first..first + count).step_by(NC) {
-            let nc = NC.min(first + count - j0);
-            for p0 in (0..k).step_by(KC) {
-                let kc = KC.min(k - p0);
+        packed_b.resize(width.min(count.div_ceil(NR) * NR) * depth.min(k), 0.0);
+        for j0 in (first..first + count).step_by(width) {
+            let nc = width.min(first + count - j0);
+            for p0 in (0..k).step_by(depth) {
+                let kc = depth.min(k - p0);
                 b.pack(p0, kc, j0, nc, packed_b);
                 let add = accumulate || p0 > 0;
                 for i0 in (0..m).step_by(MC) {
@@ -824,8 +857,9 @@ mod tests {
     }
 
     /// A folding product equals `col2im` of the plain product, over strides 1-3 and 17 (past
-    /// one vector), paddings 0-2, odd sizes, several images and both thread counts, and adds
-    /// onto what the images held.
+    /// one vector), paddings 0-2, odd sizes, several images, depths in one block, in one
+    /// double-deep block and in several, and both thread counts, and adds onto what the images
+    /// held.
     #[test]
     fn a_folding_product_equals_col2im_of_the_product() {
         if !available() {
@@ -833,15 +867,15 @@ mod tests {
             return;
         }
         let geometries = [
-            ((3, 2, 9, 11), (3, 3), 1, 1),
-            ((5, 3, 16, 16), (4, 4), 2, 1),
-            ((2, 4, 13, 10), (5, 3), 3, 2),
-            ((3, 1, 7, 40), (2, 2), 17, 0),
-            ((4, 5, 8, 8), (4, 4), 2, 0),
+            ((3, 2, 9, 11), (3, 3), 1, 1, 37),
+            ((5, 3, 16, 16), (4, 4), 2, 1, 300),
+            ((2, 4, 13, 10), (5, 3), 3, 2, 37),
+            ((3, 1, 7, 40), (2, 2), 17, 0, 600),
+            ((4, 5, 8, 8), (4, 4), 2, 0, 37),
         ];
-        for ((batch, channels, h, w), kernel, stride, padding) in geometries {
+        for ((batch, channels, h, w), kernel, stride, padding, k) in geometries {
             let g = ConvGeometry::new((batch, channels, h, w), kernel, stride, padding).unwrap();
-            let (m, k, n) = (g.col_rows(), 37, g.col_width());
+            let (m, n) = (g.col_rows(), g.col_width());
             let operands = TestOperands::new(m, k, n);
             let before: Vec<f32> = (0..g.image_len()).map(|i| (i as f32 * 0.7).cos()).collect();
             let folded = col2im(&g, &operands.expected);
