@@ -156,7 +156,7 @@ impl PanelSource for UnfoldedRows<'_, '_> {
 
 impl UnfoldedRows<'_, '_> {
     /// Each half of a panel is 16 output positions; for every column-matrix row they are one
-    /// gather at that row's shift.
+    /// load at that row's shift.
     ///
     /// # Safety
     /// The CPU must have AVX-512.
@@ -164,12 +164,9 @@ impl UnfoldedRows<'_, '_> {
     #[target_feature(enable = "avx512f")]
     unsafe fn pack_avx512(&self, p0: usize, kc: usize, j0: usize, nc: usize, panels: &mut [f32]) {
         use std::arch::x86_64::*;
-        let planes = self.planes;
-        let g = &planes.g;
         let shifts: Vec<Shift> = (0..kc)
-            .map(|p| planes.shift(self.first_row + p0 + p))
+            .map(|p| self.planes.shift(self.first_row + p0 + p))
             .collect();
-        let data = planes.data();
         for (q, panel) in panels
             .chunks_exact_mut(NR * kc)
             .take(nc.div_ceil(NR))
@@ -178,51 +175,92 @@ impl UnfoldedRows<'_, '_> {
             for half in 0..NR / LANES {
                 let first = q * NR + half * LANES;
                 let count = LANES.min(nc.saturating_sub(first));
-                // Each lane's output position, relative to the first lane's image.
-                let mut lane_offset = [0i32; LANES];
-                let (mut lane_oy, mut lane_ox) = ([-1i32; LANES], [-1i32; LANES]);
-                let n0 = if count > 0 {
-                    position(g, j0 + first).0
-                } else {
-                    0
-                };
-                for lane in 0..count {
-                    let (n, oy, ox) = position(g, j0 + first + lane);
-                    lane_offset[lane] =
-                        ((n - n0) * planes.per_image() + oy * planes.cols + ox) as i32;
-                    (lane_oy[lane], lane_ox[lane]) = (oy as i32, ox as i32);
-                }
-                let base = data[n0 * planes.per_image()..].as_ptr();
-                // Positions that are consecutive in the phase planes too (output rows as wide
-                // as a phase plane's, one image) are one masked load instead of a gather.
-                let consecutive = (1..count).all(|l| lane_offset[l] == lane_offset[0] + l as i32);
-                // SAFETY: plain loads of local arrays; each gather (or masked load) reads only
-                // the lanes whose tap lands inside the image, which lie in image `n0` or the
-                // next ones' phase planes; each store writes one 16-value half of a panel row.
+                // SAFETY: the CPU has AVX-512 (the caller's contract); each store writes one
+                // 16-value half of a panel row.
                 unsafe {
-                    let live = ((1u32 << count) - 1) as __mmask16;
-                    let first_offset = lane_offset[0];
-                    let lane_offset = _mm512_loadu_si512(lane_offset.as_ptr().cast());
-                    let lane_oy = _mm512_loadu_si512(lane_oy.as_ptr().cast());
-                    let lane_ox = _mm512_loadu_si512(lane_ox.as_ptr().cast());
+                    let lanes = PositionLanes::new(self.planes, j0 + first, count);
                     for (p, shift) in shifts.iter().enumerate() {
-                        let y = _mm512_add_epi32(lane_oy, _mm512_set1_epi32(shift.dy));
-                        let x = _mm512_add_epi32(lane_ox, _mm512_set1_epi32(shift.dx));
-                        // Unsigned compares: a negative coordinate is past any bound.
-                        let inside = live
-                            & _mm512_cmplt_epu32_mask(y, _mm512_set1_epi32(shift.rows))
-                            & _mm512_cmplt_epu32_mask(x, _mm512_set1_epi32(shift.cols));
-                        let values = if consecutive {
-                            let first =
-                                base.wrapping_offset((first_offset + shift.offset) as isize);
-                            _mm512_maskz_loadu_ps(inside, first)
-                        } else {
-                            let index =
-                                _mm512_add_epi32(lane_offset, _mm512_set1_epi32(shift.offset));
-                            _mm512_mask_i32gather_ps::<4>(_mm512_setzero_ps(), inside, index, base)
-                        };
+                        let values = lanes.load(shift);
                         _mm512_storeu_ps(panel[p * NR + half * LANES..].as_mut_ptr(), values);
                     }
+                }
+            }
+        }
+    }
+}
+
+/// Up to 16 consecutive output positions (columns of the column matrix) as vector lanes.
+#[cfg(target_arch = "x86_64")]
+struct PositionLanes<'d> {
+    /// The phase planes from the first position's image on.
+    data: &'d [f32],
+    /// Each lane's position in those planes, output row and output column.
+    offset: std::arch::x86_64::__m512i,
+    oy: std::arch::x86_64::__m512i,
+    ox: std::arch::x86_64::__m512i,
+    /// The lanes that hold a position.
+    live: std::arch::x86_64::__mmask16,
+    /// The first lane's offset, where the lanes' offsets are consecutive (output rows as wide
+    /// as a phase plane's, one image): then a tap's values are one masked load, not a gather.
+    consecutive_from: Option<i32>,
+}
+
+#[cfg(target_arch = "x86_64")]
+impl<'d> PositionLanes<'d> {
+    /// Positions `first..first + count` (`count <= 16`) of `planes`.
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn new(planes: &'d PhasePlanes, first: usize, count: usize) -> Self {
+        use std::arch::x86_64::*;
+        let g = &planes.g;
+        let mut offset = [0i32; LANES];
+        let (mut oy, mut ox) = ([-1i32; LANES], [-1i32; LANES]);
+        let n0 = if count > 0 { position(g, first).0 } else { 0 };
+        for lane in 0..count {
+            let (n, y, x) = position(g, first + lane);
+            offset[lane] = ((n - n0) * planes.per_image() + y * planes.cols + x) as i32;
+            (oy[lane], ox[lane]) = (y as i32, x as i32);
+        }
+        let consecutive = (1..count).all(|l| offset[l] == offset[0] + l as i32);
+        // SAFETY: plain loads of local arrays.
+        unsafe {
+            PositionLanes {
+                data: &planes.data()[(n0 * planes.per_image()).min(planes.data().len())..],
+                offset: _mm512_loadu_si512(offset.as_ptr().cast()),
+                oy: _mm512_loadu_si512(oy.as_ptr().cast()),
+                ox: _mm512_loadu_si512(ox.as_ptr().cast()),
+                live: ((1u32 << count) - 1) as __mmask16,
+                consecutive_from: consecutive.then_some(offset[0]),
+            }
+        }
+    }
+
+    /// The values `shift`'s tap reads at the lanes' positions, 0 over the padding and in the
+    /// lanes past the last position.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    fn load(&self, shift: &Shift) -> std::arch::x86_64::__m512 {
+        use std::arch::x86_64::*;
+        let y = _mm512_add_epi32(self.oy, _mm512_set1_epi32(shift.dy));
+        let x = _mm512_add_epi32(self.ox, _mm512_set1_epi32(shift.dx));
+        // Unsigned compares: a negative coordinate is past any bound.
+        let inside = self.live
+            & _mm512_cmplt_epu32_mask(y, _mm512_set1_epi32(shift.rows))
+            & _mm512_cmplt_epu32_mask(x, _mm512_set1_epi32(shift.cols));
+        let base = self.data.as_ptr();
+        // SAFETY: only the lanes whose tap lands inside the image are read, and those lie in
+        // the phase planes of the lanes' images, inside `data`.
+        unsafe {
+            match self.consecutive_from {
+                Some(first) => _mm512_maskz_loadu_ps(
+                    inside,
+                    base.wrapping_offset((first + shift.offset) as isize),
+                ),
+                None => {
+                    let index = _mm512_add_epi32(self.offset, _mm512_set1_epi32(shift.offset));
+                    _mm512_mask_i32gather_ps::<4>(_mm512_setzero_ps(), inside, index, base)
                 }
             }
         }
@@ -255,8 +293,9 @@ impl PanelSource for UnfoldedColumns<'_, '_> {
 }
 
 impl UnfoldedColumns<'_, '_> {
-    /// Each half of a panel is 16 column-matrix rows; for every output position they are one
-    /// gather at that position, each lane at its own row's shift.
+    /// Blocks of 16 output positions by 16 column-matrix rows: each row's 16 values are one
+    /// load (as [`UnfoldedRows`] packs them), and the block is transposed in registers into
+    /// 16 panel rows.
     ///
     /// # Safety
     /// The CPU must have AVX-512.
@@ -267,60 +306,79 @@ impl UnfoldedColumns<'_, '_> {
         let UnfoldedRows {
             planes, first_row, ..
         } = self.0;
-        let g = &planes.g;
-        let data = planes.data();
-        for (q, panel) in panels
-            .chunks_exact_mut(NR * kc)
-            .take(nc.div_ceil(NR))
-            .enumerate()
-        {
-            for half in 0..NR / LANES {
-                let first = q * NR + half * LANES;
-                let count = LANES.min(nc.saturating_sub(first));
-                let mut shifts = [Shift::default(); LANES];
-                for (lane, shift) in shifts.iter_mut().enumerate().take(count) {
-                    *shift = planes.shift(first_row + j0 + first + lane);
-                }
-                let lane = |field: fn(&Shift) -> i32| -> [i32; LANES] {
-                    std::array::from_fn(|l| field(&shifts[l]))
-                };
-                let (offset, dy, dx) = (lane(|s| s.offset), lane(|s| s.dy), lane(|s| s.dx));
-                let (rows, cols) = (lane(|s| s.rows), lane(|s| s.cols));
-                let (mut n, mut oy, mut ox) = position(g, p0);
-                // SAFETY: plain loads of local arrays; each gather reads only the lanes whose
-                // tap lands inside the image, in image `n`'s phase planes; each store writes
-                // one 16-value half of a panel row.
-                unsafe {
-                    let live = ((1u32 << count) - 1) as __mmask16;
-                    let offset = _mm512_loadu_si512(offset.as_ptr().cast());
-                    let dy = _mm512_loadu_si512(dy.as_ptr().cast());
-                    let dx = _mm512_loadu_si512(dx.as_ptr().cast());
-                    let rows = _mm512_loadu_si512(rows.as_ptr().cast());
-                    let cols = _mm512_loadu_si512(cols.as_ptr().cast());
-                    for p in 0..kc {
-                        let y = _mm512_add_epi32(dy, _mm512_set1_epi32(oy as i32));
-                        let x = _mm512_add_epi32(dx, _mm512_set1_epi32(ox as i32));
-                        // Unsigned compares: a negative coordinate is past any bound.
-                        let inside = live
-                            & _mm512_cmplt_epu32_mask(y, rows)
-                            & _mm512_cmplt_epu32_mask(x, cols);
-                        let at = (oy * planes.cols + ox) as i32;
-                        let index = _mm512_add_epi32(offset, _mm512_set1_epi32(at));
-                        let base = data[n * planes.per_image()..].as_ptr();
-                        let values =
-                            _mm512_mask_i32gather_ps::<4>(_mm512_setzero_ps(), inside, index, base);
-                        _mm512_storeu_ps(panel[p * NR + half * LANES..].as_mut_ptr(), values);
-                        // The next output position.
-                        ox += 1;
-                        if ox == g.out_w {
-                            (ox, oy) = (0, oy + 1);
-                            if oy == g.out_h {
-                                (oy, n) = (0, n + 1);
-                            }
+        let shifts: Vec<Shift> = (0..nc).map(|c| planes.shift(first_row + j0 + c)).collect();
+        for step in (0..kc).step_by(LANES) {
+            let count = LANES.min(kc - step);
+            // SAFETY: the CPU has AVX-512 (the caller's contract); each store writes one
+            // 16-value half of a panel row.
+            unsafe {
+                let lanes = PositionLanes::new(planes, p0 + step, count);
+                for (q, panel) in panels
+                    .chunks_exact_mut(NR * kc)
+                    .take(nc.div_ceil(NR))
+                    .enumerate()
+                {
+                    for half in 0..NR / LANES {
+                        let first = q * NR + half * LANES;
+                        let block: [__m512; LANES] = std::array::from_fn(|c| {
+                            shifts
+                                .get(first + c)
+                                .map_or(_mm512_setzero_ps(), |shift| lanes.load(shift))
+                        });
+                        for (p, values) in transpose(block).iter().enumerate().take(count) {
+                            let row = &mut panel[(step + p) * NR + half * LANES..];
+                            _mm512_storeu_ps(row.as_mut_ptr(), *values);
                         }
                     }
                 }
             }
         }
     }
+}
+
+/// The transpose of a 16x16 block held as 16 rows of 16 lanes.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn transpose(rows: [std::arch::x86_64::__m512; LANES]) -> [std::arch::x86_64::__m512; LANES] {
+    use std::arch::x86_64::*;
+    // Pairs of rows interleaved, then quads: `quads[4 * b + e]` holds, in each 128-bit lane
+    // `k`, column `4k + e` of rows `4b..4b + 4`.
+    let pairs: [__m512; LANES] = std::array::from_fn(|i| {
+        let (a, b) = (rows[i & !1], rows[i | 1]);
+        if i % 2 == 0 {
+            _mm512_unpacklo_ps(a, b)
+        } else {
+            _mm512_unpackhi_ps(a, b)
+        }
+    });
+    let quads: [__m512; LANES] = std::array::from_fn(|i| {
+        let (block, e) = (i / 4, i % 4);
+        let (a, b) = (pairs[4 * block + e / 2], pairs[4 * block + 2 + e / 2]);
+        if e % 2 == 0 {
+            _mm512_shuffle_ps::<0x44>(a, b)
+        } else {
+            _mm512_shuffle_ps::<0xEE>(a, b)
+        }
+    });
+    // Column `4k + e` gathers lane `k` of `quads[e]`, `quads[4 + e]`, `quads[8 + e]` and
+    // `quads[12 + e]`, in two rounds of 128-bit shuffles.
+    std::array::from_fn(|column| {
+        let (k, e) = (column / 4, column % 4);
+        let (low, high) = if k % 2 == 0 {
+            (
+                _mm512_shuffle_f32x4::<0x88>(quads[e], quads[4 + e]),
+                _mm512_shuffle_f32x4::<0x88>(quads[8 + e], quads[12 + e]),
+            )
+        } else {
+            (
+                _mm512_shuffle_f32x4::<0xDD>(quads[e], quads[4 + e]),
+                _mm512_shuffle_f32x4::<0xDD>(quads[8 + e], quads[12 + e]),
+            )
+        };
+        if k < 2 {
+            _mm512_shuffle_f32x4::<0x88>(low, high)
+        } else {
+            _mm512_shuffle_f32x4::<0xDD>(low, high)
+        }
+    })
 }
