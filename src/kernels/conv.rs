@@ -98,13 +98,15 @@ fn implicit_product_pays(g: &ConvGeometry) -> bool {
 /// Whether the weight gradient (and with it the one-pass pair of gradients) runs implicitly:
 /// as [`implicit_product_pays`], and the group's column matrix has at least
 /// [`IMPLICIT_MIN_GRADIENT_ROWS`] rows. The gradient's product is as wide as that, so a
-/// one-channel or RGB input leaves it one or two micro-tiles wide: one thread, half-empty tiles
-/// (a 32x32 DCGAN's first and last layers ran their backward 1.6x slower implicitly).
+/// one-channel input (16 rows under a 4x4 kernel) leaves it one half-empty micro-tile wide on
+/// one thread: a 32x32 DCGAN's first and last layers ran their backward 2x slower implicitly
+/// (2 threads, 1.5-2.4 -> 3.2-4.9 ms), where an RGB one (48 rows) ran faster (64x64 DCGAN,
+/// G4 20-23 -> 15-18 ms, D0 17-18 -> 15 ms).
 fn implicit_gradient_pays(g: &ConvGeometry, groups: usize) -> bool {
     implicit_product_pays(g) && g.col_rows() / groups >= IMPLICIT_MIN_GRADIENT_ROWS
 }
 
-const IMPLICIT_MIN_GRADIENT_ROWS: usize = 64;
+const IMPLICIT_MIN_GRADIENT_ROWS: usize = 32;
 
 /// Tests compare the two paths; this forces the explicit one.
 #[cfg(test)]
