@@ -6,6 +6,7 @@ use rayon::prelude::*;
 
 use super::batch_norm::{Activation, leaky, leaky_derivative};
 use super::f32_slice;
+use super::scratch::zeroed;
 use super::timing::{Kernel, Timed};
 use super::vector::{map_into, map2_into, vectorised};
 
@@ -21,7 +22,7 @@ impl CustomOp1 for ActivationOp {
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
         let _timed = Timed::start(Kernel::Activation);
         let x = f32_slice(storage, layout)?;
-        let mut y = vec![0.0f32; x.len()];
+        let mut y = zeroed(x.len());
         let slope = self.0.negative_slope();
         y.par_chunks_mut(CHUNK)
             .zip(x.par_chunks(CHUNK))
@@ -59,7 +60,7 @@ impl CustomOp2 for ActivationBackward {
     ) -> Result<(CpuStorage, Shape)> {
         let _timed = Timed::start(Kernel::Activation);
         let (y, dy) = (f32_slice(s1, l1)?, f32_slice(s2, l2)?);
-        let mut dx = vec![0.0f32; y.len()];
+        let mut dx = zeroed(y.len());
         let slope = self.0.negative_slope();
         dx.par_chunks_mut(CHUNK)
             .zip(y.par_chunks(CHUNK).zip(dy.par_chunks(CHUNK)))

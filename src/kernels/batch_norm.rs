@@ -12,6 +12,7 @@ use candle_core::{CpuStorage, CustomOp3, DType, Layout, Result, Shape, Tensor, V
 use candle_nn::VarBuilder;
 use rayon::prelude::*;
 
+use super::scratch::zeroed;
 use super::timing::{Kernel, Timed};
 use super::vector::{map_into, map2_into, map3_into, shifted_sums, sum_and_dot, vectorised};
 use super::{KernelError, f32_slice};
@@ -173,7 +174,7 @@ impl CustomOp3 for BatchNormOp {
             None => channel_stats(x, dims),
         };
         let inv_std: Vec<f32> = var.iter().map(|v| 1.0 / (v + self.eps).sqrt()).collect();
-        let mut y = vec![0.0f32; x.len()];
+        let mut y = zeroed(x.len());
         let slope = self.activation.negative_slope();
         y.par_chunks_mut(dims.plane.max(1))
             .zip(x.par_chunks(dims.plane.max(1)))
@@ -300,7 +301,7 @@ impl CustomOp3 for BatchNormBackward {
             .unzip();
         // Pass 2: dx = gamma * inv_std * (g - mean(g) - x_hat * mean(g * x_hat)).
         let count = dims.count().max(1) as f64;
-        let mut out = vec![0.0f32; x.len() + 2 * dims.channels];
+        let mut out = zeroed(x.len() + 2 * dims.channels);
         let (dx, rest) = out.split_at_mut(x.len());
         let plane = dims.plane.max(1);
         dx.par_chunks_mut(plane)

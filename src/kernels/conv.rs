@@ -15,13 +15,14 @@
 //! with the roles of `x` and `dy` swapped.
 
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Shape, Tensor};
+use rayon::iter::ParallelExtend;
 
 use super::gemm::{MatRef, matmul};
 use super::implicit::{PhasePlanes, UnfoldedColumns, UnfoldedRows};
 use super::layout::{
     ConvGeometry, channel_major_to_nchw_into, col2im_into, im2col_into, nchw_to_channel_major_into,
 };
-use super::scratch::Scratch;
+use super::scratch::{Scratch, zeroed};
 use super::sgemm::{self, Placement};
 use super::timing::{Kernel, Timed};
 use super::{KernelError, f32_slice};
@@ -73,12 +74,12 @@ pub fn conv_forward(
 ) -> Vec<f32> {
     let _timed = Timed::start(Kernel::ConvForward);
     if implicit_product_pays(g) {
-        let mut out = vec![0.0f32; g.batch * c_out * g.positions()];
+        let mut out = zeroed(g.batch * c_out * g.positions());
         forward_implicit(g, groups, c_out, &PhasePlanes::new(g, x), w, &mut out);
         return out;
     }
     let (_, column_len) = per_image(g, c_out);
-    let mut out = vec![0.0f32; g.batch * column_len];
+    let mut out = zeroed(g.batch * column_len);
     for (first, s) in slices(g) {
         let cols = slice_columns(&s, first, x);
         let out = &mut out[first * column_len..][..s.batch * column_len];
@@ -203,7 +204,7 @@ pub fn conv_backward_data(
 ) -> Vec<f32> {
     let _timed = Timed::start(Kernel::ConvImageSide);
     let (image_len, _) = per_image(g, c_out);
-    let mut dx = vec![0.0f32; g.batch * image_len];
+    let mut dx = zeroed(g.batch * image_len);
     for (first, s) in slices(g) {
         let dy = slice_channel_major(&s, first, c_out, dy);
         let dx = &mut dx[first * image_len..][..s.batch * image_len];
@@ -225,7 +226,7 @@ pub fn conv_backward_weight(
     dy: &[f32],
 ) -> Vec<f32> {
     let _timed = Timed::start(Kernel::ConvWeightGradient);
-    let mut dw = vec![0.0f32; c_out * g.col_rows() / groups];
+    let mut dw = zeroed(c_out * g.col_rows() / groups);
     if implicit_gradient_pays(g, groups) {
         let column = channel_major(g, c_out, dy);
         weight_gradient_implicit(g, groups, c_out, &PhasePlanes::new(g, x), &column, &mut dw);
@@ -268,8 +269,8 @@ pub fn conv_backward_both(
     let dw_len = c_out * g.col_rows() / groups;
     // Room for the weight gradient behind the side's, where the op packs them together.
     let mut gradient = Vec::with_capacity(g.batch * side_len + dw_len);
-    gradient.resize(g.batch * side_len, 0.0f32);
-    let mut dw = vec![0.0f32; dw_len];
+    gradient.par_extend(rayon::iter::repeat_n(0.0f32, g.batch * side_len));
+    let mut dw = zeroed(dw_len);
     if implicit_gradient_pays(g, groups) {
         let planes = PhasePlanes::new(g, image);
         let column_major = channel_major(g, c_out, column);

@@ -289,13 +289,24 @@ impl PackedA {
         let padded = rows.div_ceil(MR) * MR;
         let mut data = Scratch::take(padded * depth);
         // Depth block `p0` starts at `p0 * padded`; its panel `q` `q * MR * kc` further on.
-        data.par_chunks_mut(padded * blocking.kc)
-            .enumerate()
-            .for_each(|(block, chunk)| {
-                let p0 = block * blocking.kc;
-                let kc = blocking.kc.min(depth - p0);
-                pack_a(a, (0, rows), (p0, kc), &mut chunk[..padded * kc]);
-            });
+        // Threads take groups of panels, so a product one block deep packs in parallel too.
+        const PANELS_PER_TASK: usize = 8;
+        for (block, chunk) in data.chunks_mut(padded * blocking.kc).enumerate() {
+            let p0 = block * blocking.kc;
+            let kc = blocking.kc.min(depth - p0);
+            chunk[..padded * kc]
+                .par_chunks_mut(PANELS_PER_TASK * MR * kc)
+                .enumerate()
+                .for_each(|(task, panels)| {
+                    let i0 = task * PANELS_PER_TASK * MR;
+                    pack_a(
+                        a,
+                        (i0, (rows - i0).min(panels.len() / kc)),
+                        (p0, kc),
+                        panels,
+                    );
+                });
+        }
         PackedA {
             data,
             rows,
