@@ -53,6 +53,11 @@ class Discriminator(nn.Module):
         return self.main(x).view(-1)
 
 
+def set_requires_grad(net, flag):
+    for p in net.parameters():
+        p.requires_grad_(flag)
+
+
 def init_weights(m):
     name = m.__class__.__name__
     if "Conv" in name:
@@ -153,8 +158,12 @@ def main():
         d_loss.backward()
         opt_d.step()
         opt_g.zero_grad(set_to_none=True)
+        # D's parameters take no gradient in G's step (it would be thrown away), as in ours
+        # (`Discriminator::forward_for_generator`): both sides do the same work.
+        set_requires_grad(D, False)
         g_loss = bce(D(fake), torch.ones(a.batch, device=dev))
         g_loss.backward()
+        set_requires_grad(D, True)
         opt_g.step()
         if it >= a.warmup:
             timed += 1

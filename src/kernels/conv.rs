@@ -15,7 +15,6 @@
 //! with the roles of `x` and `dy` swapped.
 
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Shape, Tensor};
-use rayon::iter::ParallelExtend;
 
 use super::gemm::{MatRef, matmul};
 use super::implicit::{PhasePlanes, UnfoldedColumns, UnfoldedRows};
@@ -252,14 +251,15 @@ pub enum GradientSide {
 /// The weight gradient and the gradient of one side in one pass, from the image-side operand
 /// `image` and the column-side operand `column` (one of them the output gradient): each
 /// slice's columns and channel-major copy are made once and serve both products, where two
-/// separate calls would make them twice. Returns `(side gradient, weight gradient)`.
+/// separate calls would make them twice. Returns the side gradient followed by the weight
+/// gradient, in one vector (the layout the op hands to Candle, so neither is copied there).
 pub fn conv_backward_both(
     g: &ConvGeometry,
     groups: usize,
     c_out: usize,
     (image, column, w): (&[f32], &[f32], &[f32]),
     side: GradientSide,
-) -> (Vec<f32>, Vec<f32>) {
+) -> Vec<f32> {
     let _timed = Timed::start(Kernel::ConvBothGradients);
     let (image_len, column_len) = per_image(g, c_out);
     let side_len = match side {
@@ -267,14 +267,12 @@ pub fn conv_backward_both(
         GradientSide::Column => column_len,
     };
     let dw_len = c_out * g.col_rows() / groups;
-    // Room for the weight gradient behind the side's, where the op packs them together.
-    let mut gradient = Vec::with_capacity(g.batch * side_len + dw_len);
-    gradient.par_extend(rayon::iter::repeat_n(0.0f32, g.batch * side_len));
-    let mut dw = zeroed(dw_len);
+    let mut packed = zeroed(g.batch * side_len + dw_len);
+    let (gradient, dw) = packed.split_at_mut(g.batch * side_len);
     if implicit_gradient_pays(g, groups) {
         let planes = PhasePlanes::new(g, image);
         let column_major = channel_major(g, c_out, column);
-        weight_gradient_implicit(g, groups, c_out, &planes, &column_major, &mut dw);
+        weight_gradient_implicit(g, groups, c_out, &planes, &column_major, dw);
         match side {
             GradientSide::Image => {
                 for (first, s) in slices(g) {
@@ -286,14 +284,14 @@ pub fn conv_backward_both(
                     channel_major_to_image_side(&s, groups, c_out, w, column, gradient)
                 }
             }
-            GradientSide::Column => forward_implicit(g, groups, c_out, &planes, w, &mut gradient),
+            GradientSide::Column => forward_implicit(g, groups, c_out, &planes, w, gradient),
         }
-        return (gradient, dw);
+        return packed;
     }
     for (slice_index, (first, s)) in slices(g).enumerate() {
         let cols = slice_columns(&s, first, image);
         let column = slice_channel_major(&s, first, c_out, column);
-        add_weight_gradient(&s, groups, c_out, &cols, &column, &mut dw, slice_index > 0);
+        add_weight_gradient(&s, groups, c_out, &cols, &column, dw, slice_index > 0);
         let gradient = &mut gradient[first * side_len..][..s.batch * side_len];
         match side {
             GradientSide::Image => {
@@ -306,7 +304,7 @@ pub fn conv_backward_both(
             GradientSide::Column => columns_to_column_side(&s, groups, c_out, w, &cols, gradient),
         }
     }
-    (gradient, dw)
+    packed
 }
 
 /// `W · cols` of one slice, written to the column side in NCHW.
@@ -568,14 +566,13 @@ impl CustomOp3 for BothGradients {
         job.expect("image", image, &job.image_shape())?;
         job.expect("column side", column, &job.column_shape())?;
         job.expect("weight", w, &job.weight_shape())?;
-        let (mut packed, dw) = conv_backward_both(
+        let packed = conv_backward_both(
             &job.geometry,
             job.groups,
             job.c_out,
             (image, column, w),
             self.side,
         );
-        packed.extend_from_slice(&dw);
         let len = packed.len();
         Ok((CpuStorage::F32(packed), Shape::from(len)))
     }
