@@ -118,6 +118,19 @@ struct Shift {
     cols: i32,
 }
 
+/// Runs a packing routine written for AVX-512. These operands are packed by `sgemm::product`
+/// alone, which runs only where the CPU has AVX-512 (never off x86-64).
+///
+/// # Panics
+/// Where the CPU lacks AVX-512.
+fn with_avx512(pack: impl FnOnce()) {
+    assert!(
+        super::sgemm::available(),
+        "packing the unfolded image needs AVX-512"
+    );
+    pack()
+}
+
 /// Output position `column` of the column matrix: (image, output row, output column).
 fn position(g: &ConvGeometry, column: usize) -> (usize, usize, usize) {
     let (n, within) = (column / g.positions(), column % g.positions());
@@ -143,14 +156,13 @@ impl PanelSource for UnfoldedRows<'_, '_> {
     }
 
     fn pack(&self, p0: usize, kc: usize, j0: usize, nc: usize, panels: &mut [f32]) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            assert!(super::sgemm::available(), "packing gathers with AVX-512");
-            // SAFETY: the CPU has AVX-512.
-            unsafe { self.pack_avx512(p0, kc, j0, nc, panels) }
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        unreachable!("`sgemm::available()` is false off x86-64: {p0} {kc} {j0} {nc} {panels:p}")
+        with_avx512(|| {
+            // SAFETY: `with_avx512` runs this only where the CPU has AVX-512.
+            #[cfg(target_arch = "x86_64")]
+            unsafe {
+                self.pack_avx512(p0, kc, j0, nc, panels)
+            };
+        });
     }
 }
 
@@ -281,14 +293,13 @@ impl PanelSource for UnfoldedColumns<'_, '_> {
     }
 
     fn pack(&self, p0: usize, kc: usize, j0: usize, nc: usize, panels: &mut [f32]) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            assert!(super::sgemm::available(), "packing gathers with AVX-512");
-            // SAFETY: the CPU has AVX-512.
-            unsafe { self.pack_avx512(p0, kc, j0, nc, panels) }
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        unreachable!("`sgemm::available()` is false off x86-64: {p0} {kc} {j0} {nc} {panels:p}")
+        with_avx512(|| {
+            // SAFETY: `with_avx512` runs this only where the CPU has AVX-512.
+            #[cfg(target_arch = "x86_64")]
+            unsafe {
+                self.pack_avx512(p0, kc, j0, nc, panels)
+            };
+        });
     }
 }
 
