@@ -142,7 +142,7 @@ impl Generator {
         for block in &self.blocks {
             x = block.forward_t(&x, train)?;
         }
-        self.out.forward(&x)?.tanh()
+        kernels::tanh(&self.out.forward(&x)?)
     }
 }
 

@@ -17,7 +17,7 @@ pub mod threads;
 pub mod timing;
 mod vector;
 
-pub use activation::activate;
+pub use activation::{activate, tanh};
 pub use adam::{AdamHyper, AdamStep, Moments};
 pub use batch_norm::{Activation, BatchNormAct};
 pub use conv::{conv_backward_data, conv_backward_weight, conv_forward, conv_transpose2d, conv2d};

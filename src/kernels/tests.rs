@@ -474,6 +474,22 @@ fn adam_matches_pytorch_adamw() {
 }
 
 #[test]
+fn tanh_matches_candle_forward_and_gradient() {
+    let x = (random(&[3, 4, 5, 7], 33) * 3.0).unwrap();
+    let r = random(&[3, 4, 5, 7], 34);
+    let grad_of = |f: &dyn Fn(&Tensor) -> Tensor| {
+        let xv = Var::from_tensor(&x).unwrap();
+        let y = f(xv.as_tensor());
+        let g = (&y * &r).unwrap().sum_all().unwrap().backward().unwrap();
+        (y, g.get(xv.as_tensor()).unwrap().clone())
+    };
+    let ours = grad_of(&|x| tanh(x).unwrap());
+    let reference = grad_of(&|x| x.tanh().unwrap());
+    assert!(max_rel_diff(&ours.0, &reference.0) < 1e-6);
+    assert!(max_rel_diff(&ours.1, &reference.1) < 1e-5);
+}
+
+#[test]
 fn activation_matches_candle_forward_and_gradient() {
     for activation in [Activation::Relu, Activation::LeakyRelu(0.2)] {
         let x = random(&[3, 4, 5, 7], 31);
