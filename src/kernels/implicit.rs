@@ -13,6 +13,8 @@ use rayon::prelude::*;
 
 use super::layout::ConvGeometry;
 use super::scratch::Scratch;
+#[cfg(target_arch = "x86_64")]
+use super::sgemm::transpose16;
 use super::sgemm::{NR, PanelSource};
 
 /// Lanes of one gather.
@@ -336,7 +338,7 @@ impl UnfoldedColumns<'_, '_> {
                                 .get(first + c)
                                 .map_or(_mm512_setzero_ps(), |shift| lanes.load(shift))
                         });
-                        for (p, values) in transpose(block).iter().enumerate().take(count) {
+                        for (p, values) in transpose16(block).iter().enumerate().take(count) {
                             let row = &mut panel[(step + p) * NR + half * LANES..];
                             _mm512_storeu_ps(row.as_mut_ptr(), *values);
                         }
@@ -345,51 +347,4 @@ impl UnfoldedColumns<'_, '_> {
             }
         }
     }
-}
-
-/// The transpose of a 16x16 block held as 16 rows of 16 lanes.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-fn transpose(rows: [std::arch::x86_64::__m512; LANES]) -> [std::arch::x86_64::__m512; LANES] {
-    use std::arch::x86_64::*;
-    // Pairs of rows interleaved, then quads: `quads[4 * b + e]` holds, in each 128-bit lane
-    // `k`, column `4k + e` of rows `4b..4b + 4`.
-    let pairs: [__m512; LANES] = std::array::from_fn(|i| {
-        let (a, b) = (rows[i & !1], rows[i | 1]);
-        if i % 2 == 0 {
-            _mm512_unpacklo_ps(a, b)
-        } else {
-            _mm512_unpackhi_ps(a, b)
-        }
-    });
-    let quads: [__m512; LANES] = std::array::from_fn(|i| {
-        let (block, e) = (i / 4, i % 4);
-        let (a, b) = (pairs[4 * block + e / 2], pairs[4 * block + 2 + e / 2]);
-        if e % 2 == 0 {
-            _mm512_shuffle_ps::<0x44>(a, b)
-        } else {
-            _mm512_shuffle_ps::<0xEE>(a, b)
-        }
-    });
-    // Column `4k + e` gathers lane `k` of `quads[e]`, `quads[4 + e]`, `quads[8 + e]` and
-    // `quads[12 + e]`, in two rounds of 128-bit shuffles.
-    std::array::from_fn(|column| {
-        let (k, e) = (column / 4, column % 4);
-        let (low, high) = if k % 2 == 0 {
-            (
-                _mm512_shuffle_f32x4::<0x88>(quads[e], quads[4 + e]),
-                _mm512_shuffle_f32x4::<0x88>(quads[8 + e], quads[12 + e]),
-            )
-        } else {
-            (
-                _mm512_shuffle_f32x4::<0xDD>(quads[e], quads[4 + e]),
-                _mm512_shuffle_f32x4::<0xDD>(quads[8 + e], quads[12 + e]),
-            )
-        };
-        if k < 2 {
-            _mm512_shuffle_f32x4::<0x88>(low, high)
-        } else {
-            _mm512_shuffle_f32x4::<0xDD>(low, high)
-        }
-    })
 }

@@ -406,6 +406,12 @@ fn pack_a(a: &MatRef, (i0, mc): (usize, usize), (p0, kc): (usize, usize), packed
                 &a.data[start..start + kc]
             };
             let sources: [&[f32]; MR] = std::array::from_fn(row);
+            #[cfg(target_arch = "x86_64")]
+            if available() {
+                // SAFETY: the CPU has AVX-512.
+                unsafe { pack_rows_avx512(&sources[..rows], panel) };
+                continue;
+            }
             for (p, step) in steps {
                 for (r, (value, source)) in step.iter_mut().zip(&sources).enumerate() {
                     *value = if r < rows { source[p] } else { 0.0 };
@@ -423,6 +429,85 @@ fn pack_a(a: &MatRef, (i0, mc): (usize, usize), (p0, kc): (usize, usize), packed
             }
         }
     }
+}
+
+/// Packs up to `MR` rows of `A` (`sources`, each `kc` long) into one panel (`kc` steps of
+/// `MR` values, zero past the last row), 16 steps at a time: 16 values of every row are
+/// loaded and transposed in registers, instead of gathered one value at a time.
+///
+/// # Safety
+/// The CPU must have AVX-512.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn pack_rows_avx512(sources: &[&[f32]], panel: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let kc = panel.len() / MR;
+    assert!(sources.len() <= MR && sources.iter().all(|s| s.len() >= kc));
+    let step_lanes = ((1u32 << MR) - 1) as __mmask16;
+    for p in (0..kc).step_by(16) {
+        let count = 16.min(kc - p);
+        let loaded = ((1u32 << count) - 1) as __mmask16;
+        // SAFETY: masked loads of `count <= kc - p` values of each row; masked stores of `MR`
+        // values at step `p + t < kc` of the panel.
+        unsafe {
+            let block: [__m512; 16] = std::array::from_fn(|r| match sources.get(r) {
+                Some(row) => _mm512_maskz_loadu_ps(loaded, row.as_ptr().add(p)),
+                None => _mm512_setzero_ps(),
+            });
+            for (t, step) in transpose16(block).iter().enumerate().take(count) {
+                _mm512_mask_storeu_ps(panel.as_mut_ptr().add((p + t) * MR), step_lanes, *step);
+            }
+        }
+    }
+}
+
+/// The transpose of a 16x16 block held as 16 rows of 16 lanes.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+pub(super) fn transpose16(
+    rows: [std::arch::x86_64::__m512; 16],
+) -> [std::arch::x86_64::__m512; 16] {
+    use std::arch::x86_64::*;
+    // Pairs of rows interleaved, then quads: `quads[4 * b + e]` holds, in each 128-bit lane
+    // `k`, column `4k + e` of rows `4b..4b + 4`.
+    let pairs: [__m512; 16] = std::array::from_fn(|i| {
+        let (a, b) = (rows[i & !1], rows[i | 1]);
+        if i % 2 == 0 {
+            _mm512_unpacklo_ps(a, b)
+        } else {
+            _mm512_unpackhi_ps(a, b)
+        }
+    });
+    let quads: [__m512; 16] = std::array::from_fn(|i| {
+        let (block, e) = (i / 4, i % 4);
+        let (a, b) = (pairs[4 * block + e / 2], pairs[4 * block + 2 + e / 2]);
+        if e % 2 == 0 {
+            _mm512_shuffle_ps::<0x44>(a, b)
+        } else {
+            _mm512_shuffle_ps::<0xEE>(a, b)
+        }
+    });
+    // Column `4k + e` gathers lane `k` of `quads[e]`, `quads[4 + e]`, `quads[8 + e]` and
+    // `quads[12 + e]`, in two rounds of 128-bit shuffles.
+    std::array::from_fn(|column| {
+        let (k, e) = (column / 4, column % 4);
+        let (low, high) = if k % 2 == 0 {
+            (
+                _mm512_shuffle_f32x4::<0x88>(quads[e], quads[4 + e]),
+                _mm512_shuffle_f32x4::<0x88>(quads[8 + e], quads[12 + e]),
+            )
+        } else {
+            (
+                _mm512_shuffle_f32x4::<0xDD>(quads[e], quads[4 + e]),
+                _mm512_shuffle_f32x4::<0xDD>(quads[8 + e], quads[12 + e]),
+            )
+        };
+        if k < 2 {
+            _mm512_shuffle_f32x4::<0x88>(low, high)
+        } else {
+            _mm512_shuffle_f32x4::<0xDD>(low, high)
+        }
+    })
 }
 
 /// One micro-tile of the product: its first row and column and how many of each are real.
