@@ -90,7 +90,9 @@ pub fn conv_forward(
 /// Whether the implicit product (our AVX-512 multiply packing tiles straight from the image)
 /// runs this convolution: the CPU has AVX-512 and the kernel slides. A kernel covering the
 /// whole image (a DCGAN's first and last layers) has one-value output rows, which the
-/// explicit path unfolds by a plain transpose, twice as fast as packing them one at a time.
+/// explicit path unfolds by a plain transpose (twice as fast as the row-by-row packing that
+/// preceded the phase planes; not measured against them). The gathers' 32-bit offsets must
+/// also reach across the images they span ([`PhasePlanes::fits`]).
 fn implicit_product_pays(g: &ConvGeometry) -> bool {
     sgemm::available() && !g.kernel_covers_image() && PhasePlanes::fits(g) && !explicit_forced()
 }

@@ -164,9 +164,9 @@ pub fn im2col_into(g: &ConvGeometry, image: &[f32], cols: &mut [f32]) {
         });
 }
 
-/// An image ready to be unfolded one output row at a time: im2col writes whole column-matrix
-/// rows with it, and the implicit product packs tiles of the column matrix it never builds.
-pub(super) struct Unfolder<'a> {
+/// An image ready to be unfolded one output row at a time, for im2col's whole column-matrix
+/// rows (the implicit products pack from `implicit::PhasePlanes` instead).
+struct Unfolder<'a> {
     g: ConvGeometry,
     image: &'a [f32],
     /// The image split by phase, where that pays (see [`im2col_into`]).
@@ -195,7 +195,7 @@ impl<'a> Unfolder<'a> {
     }
 
     /// Where column-matrix row `row` (channel, kernel row, kernel column) reads.
-    pub(super) fn row_tap(&self, row: usize) -> RowTap<'_> {
+    fn row_tap(&self, row: usize) -> RowTap<'_> {
         let g = &self.g;
         RowTap {
             tap_x: &self.taps[row % g.kernel_w],
@@ -206,7 +206,7 @@ impl<'a> Unfolder<'a> {
 
     /// Writes the `out_w` values of the column-matrix row `tap` reads for, at output row `oy`
     /// of image `n`, into `dst_row`: 0 where the tap is in the padding.
-    pub(super) fn write_row(&self, tap_at: RowTap, n: usize, oy: usize, dst_row: &mut [f32]) {
+    fn write_row(&self, tap_at: RowTap, n: usize, oy: usize, dst_row: &mut [f32]) {
         let g = &self.g;
         let tap_x = tap_at.tap_x;
         let plane = n * g.channels + tap_at.channel;
@@ -240,7 +240,7 @@ impl<'a> Unfolder<'a> {
 
 /// Where one column-matrix row reads (its kernel tap and channel), worked out once per row.
 #[derive(Clone, Copy)]
-pub(super) struct RowTap<'t> {
+struct RowTap<'t> {
     tap_x: &'t ColumnTap,
     ki: usize,
     channel: usize,

@@ -160,8 +160,8 @@ impl Placement {
         }
     }
 
-    /// Columns that always go to one thread together: a fold's images overlap within an image
-    /// (neighbouring positions share pixels), so threads take whole images.
+    /// Columns that always go to one thread together: neighbouring output positions of a fold
+    /// add onto shared pixels of their image, so threads take whole images.
     fn column_unit(&self) -> usize {
         match *self {
             Placement::Folded { geometry, .. } => geometry.positions(),
