@@ -20,19 +20,8 @@ impl CustomOp1 for ActivationOp {
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
-        let _timed = Timed::start(Kernel::Activation);
-        let x = f32_slice(storage, layout)?;
-        let mut y = zeroed(x.len());
         let slope = self.0.negative_slope();
-        y.par_chunks_mut(CHUNK)
-            .zip(x.par_chunks(CHUNK))
-            .for_each(|(out, input)| {
-                vectorised(
-                    #[inline(always)]
-                    || map_into(out, input, move |v| leaky(v, slope)),
-                );
-            });
-        Ok((CpuStorage::F32(y), layout.shape().clone()))
+        map_threaded(storage, layout, move |v| leaky(v, slope))
     }
 
     fn bwd(&self, _x: &Tensor, res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
@@ -58,20 +47,52 @@ impl CustomOp2 for ActivationBackward {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let _timed = Timed::start(Kernel::Activation);
-        let (y, dy) = (f32_slice(s1, l1)?, f32_slice(s2, l2)?);
-        let mut dx = zeroed(y.len());
         let slope = self.0.negative_slope();
-        dx.par_chunks_mut(CHUNK)
-            .zip(y.par_chunks(CHUNK).zip(dy.par_chunks(CHUNK)))
-            .for_each(|(out, (ys, ds))| {
-                vectorised(
-                    #[inline(always)]
-                    || map2_into(out, (ys, ds), move |y, d| d * leaky_derivative(y, slope)),
-                );
-            });
-        Ok((CpuStorage::F32(dx), l1.shape().clone()))
+        gradient_from_output((s1, l1), (s2, l2), move |y, d| {
+            d * leaky_derivative(y, slope)
+        })
     }
+}
+
+/// `f` of every value of a contiguous f32 operand, threaded (timed as an activation).
+fn map_threaded(
+    storage: &CpuStorage,
+    layout: &Layout,
+    f: impl Fn(f32) -> f32 + Copy + Send + Sync,
+) -> Result<(CpuStorage, Shape)> {
+    let _timed = Timed::start(Kernel::Activation);
+    let x = f32_slice(storage, layout)?;
+    let mut y = zeroed(x.len());
+    y.par_chunks_mut(CHUNK)
+        .zip(x.par_chunks(CHUNK))
+        .for_each(|(out, input)| {
+            vectorised(
+                #[inline(always)]
+                || map_into(out, input, f),
+            );
+        });
+    Ok((CpuStorage::F32(y), layout.shape().clone()))
+}
+
+/// An activation's input gradient from its output `y` and the output gradient `dy`:
+/// `dx = gradient(y, dy)` value by value, threaded.
+fn gradient_from_output(
+    (s1, l1): (&CpuStorage, &Layout),
+    (s2, l2): (&CpuStorage, &Layout),
+    gradient: impl Fn(f32, f32) -> f32 + Copy + Send + Sync,
+) -> Result<(CpuStorage, Shape)> {
+    let _timed = Timed::start(Kernel::Activation);
+    let (y, dy) = (f32_slice(s1, l1)?, f32_slice(s2, l2)?);
+    let mut dx = zeroed(y.len());
+    dx.par_chunks_mut(CHUNK)
+        .zip(y.par_chunks(CHUNK).zip(dy.par_chunks(CHUNK)))
+        .for_each(|(out, (ys, ds))| {
+            vectorised(
+                #[inline(always)]
+                || map2_into(out, (ys, ds), gradient),
+            );
+        });
+    Ok((CpuStorage::F32(dx), l1.shape().clone()))
 }
 
 /// `activation(x)`: the CPU kernel for f32 on the CPU, Candle's ops elsewhere.
@@ -102,13 +123,7 @@ impl CustomOp1 for TanhOp {
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
-        let _timed = Timed::start(Kernel::Activation);
-        let x = f32_slice(storage, layout)?;
-        let mut y = zeroed(x.len());
-        y.par_chunks_mut(CHUNK)
-            .zip(x.par_chunks(CHUNK))
-            .for_each(|(out, input)| map_into(out, input, f32::tanh));
-        Ok((CpuStorage::F32(y), layout.shape().clone()))
+        map_threaded(storage, layout, f32::tanh)
     }
 
     fn bwd(&self, _x: &Tensor, res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
@@ -133,17 +148,6 @@ impl CustomOp2 for TanhBackward {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let _timed = Timed::start(Kernel::Activation);
-        let (y, dy) = (f32_slice(s1, l1)?, f32_slice(s2, l2)?);
-        let mut dx = zeroed(y.len());
-        dx.par_chunks_mut(CHUNK)
-            .zip(y.par_chunks(CHUNK).zip(dy.par_chunks(CHUNK)))
-            .for_each(|(out, (ys, ds))| {
-                vectorised(
-                    #[inline(always)]
-                    || map2_into(out, (ys, ds), |y, d| d * (1.0 - y * y)),
-                );
-            });
-        Ok((CpuStorage::F32(dx), l1.shape().clone()))
+        gradient_from_output((s1, l1), (s2, l2), |y, d| d * (1.0 - y * y))
     }
 }
