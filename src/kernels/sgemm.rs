@@ -697,7 +697,7 @@ unsafe fn fold_tile(
 }
 
 /// A tile row's kernel tap, and where its channel's plane starts in an image.
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy)]
 struct Tap {
     plane_start: usize,
     kh: usize,
