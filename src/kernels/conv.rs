@@ -24,6 +24,7 @@ use super::layout::{
 use super::scratch::{Scratch, zeroed};
 use super::sgemm::{self, Placement};
 use super::timing::{Kernel, Timed};
+use super::winograd;
 use super::{KernelError, f32_slice};
 
 /// The column matrix of one slice of the batch stays under this size, which bounds the scratch
@@ -74,7 +75,11 @@ pub fn conv_forward(
     let _timed = Timed::start(Kernel::ConvForward);
     if implicit_product_pays(g) {
         let mut out = zeroed(g.batch * c_out * g.positions());
-        forward_implicit(g, groups, c_out, &PhasePlanes::new(g, x), w, &mut out);
+        if winograd::applies(g, groups, c_out) {
+            winograd::forward(g, c_out, x, w, &mut out);
+        } else {
+            forward_implicit(g, groups, c_out, &PhasePlanes::new(g, x), w, &mut out);
+        }
         return out;
     }
     let (_, column_len) = per_image(g, c_out);
@@ -206,6 +211,10 @@ pub fn conv_backward_data(
     let _timed = Timed::start(Kernel::ConvImageSide);
     let (image_len, _) = per_image(g, c_out);
     let mut dx = zeroed(g.batch * image_len);
+    if implicit_product_pays(g) && winograd::applies(g, groups, c_out) {
+        winograd::backward_data(g, c_out, w, dy, &mut dx);
+        return dx;
+    }
     for (first, s) in slices(g) {
         let dy = slice_channel_major(&s, first, c_out, dy);
         let dx = &mut dx[first * image_len..][..s.batch * image_len];
@@ -275,7 +284,12 @@ pub fn conv_backward_both(
         let planes = PhasePlanes::new(g, image);
         let column_major = channel_major(g, c_out, column);
         weight_gradient_implicit(g, groups, c_out, &planes, &column_major, dw);
+        let winograd = winograd::applies(g, groups, c_out);
         match side {
+            GradientSide::Image if winograd => {
+                winograd::backward_data(g, c_out, w, column, gradient)
+            }
+            GradientSide::Column if winograd => winograd::forward(g, c_out, image, w, gradient),
             GradientSide::Image => {
                 for (first, s) in slices(g) {
                     let gradient = &mut gradient[first * side_len..][..s.batch * side_len];

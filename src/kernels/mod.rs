@@ -18,6 +18,7 @@ mod sgemm;
 pub mod threads;
 pub mod timing;
 mod vector;
+mod winograd;
 
 pub use activation::{activate, tanh};
 pub use adam::{AdamHyper, AdamStep, Moments};

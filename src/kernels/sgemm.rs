@@ -209,6 +209,36 @@ pub(super) fn product(
     placement: Placement,
     accumulate: bool,
 ) {
+    product_on(
+        rayon::current_num_threads(),
+        a,
+        b,
+        out,
+        placement,
+        accumulate,
+    )
+}
+
+/// [`product`] on the calling thread alone, for callers that run several products side by side.
+pub(super) fn product_on_this_thread(
+    a: MatRef,
+    b: &dyn PanelSource,
+    out: &mut [f32],
+    placement: Placement,
+    accumulate: bool,
+) {
+    product_on(1, a, b, out, placement, accumulate)
+}
+
+/// [`product`] over `threads` threads of the current pool (1: the calling thread alone).
+fn product_on(
+    threads: usize,
+    a: MatRef,
+    b: &dyn PanelSource,
+    out: &mut [f32],
+    placement: Placement,
+    accumulate: bool,
+) {
     let (m, k, n) = (a.rows, a.cols, b.cols());
     assert_eq!(b.rows(), k, "inner dimensions differ");
     assert!(available(), "the micro-kernel needs AVX-512");
@@ -230,10 +260,10 @@ pub(super) fn product(
         }
         return;
     }
-    let packed_a = PackedA::new(&a, Blocking::for_product(k, &placement));
+    let threads = threads.max(1);
+    let packed_a = PackedA::new(&a, Blocking::for_product(k, &placement), threads > 1);
     let packed_a = &packed_a;
     let shared = SharedOut(out.as_mut_ptr());
-    let threads = rayon::current_num_threads().max(1);
     let unit = placement.column_unit();
     let units = n.div_ceil(unit);
     if threads == 1 || m * n * k < 1 << 17 || units < 2 {
@@ -284,7 +314,8 @@ struct PackedA {
 }
 
 impl PackedA {
-    fn new(a: &MatRef, blocking: Blocking) -> Self {
+    /// Packs `a`, with the threads of the current pool when `parallel`.
+    fn new(a: &MatRef, blocking: Blocking, parallel: bool) -> Self {
         let (rows, depth) = (a.rows, a.cols);
         let padded = rows.div_ceil(MR) * MR;
         let mut data = Scratch::take(padded * depth);
@@ -294,18 +325,27 @@ impl PackedA {
         for (block, chunk) in data.chunks_mut(padded * blocking.kc).enumerate() {
             let p0 = block * blocking.kc;
             let kc = blocking.kc.min(depth - p0);
-            chunk[..padded * kc]
-                .par_chunks_mut(PANELS_PER_TASK * MR * kc)
-                .enumerate()
-                .for_each(|(task, panels)| {
-                    let i0 = task * PANELS_PER_TASK * MR;
-                    pack_a(
-                        a,
-                        (i0, (rows - i0).min(panels.len() / kc)),
-                        (p0, kc),
-                        panels,
-                    );
-                });
+            let pack_task = |(task, panels): (usize, &mut [f32])| {
+                let i0 = task * PANELS_PER_TASK * MR;
+                pack_a(
+                    a,
+                    (i0, (rows - i0).min(panels.len() / kc)),
+                    (p0, kc),
+                    panels,
+                );
+            };
+            let tasks = PANELS_PER_TASK * MR * kc;
+            if parallel {
+                chunk[..padded * kc]
+                    .par_chunks_mut(tasks)
+                    .enumerate()
+                    .for_each(pack_task);
+            } else {
+                chunk[..padded * kc]
+                    .chunks_mut(tasks)
+                    .enumerate()
+                    .for_each(pack_task);
+            }
         }
         PackedA {
             data,

@@ -1,0 +1,786 @@
+//! Winograd's minimal filtering, F(4x4, 2x2), for the 4x4 stride-2 convolutions of a DCGAN's
+//! inner layers, forward and data gradient, on CPUs with AVX-512: 25 multiplications where the
+//! direct sum takes 64 (2.56 times fewer).
+//!
+//! A stride-2 4x4 convolution is a sum of four stride-1 2x2 correlations, one per phase of its
+//! input (even or odd rows, even or odd columns): kernel tap `(2a + py, 2b + px)` only ever meets
+//! pixels of one phase. Its data gradient (a transposed convolution) splits the other way: each
+//! phase of the *image* is one stride-1 2x2 correlation of the output gradient with a quarter
+//! of the flipped kernel. Every 2x2 correlation runs as F(4x4, 2x2) (Lavin and Gray, 2016): a
+//! 5x5 input tile `d` and a 2x2 kernel `g` give the 4x4 output tile
+//! `Aᵀ [(G g Gᵀ) ⊙ (Bᵀ d B)] A`. Summed over input planes, the 25 element-wise products are 25
+//! matrix products (our `sgemm`), one per point of the transform.
+//!
+//! The transforms run 16 images at a time, one per vector lane, so the batch is a multiple of
+//! 16; the input is first copied batch-minor so that those 16 values are contiguous. The
+//! interpolation points are 0, 1, -1, 2 and infinity: in f32 the result differs from the
+//! direct sum by about 1e-5 of its largest value over 512 input channels (the test allows 1e-4).
+
+use rayon::prelude::*;
+
+use super::gemm::MatRef;
+use super::layout::ConvGeometry;
+use super::scratch::Scratch;
+use super::sgemm::{self, Placement};
+
+/// Images per vector.
+const LANES: usize = 16;
+/// Outputs per tile side.
+const TILE: usize = 4;
+/// Input values per tile side (`TILE` plus the kernel's 2 taps, less one).
+const POINTS: usize = 5;
+/// Points of the 2D transform: one matrix product each.
+const TRANSFORM: usize = POINTS * POINTS;
+
+/// `Bᵀ`: an input tile's rows (and then columns) to transform points.
+const B_T: [[f32; POINTS]; POINTS] = [
+    [2.0, -1.0, -2.0, 1.0, 0.0],
+    [0.0, -2.0, -1.0, 1.0, 0.0],
+    [0.0, 2.0, -3.0, 1.0, 0.0],
+    [0.0, -1.0, 0.0, 1.0, 0.0],
+    [0.0, 2.0, -1.0, -2.0, 1.0],
+];
+/// `G`: a kernel's two taps to transform points.
+const G: [[f32; 2]; POINTS] = [
+    [0.5, 0.0],
+    [-0.5, -0.5],
+    [-1.0 / 6.0, 1.0 / 6.0],
+    [1.0 / 6.0, 1.0 / 3.0],
+    [0.0, 1.0],
+];
+/// `Aᵀ`: transform points back to a tile's four outputs.
+const A_T: [[f32; POINTS]; TILE] = [
+    [1.0, 1.0, 1.0, 1.0, 0.0],
+    [0.0, 1.0, -1.0, 2.0, 0.0],
+    [0.0, 1.0, 1.0, 4.0, 0.0],
+    [0.0, 1.0, -1.0, 8.0, 1.0],
+];
+
+/// Whether [`forward`] and [`backward_data`] take this convolution: a 4x4 kernel at stride 2,
+/// one group, at least 16 channels on each side (thinner layers, such as RGB ones, leave the
+/// matrix products too narrow to pay for the transforms), a batch of whole vectors, and our
+/// AVX-512 multiply.
+pub(super) fn applies(g: &ConvGeometry, groups: usize, c_out: usize) -> bool {
+    const MIN_CHANNELS: usize = 16;
+    sgemm::available()
+        && enabled()
+        && groups == 1
+        && (g.kernel_h, g.kernel_w, g.stride) == (4, 4, 2)
+        && g.channels >= MIN_CHANNELS
+        && c_out >= MIN_CHANNELS
+        && g.batch > 0
+        && g.batch.is_multiple_of(LANES)
+}
+
+/// Setting `DEEPSTYLE_NO_WINOGRAD` turns the transforms off, for comparing both ways on one
+/// build (tests force it per thread instead).
+fn enabled() -> bool {
+    static ENABLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let by_environment =
+        *ENABLED.get_or_init(|| std::env::var_os("DEEPSTYLE_NO_WINOGRAD").is_none());
+    by_environment && !forced_off()
+}
+
+#[cfg(test)]
+thread_local! {
+    pub(super) static FORCE_OFF: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+#[cfg(test)]
+fn forced_off() -> bool {
+    FORCE_OFF.with(|f| f.get())
+}
+
+#[cfg(not(test))]
+fn forced_off() -> bool {
+    false
+}
+
+/// The shape of an NCHW tensor.
+#[derive(Clone, Copy, Debug)]
+struct Nchw {
+    batch: usize,
+    channels: usize,
+    height: usize,
+    width: usize,
+}
+
+/// One phase of a tensor's planes seen as a plane of its own: its position `(r, c)` is pixel
+/// `(step * r + phase.0, step * c + phase.1)`.
+#[derive(Clone, Copy, Debug)]
+struct PhaseView {
+    step: usize,
+    phase: (usize, usize),
+}
+
+impl PhaseView {
+    const WHOLE: PhaseView = PhaseView {
+        step: 1,
+        phase: (0, 0),
+    };
+
+    /// Rows and columns of this view of `t`'s planes.
+    fn extent(&self, t: &Nchw) -> (usize, usize) {
+        let span = |size: usize, phase: usize| size.saturating_sub(phase).div_ceil(self.step);
+        (span(t.height, self.phase.0), span(t.width, self.phase.1))
+    }
+
+    /// The pixel of view position `(r, c)`.
+    fn pixel(&self, r: usize, c: usize) -> (usize, usize) {
+        (self.step * r + self.phase.0, self.step * c + self.phase.1)
+    }
+}
+
+/// One input plane of a correlation: a channel of the input tensor seen through `view`, read
+/// `shift` positions on (output `(r, c)` meets view positions `(r, c) + shift + (a, b)`).
+#[derive(Clone, Copy, Debug)]
+struct Source {
+    channel: usize,
+    view: PhaseView,
+    shift: (isize, isize),
+}
+
+/// A set of 2x2 correlations writing one view of every channel of `output`:
+/// `out[m] = Σ_k kernel(m, k) ⋆ sources[k]`.
+struct Correlation<'a> {
+    input: Nchw,
+    sources: Vec<Source>,
+    output: Nchw,
+    target: PhaseView,
+    kernels: Kernels<'a>,
+}
+
+/// Where the 2x2 kernels of a correlation lie in the 4x4 weight: output channel `m`'s kernel
+/// for source `k` has tap `(a, b)` at `m * row_stride + source_offsets[k] + tap_step * (8a + 2b)`.
+struct Kernels<'a> {
+    weight: &'a [f32],
+    row_stride: usize,
+    source_offsets: Vec<i32>,
+    /// 1 reads the taps in order, -1 flipped.
+    tap_step: i32,
+}
+
+impl<'a> Kernels<'a> {
+    /// # Panics
+    /// If a tap of `rows` output channels lies outside `weight` (or past 32-bit offsets).
+    fn new(
+        weight: &'a [f32],
+        rows: usize,
+        row_stride: usize,
+        source_offsets: Vec<i32>,
+        tap_step: i32,
+    ) -> Self {
+        let reach = 10 * tap_step as i64;
+        let lowest = source_offsets.iter().min().map_or(0, |&o| o as i64) + reach.min(0);
+        let highest = source_offsets.iter().max().map_or(0, |&o| o as i64)
+            + reach.max(0)
+            + (rows.saturating_sub(1) * row_stride) as i64;
+        assert!(
+            lowest >= 0 && highest < (weight.len() as i64).min(i32::MAX as i64),
+            "kernel taps outside the weight"
+        );
+        Kernels {
+            weight,
+            row_stride,
+            source_offsets,
+            tap_step,
+        }
+    }
+}
+
+/// The phase (`0` or `1`) and shift of tap parity `tap` at padding `padding`: pixel
+/// `2 * o + 2 * a + tap - padding` is `2 * (o + a + shift) + phase`.
+fn phase_and_shift(tap: usize, padding: usize) -> (usize, isize) {
+    let e = tap as isize - padding as isize;
+    (e.rem_euclid(2) as usize, e.div_euclid(2))
+}
+
+/// Convolution forward (`x` on the image side, weight `(c_out, c, 4, 4)`) into `out`
+/// (`(N, c_out, out_h, out_w)`), every element overwritten. Check [`applies`] first.
+pub(super) fn forward(g: &ConvGeometry, c_out: usize, x: &[f32], w: &[f32], out: &mut [f32]) {
+    let input = image_side(g);
+    let sources = (0..g.channels)
+        .flat_map(|c| (0..2).flat_map(move |py| (0..2).map(move |px| (c, py, px))))
+        .map(|(channel, py, px)| {
+            let (phase_y, shift_y) = phase_and_shift(py, g.padding);
+            let (phase_x, shift_x) = phase_and_shift(px, g.padding);
+            Source {
+                channel,
+                view: PhaseView {
+                    step: 2,
+                    phase: (phase_y, phase_x),
+                },
+                shift: (shift_y, shift_x),
+            }
+        })
+        .collect();
+    // Source `k` is channel `k / 4` under the taps of parity `(k / 2 % 2, k % 2)`: tap
+    // `(2a + py, 2b + px)` of weight row `m` lies at `m * 16c + 16 ic + 4 py + px + 8a + 2b`.
+    let offsets = (0..4 * g.channels)
+        .map(|k| ((k / 4) * 16 + (k / 2 % 2) * 4 + k % 2) as i32)
+        .collect();
+    let correlation = Correlation {
+        input,
+        sources,
+        output: column_side(g, c_out),
+        target: PhaseView::WHOLE,
+        kernels: Kernels::new(w, c_out, 16 * g.channels, offsets, 1),
+    };
+    let batch_minor = batch_minor(x, &input);
+    correlation.run(&batch_minor, out);
+}
+
+/// Convolution data gradient (`dy` on the column side, weight `(c_out, c, 4, 4)`) into `dx`
+/// (the image side), every element overwritten. Check [`applies`] first.
+pub(super) fn backward_data(g: &ConvGeometry, c_out: usize, w: &[f32], dy: &[f32], dx: &mut [f32]) {
+    let input = column_side(g, c_out);
+    let batch_minor = batch_minor(dy, &input);
+    let c = g.channels;
+    for phase_y in 0..2 {
+        for phase_x in 0..2 {
+            // The taps of this image phase have parity `p`, and pixel `2r + phase` meets
+            // output row `r - shift - a` through tap `2a + p`; flipping the kernel (`a' = 1 - a`)
+            // makes that a correlation read `-shift - 1` on.
+            let parity = |phase: usize| (phase + g.padding) % 2;
+            let (py, px) = (parity(phase_y), parity(phase_x));
+            let shift = |p: usize| -phase_and_shift(p, g.padding).1 - 1;
+            let sources = (0..c_out)
+                .map(|channel| Source {
+                    channel,
+                    view: PhaseView::WHOLE,
+                    shift: (shift(py), shift(px)),
+                })
+                .collect();
+            // Flipped tap `(a, b)` of image channel `m` and output channel `k` is weight tap
+            // `(2 (1 - a) + py, 2 (1 - b) + px)`: at `16 (k c + m) + 4 (2 + py) + 2 + px - 8a - 2b`.
+            let offsets = (0..c_out)
+                .map(|k| (k * c * 16 + (2 + py) * 4 + 2 + px) as i32)
+                .collect();
+            let correlation = Correlation {
+                input,
+                sources,
+                output: image_side(g),
+                target: PhaseView {
+                    step: 2,
+                    phase: (phase_y, phase_x),
+                },
+                kernels: Kernels::new(w, c, 16, offsets, -1),
+            };
+            correlation.run(&batch_minor, dx);
+        }
+    }
+}
+
+fn image_side(g: &ConvGeometry) -> Nchw {
+    Nchw {
+        batch: g.batch,
+        channels: g.channels,
+        height: g.height,
+        width: g.width,
+    }
+}
+
+fn column_side(g: &ConvGeometry, c_out: usize) -> Nchw {
+    Nchw {
+        batch: g.batch,
+        channels: c_out,
+        height: g.out_h,
+        width: g.out_w,
+    }
+}
+
+impl Correlation<'_> {
+    /// Writes the target view of `out` from the input copied batch-minor.
+    fn run(&self, batch_minor: &[f32], out: &mut [f32]) {
+        let (rows, cols) = self.target.extent(&self.output);
+        if rows == 0 || cols == 0 {
+            return;
+        }
+        let tiles = Tiles {
+            across: cols.div_ceil(TILE),
+            down: rows.div_ceil(TILE),
+            batch: self.input.batch,
+        };
+        let (k, m, n) = (self.sources.len(), self.output.channels, tiles.count());
+        // Layouts: `v` (K, point, tile), `u` (M, point, K), products (M, point, tile), so that
+        // each transform writes (or reads) one contiguous chunk per plane.
+        let mut v = Scratch::take(k * TRANSFORM * n);
+        v.par_chunks_mut(TRANSFORM * n)
+            .zip(&self.sources)
+            .for_each(|(v, source)| {
+                // SAFETY: `applies` found AVX-512.
+                unsafe { transform_input(batch_minor, &self.input, source, &tiles, v) }
+            });
+        let mut u = Scratch::take(m * TRANSFORM * k);
+        u.par_chunks_mut(TRANSFORM * k)
+            .enumerate()
+            // SAFETY: `applies` found AVX-512.
+            .for_each(|(row, u)| unsafe { transform_kernels(&self.kernels, row, u) });
+        // Products `(point, M, tile)`: the points run side by side, each on one thread (a
+        // product of one point is too small to share well).
+        let mut products = Scratch::take(TRANSFORM * m * n);
+        products
+            .par_chunks_mut(m * n)
+            .enumerate()
+            .for_each(|(point, products)| {
+                sgemm::product_on_this_thread(
+                    MatRef::row_major(&u[point * k..], m, k, TRANSFORM * k),
+                    &MatRef::row_major(&v[point * n..], k, n, TRANSFORM * n),
+                    products,
+                    Placement::Rows { row_stride: n },
+                    false,
+                );
+            });
+        let target = SharedOut(out.as_mut_ptr());
+        assert!(
+            out.len()
+                >= self.output.batch
+                    * self.output.channels
+                    * self.output.height
+                    * self.output.width
+        );
+        let products = &products;
+        (0..m).into_par_iter().for_each(|channel| {
+            let target = target;
+            // SAFETY: AVX-512 as above; each task writes only its own channel's pixels of
+            // the target view, inside `out` (asserted above).
+            unsafe {
+                transform_output(products, &tiles, &self.output, self.target, channel, target)
+            }
+        });
+    }
+}
+
+/// How output tiles are numbered: `(tile row * across + tile column) * batch + image`, so the
+/// 16 images of a vector are neighbours.
+#[derive(Clone, Copy, Debug)]
+struct Tiles {
+    across: usize,
+    down: usize,
+    batch: usize,
+}
+
+impl Tiles {
+    fn count(&self) -> usize {
+        self.across * self.down * self.batch
+    }
+}
+
+/// The output tensor, written by several threads at disjoint pixels.
+#[derive(Clone, Copy)]
+struct SharedOut(*mut f32);
+// SAFETY: each thread writes the pixels of its own output channel only, and the borrow of the
+// output outlives the parallel loop.
+unsafe impl Send for SharedOut {}
+unsafe impl Sync for SharedOut {}
+
+/// Output channel `row`'s kernels for every source, as `(G g Gᵀ)`, into `u` (`(point, source)`),
+/// 16 sources at a time.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn transform_kernels(kernels: &Kernels, row: usize, u: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let sources = kernels.source_offsets.len();
+    assert!(u.len() >= TRANSFORM * sources);
+    let row_offset = _mm512_set1_epi32((row * kernels.row_stride) as i32);
+    for k0 in (0..sources).step_by(LANES) {
+        let count = LANES.min(sources - k0);
+        let mask = ((1u32 << count) - 1) as __mmask16;
+        // SAFETY: the mask covers the `count` offsets loaded.
+        let offsets =
+            unsafe { _mm512_maskz_loadu_epi32(mask, kernels.source_offsets[k0..].as_ptr()) };
+        let origins = _mm512_add_epi32(offsets, row_offset);
+        let g: [[__m512; 2]; 2] = std::array::from_fn(|a| {
+            std::array::from_fn(|b| {
+                let tap = _mm512_set1_epi32(kernels.tap_step * (8 * a as i32 + 2 * b as i32));
+                let index = _mm512_add_epi32(origins, tap);
+                // SAFETY: `Kernels::new` checked every tap of every row lies in the weight.
+                unsafe {
+                    _mm512_mask_i32gather_ps::<4>(
+                        _mm512_setzero_ps(),
+                        mask,
+                        index,
+                        kernels.weight.as_ptr(),
+                    )
+                }
+            })
+        });
+        let points = sandwich(&G, &g);
+        for (i, row) in points.iter().enumerate() {
+            for (j, value) in row.iter().enumerate() {
+                let dst = &mut u[(i * POINTS + j) * sources + k0..][..count];
+                // SAFETY: the mask covers the `count` values of `dst`.
+                unsafe { _mm512_mask_storeu_ps(dst.as_mut_ptr(), mask, *value) };
+            }
+        }
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+unsafe fn transform_kernels(_: &Kernels, _: usize, _: &mut [f32]) {
+    unreachable!("`applies` is false off x86-64")
+}
+
+/// `t` (`(N, C, H, W)`) as `(C, H, W, N)`: the 16 images of a pixel side by side.
+fn batch_minor(x: &[f32], t: &Nchw) -> Scratch {
+    let plane = t.height * t.width;
+    assert_eq!(x.len(), t.batch * t.channels * plane);
+    let mut out = Scratch::take(x.len());
+    out.par_chunks_mut(plane * t.batch)
+        .enumerate()
+        .for_each(|(channel, out)| {
+            // SAFETY: `applies` found AVX-512.
+            unsafe { batch_minor_channel(x, t, channel, out) }
+        });
+    out
+}
+
+/// Channel `channel` of `x` into `out` (`(H, W, N)`), 16 images by 16 pixels at a time through
+/// a register transpose.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn batch_minor_channel(x: &[f32], t: &Nchw, channel: usize, out: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let plane = t.height * t.width;
+    for n0 in (0..t.batch).step_by(LANES) {
+        for p0 in (0..plane).step_by(LANES) {
+            let count = LANES.min(plane - p0);
+            let mask = ((1u32 << count) - 1) as __mmask16;
+            let rows = std::array::from_fn(|i| {
+                let start = ((n0 + i) * t.channels + channel) * plane + p0;
+                let row = &x[start..start + count];
+                // SAFETY: the mask covers the `count` values of `row`.
+                unsafe { _mm512_maskz_loadu_ps(mask, row.as_ptr()) }
+            });
+            let pixels = super::sgemm::transpose16(rows);
+            for (j, pixel) in pixels.iter().enumerate().take(count) {
+                let dst = &mut out[(p0 + j) * t.batch + n0..][..LANES];
+                // SAFETY: `dst` holds 16 values.
+                unsafe { _mm512_storeu_ps(dst.as_mut_ptr(), *pixel) };
+            }
+        }
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+unsafe fn batch_minor_channel(_: &[f32], _: &Nchw, _: usize, _: &mut [f32]) {
+    unreachable!("`applies` is false off x86-64")
+}
+
+/// `rows[i] = Σ_j matrix[i][j] · v[j]`, over vectors (zero coefficients skipped; the matrices
+/// are constants, so that folds away).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[inline]
+fn combine<const R: usize, const C: usize>(
+    matrix: &[[f32; C]; R],
+    v: &[std::arch::x86_64::__m512; C],
+) -> [std::arch::x86_64::__m512; R] {
+    use std::arch::x86_64::*;
+    std::array::from_fn(|i| {
+        let mut sum = _mm512_setzero_ps();
+        for (&coefficient, &value) in matrix[i].iter().zip(v) {
+            if coefficient == 1.0 {
+                sum = _mm512_add_ps(sum, value);
+            } else if coefficient == -1.0 {
+                sum = _mm512_sub_ps(sum, value);
+            } else if coefficient != 0.0 {
+                sum = _mm512_fmadd_ps(_mm512_set1_ps(coefficient), value, sum);
+            }
+        }
+        sum
+    })
+}
+
+/// `M · d · Mᵀ` for a square tile of vectors `d` (`R x R` points from `C x C` values).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[inline]
+fn sandwich<const R: usize, const C: usize>(
+    matrix: &[[f32; C]; R],
+    d: &[[std::arch::x86_64::__m512; C]; C],
+) -> [[std::arch::x86_64::__m512; R]; R] {
+    // Columns first: left[i][j] = Σ_k M[i][k] d[k][j].
+    let columns: [[_; R]; C] = std::array::from_fn(|j| combine(matrix, &d.map(|row| row[j])));
+    std::array::from_fn(|i| combine(matrix, &columns.map(|column| column[i])))
+}
+
+/// The transformed tiles of one source plane into `v` (`(point, tile)`).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn transform_input(batch_minor: &[f32], t: &Nchw, source: &Source, tiles: &Tiles, v: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let (rows, cols) = source.view.extent(t);
+    let n = tiles.count();
+    let plane = t.height * t.width * t.batch;
+    let channel = &batch_minor[source.channel * plane..][..plane];
+    for ty in 0..tiles.down {
+        for tx in 0..tiles.across {
+            let r0 = (ty * TILE) as isize + source.shift.0;
+            let c0 = (tx * TILE) as isize + source.shift.1;
+            // Offsets of the 5x5 inputs in the channel, `usize::MAX` over the edges.
+            let mut offsets = [[usize::MAX; POINTS]; POINTS];
+            for (i, row) in offsets.iter_mut().enumerate() {
+                for (j, offset) in row.iter_mut().enumerate() {
+                    let (r, c) = (r0 + i as isize, c0 + j as isize);
+                    if r >= 0 && c >= 0 && (r as usize) < rows && (c as usize) < cols {
+                        let (y, x) = source.view.pixel(r as usize, c as usize);
+                        *offset = (y * t.width + x) * t.batch;
+                    }
+                }
+            }
+            for n0 in (0..t.batch).step_by(LANES) {
+                let mut d = [[_mm512_setzero_ps(); POINTS]; POINTS];
+                for (d, offsets) in d.iter_mut().zip(&offsets) {
+                    for (d, &offset) in d.iter_mut().zip(offsets) {
+                        if offset != usize::MAX {
+                            // SAFETY: the offset is a pixel of the channel, which holds its
+                            // whole batch (a multiple of 16) there.
+                            *d = unsafe {
+                                _mm512_loadu_ps(channel[offset + n0..][..LANES].as_ptr())
+                            };
+                        }
+                    }
+                }
+                let points = sandwich(&B_T, &d);
+                let tile = (ty * tiles.across + tx) * tiles.batch + n0;
+                for (i, row) in points.iter().enumerate() {
+                    for (j, value) in row.iter().enumerate() {
+                        let dst = &mut v[(i * POINTS + j) * n + tile..][..LANES];
+                        // SAFETY: `dst` holds 16 values.
+                        unsafe { _mm512_storeu_ps(dst.as_mut_ptr(), *value) };
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+unsafe fn transform_input(_: &[f32], _: &Nchw, _: &Source, _: &Tiles, _: &mut [f32]) {
+    unreachable!("`applies` is false off x86-64")
+}
+
+/// Output channel `channel`'s tiles from its 25 products (`(point, tile)`) into its pixels of
+/// the `target` view of `out`.
+///
+/// # Safety
+/// `out` must hold the whole output tensor, and no other thread may write this channel's
+/// pixels of the target view meanwhile.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn transform_output(
+    products: &[f32],
+    tiles: &Tiles,
+    output: &Nchw,
+    target: PhaseView,
+    channel: usize,
+    out: SharedOut,
+) {
+    use std::arch::x86_64::*;
+    let (rows, cols) = target.extent(output);
+    let n = tiles.count();
+    let plane = output.height * output.width;
+    for ty in 0..tiles.down {
+        for tx in 0..tiles.across {
+            for n0 in (0..tiles.batch).step_by(LANES) {
+                let tile = (ty * tiles.across + tx) * tiles.batch + n0;
+                let points: [[__m512; POINTS]; POINTS] = std::array::from_fn(|i| {
+                    std::array::from_fn(|j| {
+                        let point = i * POINTS + j;
+                        let src =
+                            &products[(point * output.channels + channel) * n + tile..][..LANES];
+                        // SAFETY: `src` holds 16 values.
+                        unsafe { _mm512_loadu_ps(src.as_ptr()) }
+                    })
+                });
+                let values = sandwich(&A_T, &points);
+                // Row `i * 4 + j` holds output (i, j) of 16 images; transposed, row `image`.
+                let by_image =
+                    super::sgemm::transpose16(std::array::from_fn(|q| values[q / TILE][q % TILE]));
+                let (tile_rows, tile_cols) =
+                    (TILE.min(rows - ty * TILE), TILE.min(cols - tx * TILE));
+                let row_mask = ((1u32 << tile_cols) - 1) as __mmask16;
+                let mut lanes = [0.0f32; LANES];
+                for (image, vector) in by_image.iter().enumerate() {
+                    let base = ((n0 + image) * output.channels + channel) * plane;
+                    if target.step == 1 {
+                        // Each tile row is 4 neighbouring pixels: one masked store.
+                        for i in 0..tile_rows {
+                            let (y, x) = target.pixel(ty * TILE + i, tx * TILE);
+                            let row = _mm512_maskz_compress_ps(0xF << (4 * i), *vector);
+                            // SAFETY: the pixels lie in this channel's plane of image
+                            // `n0 + image` (the view's extent), inside `out` (the caller's
+                            // contract), and only this task writes them.
+                            unsafe {
+                                _mm512_mask_storeu_ps(
+                                    out.0.add(base + y * output.width + x),
+                                    row_mask,
+                                    row,
+                                )
+                            };
+                        }
+                        continue;
+                    }
+                    // SAFETY: `lanes` holds 16 values.
+                    unsafe { _mm512_storeu_ps(lanes.as_mut_ptr(), *vector) };
+                    for i in 0..tile_rows {
+                        for j in 0..tile_cols {
+                            let (y, x) = target.pixel(ty * TILE + i, tx * TILE + j);
+                            // SAFETY: as above.
+                            unsafe {
+                                *out.0.add(base + y * output.width + x) = lanes[i * TILE + j]
+                            };
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+unsafe fn transform_output(_: &[f32], _: &Tiles, _: &Nchw, _: PhaseView, _: usize, _: SharedOut) {
+    unreachable!("`applies` is false off x86-64")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(len: usize, seed: u64) -> Vec<f32> {
+        let mut state = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (0..len)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    /// The direct sums, in f64: the forward `(N, c_out, out_h, out_w)` and the data gradient
+    /// of `dy` (the image side).
+    fn direct(
+        g: &ConvGeometry,
+        c_out: usize,
+        x: &[f32],
+        w: &[f32],
+        dy: &[f32],
+    ) -> (Vec<f64>, Vec<f64>) {
+        let mut y = vec![0.0f64; g.batch * c_out * g.positions()];
+        let mut dx = vec![0.0f64; g.image_len()];
+        for n in 0..g.batch {
+            for o in 0..c_out {
+                for oy in 0..g.out_h {
+                    for ox in 0..g.out_w {
+                        let out = ((n * c_out + o) * g.out_h + oy) * g.out_w + ox;
+                        for c in 0..g.channels {
+                            for ky in 0..4 {
+                                for kx in 0..4 {
+                                    let iy = (oy * 2 + ky) as isize - g.padding as isize;
+                                    let ix = (ox * 2 + kx) as isize - g.padding as isize;
+                                    if iy < 0
+                                        || ix < 0
+                                        || iy as usize >= g.height
+                                        || ix as usize >= g.width
+                                    {
+                                        continue;
+                                    }
+                                    let pixel = ((n * g.channels + c) * g.height + iy as usize)
+                                        * g.width
+                                        + ix as usize;
+                                    let tap = w[((o * g.channels + c) * 4 + ky) * 4 + kx] as f64;
+                                    y[out] += tap * x[pixel] as f64;
+                                    dx[pixel] += tap * dy[out] as f64;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        (y, dx)
+    }
+
+    fn assert_close(ours: &[f32], reference: &[f64], what: &str) {
+        let scale = reference
+            .iter()
+            .fold(0.0f64, |m, v| m.max(v.abs()))
+            .max(1e-12);
+        let worst = ours
+            .iter()
+            .zip(reference)
+            .fold(0.0f64, |m, (a, b)| m.max((*a as f64 - b).abs()));
+        assert!(
+            worst / scale < 1e-4,
+            "{what}: max diff {worst} against max {scale}"
+        );
+    }
+
+    /// Odd and even sizes (partial tiles, a last row no tap reaches), paddings 0-3 (both signs of
+    /// every phase's shift), channel counts off the micro-kernel's sizes, one and two vectors of
+    /// images, one and several threads.
+    #[test]
+    fn forward_and_data_gradient_match_the_direct_sums() {
+        if !sgemm::available() {
+            eprintln!("skipped: this CPU has no AVX-512, so the transforms never run");
+            return;
+        }
+        let cases = [
+            // (batch, channels, height, width, c_out, padding)
+            (16, 16, 8, 8, 16, 1),
+            (16, 20, 9, 11, 17, 1),
+            (32, 16, 13, 10, 24, 0),
+            (16, 17, 12, 12, 16, 2),
+            (16, 16, 7, 16, 19, 3),
+            (16, 24, 4, 4, 32, 1),
+        ];
+        for threads in [1, 3] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            for (i, &(batch, channels, height, width, c_out, padding)) in cases.iter().enumerate() {
+                let g = ConvGeometry::new((batch, channels, height, width), (4, 4), 2, padding)
+                    .unwrap();
+                assert!(applies(&g, 1, c_out), "case {i} should take the transforms");
+                let x = values(g.image_len(), 1 + i as u64);
+                let w = values(c_out * channels * 16, 100 + i as u64);
+                let dy = values(batch * c_out * g.positions(), 200 + i as u64);
+                let (y_ref, dx_ref) = direct(&g, c_out, &x, &w, &dy);
+                // NaN first, so a value left unwritten shows.
+                let mut y = vec![f32::NAN; y_ref.len()];
+                let mut dx = vec![f32::NAN; dx_ref.len()];
+                pool.install(|| {
+                    forward(&g, c_out, &x, &w, &mut y);
+                    backward_data(&g, c_out, &w, &dy, &mut dx);
+                });
+                assert_close(&y, &y_ref, &format!("forward, case {i}, {threads} threads"));
+                assert_close(
+                    &dx,
+                    &dx_ref,
+                    &format!("data gradient, case {i}, {threads} threads"),
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn only_wide_stride_two_four_by_four_convolutions_with_whole_vectors_of_images_apply() {
+        let g = |batch, channels, kernel, stride| {
+            ConvGeometry::new((batch, channels, 16, 16), (kernel, kernel), stride, 1).unwrap()
+        };
+        let available = sgemm::available();
+        assert_eq!(applies(&g(16, 16, 4, 2), 1, 16), available);
+        assert!(!applies(&g(8, 16, 4, 2), 1, 16), "half a vector of images");
+        assert!(!applies(&g(16, 3, 4, 2), 1, 64), "an RGB input");
+        assert!(!applies(&g(16, 64, 4, 2), 1, 3), "an RGB output");
+        assert!(!applies(&g(16, 16, 3, 2), 1, 16), "a 3x3 kernel");
+        assert!(!applies(&g(16, 16, 4, 1), 1, 16), "stride 1");
+        assert!(!applies(&g(16, 32, 4, 2), 2, 32), "groups");
+    }
+}
