@@ -341,7 +341,6 @@ impl Correlation<'_> {
         );
         let products = &products;
         (0..m).into_par_iter().for_each(|channel| {
-            let target = target;
             // SAFETY: AVX-512 as above; each task writes only its own channel's pixels of
             // the target view, inside `out` (asserted above).
             unsafe {
