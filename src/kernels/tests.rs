@@ -285,9 +285,13 @@ fn batch_norm_layer(channels: usize, activation: Activation) -> (candle_nn::VarM
 
 #[test]
 fn fused_batch_norm_matches_candle_ops() {
-    // Planes shorter than a vector, and longer ones around a mean far from zero (the sums are
-    // taken around a shift so the variance does not cancel away).
-    let inputs = [([4, 5, 3, 2], 3.0, 1.5), ([3, 5, 7, 6], 0.5, 40.0)];
+    // Planes shorter than a vector, longer ones around a mean far from zero (the sums are
+    // taken around a shift so the variance does not cancel away), and many 4x4 planes.
+    let inputs = [
+        ([4, 5, 3, 2], 3.0, 1.5),
+        ([3, 5, 7, 6], 0.5, 40.0),
+        ([128, 5, 4, 4], 1.0, 0.5),
+    ];
     for (activation, (shape, scale, offset)) in [
         Activation::Identity,
         Activation::Relu,
