@@ -57,6 +57,13 @@ pub(super) trait PanelSource: Sync {
     /// Writes rows `p0..p0 + kc`, columns `j0..j0 + nc` into `panels`: panel `q` holds columns
     /// `j0 + q * NR ..` as `kc` rows of `NR` values, zero past column `j0 + nc`.
     fn pack(&self, p0: usize, kc: usize, j0: usize, nc: usize, panels: &mut [f32]);
+
+    /// The panels [`PanelSource::pack`] would write, where the operand already holds them:
+    /// `(data, stride)` with panel `q` (columns `j0 + q * NR ..`) at `data[q * stride..]`, as
+    /// `kc` rows of `NR` values. `None` (the default) packs them.
+    fn panels_in_place(&self, _p0: usize, _kc: usize, _j0: usize) -> Option<(&[f32], usize)> {
+        None
+    }
 }
 
 impl PanelSource for MatRef<'_> {
@@ -394,13 +401,19 @@ unsafe fn columns(
             let nc = width.min(first + count - j0);
             for p0 in (0..k).step_by(depth) {
                 let kc = depth.min(k - p0);
-                b.pack(p0, kc, j0, nc, packed_b);
+                let (panels, panel_stride) = match b.panels_in_place(p0, kc, j0) {
+                    Some(in_place) => in_place,
+                    None => {
+                        b.pack(p0, kc, j0, nc, packed_b);
+                        (&packed_b[..], NR * kc)
+                    }
+                };
                 let add = accumulate || p0 > 0;
                 for i0 in (0..m).step_by(MC) {
                     let mc = MC.min(m - i0);
                     let packed_a = a.block(p0, kc, i0);
                     for jr in (0..nc).step_by(NR) {
-                        let panel_b = &packed_b[jr / NR * NR * kc..][..NR * kc];
+                        let panel_b = &panels[jr / NR * panel_stride..][..NR * kc];
                         for ir in (0..mc).step_by(MR) {
                             let panel_a = &packed_a[ir / MR * MR * kc..][..MR * kc];
                             let tile = Tile {

@@ -21,7 +21,7 @@ use rayon::prelude::*;
 use super::gemm::MatRef;
 use super::layout::ConvGeometry;
 use super::scratch::Scratch;
-use super::sgemm::{self, Placement};
+use super::sgemm::{self, NR, PanelSource, Placement};
 
 /// Images per vector.
 const LANES: usize = 16;
@@ -306,14 +306,30 @@ impl Correlation<'_> {
             batch: self.input.batch,
         };
         let (k, m, n) = (self.sources.len(), self.output.channels, tiles.count());
-        // Layouts: `v` (K, point, tile), `u` (M, point, K), products (M, point, tile), so that
-        // each transform writes (or reads) one contiguous chunk per plane.
-        let mut v = Scratch::take(k * TRANSFORM * n);
-        v.par_chunks_mut(TRANSFORM * n)
-            .zip(&self.sources)
-            .for_each(|(v, source)| {
-                // SAFETY: `applies` found AVX-512.
-                unsafe { transform_input(batch_minor, &self.input, source, &tiles, v) }
+        // `v` in the multiply's panel layout (no packing), `u` (M, point, K) so that each row's
+        // transform writes one contiguous chunk.
+        let v_layout = PanelLayout {
+            sources: k,
+            panels: n.div_ceil(NR),
+        };
+        let mut v = Scratch::take(TRANSFORM * v_layout.point_len());
+        let v_out = SharedOut(v.as_mut_ptr());
+        self.sources
+            .par_iter()
+            .enumerate()
+            .for_each(|(index, source)| {
+                // SAFETY: `applies` found AVX-512; `v` holds every point's panels, and each
+                // task writes only its own source's rows.
+                unsafe {
+                    transform_input(
+                        batch_minor,
+                        &self.input,
+                        (index, source),
+                        &tiles,
+                        v_layout,
+                        v_out,
+                    )
+                }
             });
         let mut u = Scratch::take(m * TRANSFORM * k);
         u.par_chunks_mut(TRANSFORM * k)
@@ -329,7 +345,11 @@ impl Correlation<'_> {
             .for_each(|(point, products)| {
                 sgemm::product_on_this_thread(
                     MatRef::row_major(&u[point * k..], m, k, TRANSFORM * k),
-                    &MatRef::row_major(&v[point * n..], k, n, TRANSFORM * n),
+                    &InPanels {
+                        data: &v[point * v_layout.point_len()..][..v_layout.point_len()],
+                        rows: k,
+                        cols: n,
+                    },
                     products,
                     Placement::Rows { row_stride: n },
                     false,
@@ -369,11 +389,11 @@ impl Tiles {
     }
 }
 
-/// The output tensor, written by several threads at disjoint pixels.
+/// A buffer several threads write at disjoint places.
 #[derive(Clone, Copy)]
 struct SharedOut(*mut f32);
-// SAFETY: each thread writes the pixels of its own output channel only, and the borrow of the
-// output outlives the parallel loop.
+// SAFETY: every user hands each thread its own elements (an output channel's pixels, a
+// source's rows), and the borrow of the buffer outlives the parallel loop.
 unsafe impl Send for SharedOut {}
 unsafe impl Sync for SharedOut {}
 
@@ -508,13 +528,73 @@ fn sandwich<const R: usize, const C: usize>(
     std::array::from_fn(|i| combine(matrix, &columns.map(|column| column[i])))
 }
 
-/// The transformed tiles of one source plane into `v` (`(point, tile)`).
+/// Where the transformed input lies: each point's `sources x tiles` matrix as the multiply
+/// packs its right-hand operand, `NR`-tile panels of `sources` rows (`(point, panel, source,
+/// NR)`), so the product reads it in place.
+#[derive(Clone, Copy, Debug)]
+struct PanelLayout {
+    sources: usize,
+    panels: usize,
+}
+
+impl PanelLayout {
+    fn point_len(&self) -> usize {
+        self.panels * self.sources * NR
+    }
+
+    fn offset(&self, point: usize, source: usize, tile: usize) -> usize {
+        point * self.point_len() + ((tile / NR) * self.sources + source) * NR + tile % NR
+    }
+}
+
+/// One point's transformed input, laid out as [`PanelLayout`] says: the multiply's packed panels
+/// already (the values past the last tile are never stored as results).
+struct InPanels<'a> {
+    data: &'a [f32],
+    rows: usize,
+    cols: usize,
+}
+
+impl PanelSource for InPanels<'_> {
+    fn rows(&self) -> usize {
+        self.rows
+    }
+
+    fn cols(&self) -> usize {
+        self.cols
+    }
+
+    fn pack(&self, p0: usize, kc: usize, j0: usize, nc: usize, panels: &mut [f32]) {
+        sgemm::for_each_panel(panels, kc, (j0, nc), |first, _, panel| {
+            panel.copy_from_slice(&self.data[(first / NR * self.rows + p0) * NR..][..kc * NR]);
+        });
+    }
+
+    fn panels_in_place(&self, p0: usize, kc: usize, j0: usize) -> Option<(&[f32], usize)> {
+        assert!(j0.is_multiple_of(NR) && p0 + kc <= self.rows);
+        Some((
+            &self.data[(j0 / NR * self.rows + p0) * NR..],
+            self.rows * NR,
+        ))
+    }
+}
+
+/// The transformed tiles of source plane `index` into `v`.
+///
+/// # Safety
+/// `v` must hold every point of `layout`, and no other thread may write this source's rows.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-fn transform_input(batch_minor: &[f32], t: &Nchw, source: &Source, tiles: &Tiles, v: &mut [f32]) {
+unsafe fn transform_input(
+    batch_minor: &[f32],
+    t: &Nchw,
+    (index, source): (usize, &Source),
+    tiles: &Tiles,
+    layout: PanelLayout,
+    v: SharedOut,
+) {
     use std::arch::x86_64::*;
     let (rows, cols) = source.view.extent(t);
-    let n = tiles.count();
     let plane = t.height * t.width * t.batch;
     let channel = &batch_minor[source.channel * plane..][..plane];
     for ty in 0..tiles.down {
@@ -547,11 +627,13 @@ fn transform_input(batch_minor: &[f32], t: &Nchw, source: &Source, tiles: &Tiles
                 }
                 let points = sandwich(&B_T, &d);
                 let tile = (ty * tiles.across + tx) * tiles.batch + n0;
+                // 16 tiles from a multiple of 16 lie in one panel, side by side.
                 for (i, row) in points.iter().enumerate() {
                     for (j, value) in row.iter().enumerate() {
-                        let dst = &mut v[(i * POINTS + j) * n + tile..][..LANES];
-                        // SAFETY: `dst` holds 16 values.
-                        unsafe { _mm512_storeu_ps(dst.as_mut_ptr(), *value) };
+                        let offset = layout.offset(i * POINTS + j, index, tile);
+                        // SAFETY: the 16 values lie in this source's row of a panel of `v`
+                        // (the caller's contract).
+                        unsafe { _mm512_storeu_ps(v.0.add(offset), *value) };
                     }
                 }
             }
@@ -560,7 +642,14 @@ fn transform_input(batch_minor: &[f32], t: &Nchw, source: &Source, tiles: &Tiles
 }
 
 #[cfg(not(target_arch = "x86_64"))]
-unsafe fn transform_input(_: &[f32], _: &Nchw, _: &Source, _: &Tiles, _: &mut [f32]) {
+unsafe fn transform_input(
+    _: &[f32],
+    _: &Nchw,
+    _: (usize, &Source),
+    _: &Tiles,
+    _: PanelLayout,
+    _: SharedOut,
+) {
     unreachable!("`applies` is false off x86-64")
 }
 
@@ -740,6 +829,8 @@ mod tests {
             (32, 16, 13, 10, 24, 0),
             (16, 17, 12, 12, 16, 2),
             (16, 16, 7, 16, 19, 3),
+            // 9 tiles an image: the last panel of tiles half full.
+            (16, 16, 18, 18, 16, 1),
             (64, 24, 4, 4, 32, 1),
         ];
         for threads in [1, 3] {
@@ -767,6 +858,33 @@ mod tests {
                     &dx,
                     &dx_ref,
                     &format!("data gradient, case {i}, {threads} threads"),
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn panels_packed_equal_the_panels_read_in_place() {
+        let layout = PanelLayout {
+            sources: 300,
+            panels: 3,
+        };
+        let data = values(layout.point_len(), 7);
+        let operand = InPanels {
+            data: &data,
+            rows: layout.sources,
+            cols: 80,
+        };
+        for (p0, kc, j0) in [(0, 256, 0), (256, 44, 32), (10, 5, 64)] {
+            let nc = operand.cols - j0;
+            let mut packed = vec![0.0; nc.div_ceil(NR) * NR * kc];
+            operand.pack(p0, kc, j0, nc, &mut packed);
+            let (in_place, stride) = operand.panels_in_place(p0, kc, j0).unwrap();
+            for (q, panel) in packed.chunks(NR * kc).enumerate() {
+                assert_eq!(
+                    panel,
+                    &in_place[q * stride..][..NR * kc],
+                    "panel {q} of {p0}, {j0}"
                 );
             }
         }
