@@ -831,6 +831,9 @@ mod tests {
             (16, 16, 7, 16, 19, 3),
             // 9 tiles an image: the last panel of tiles half full.
             (16, 16, 18, 18, 16, 1),
+            // Forward and data gradient deeper than one block of the multiply (256).
+            (64, 72, 8, 8, 20, 1),
+            (64, 16, 8, 8, 264, 1),
             (64, 24, 4, 4, 32, 1),
         ];
         for threads in [1, 3] {
