@@ -237,6 +237,10 @@ pub fn conv_backward_weight(
 ) -> Vec<f32> {
     let _timed = Timed::start(Kernel::ConvWeightGradient);
     let mut dw = zeroed(c_out * g.col_rows() / groups);
+    if implicit_gradient_pays(g, groups) && winograd::applies(g, groups, c_out) {
+        winograd::weight_gradient(g, c_out, x, dy, &mut dw);
+        return dw;
+    }
     if implicit_gradient_pays(g, groups) {
         let column = channel_major(g, c_out, dy);
         weight_gradient_implicit(g, groups, c_out, &PhasePlanes::new(g, x), &column, &mut dw);
@@ -280,16 +284,19 @@ pub fn conv_backward_both(
     let dw_len = c_out * g.col_rows() / groups;
     let mut packed = zeroed(g.batch * side_len + dw_len);
     let (gradient, dw) = packed.split_at_mut(g.batch * side_len);
+    if implicit_gradient_pays(g, groups) && winograd::applies(g, groups, c_out) {
+        winograd::weight_gradient(g, c_out, image, column, dw);
+        match side {
+            GradientSide::Image => winograd::backward_data(g, c_out, w, column, gradient),
+            GradientSide::Column => winograd::forward(g, c_out, image, w, gradient),
+        }
+        return packed;
+    }
     if implicit_gradient_pays(g, groups) {
         let planes = PhasePlanes::new(g, image);
         let column_major = channel_major(g, c_out, column);
         weight_gradient_implicit(g, groups, c_out, &planes, &column_major, dw);
-        let winograd = winograd::applies(g, groups, c_out);
         match side {
-            GradientSide::Image if winograd => {
-                winograd::backward_data(g, c_out, w, column, gradient)
-            }
-            GradientSide::Column if winograd => winograd::forward(g, c_out, image, w, gradient),
             GradientSide::Image => {
                 for (first, s) in slices(g) {
                     let gradient = &mut gradient[first * side_len..][..s.batch * side_len];

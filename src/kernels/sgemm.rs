@@ -76,6 +76,14 @@ impl PanelSource for MatRef<'_> {
     }
 
     fn pack(&self, p0: usize, kc: usize, j0: usize, nc: usize, panels: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if self.row_stride == 1 && self.col_stride != 1 && available() {
+            for_each_panel(panels, kc, (j0, nc), |first, width, panel| {
+                // SAFETY: the CPU has AVX-512.
+                unsafe { self.pack_transposed_avx512(p0, first, width, panel) }
+            });
+            return;
+        }
         for_each_panel(panels, kc, (j0, nc), |first, width, panel| {
             for (p, dst) in panel.chunks_exact_mut(NR).enumerate() {
                 let row = (p0 + p) * self.row_stride + first * self.col_stride;
@@ -89,6 +97,40 @@ impl PanelSource for MatRef<'_> {
                 dst[width..].fill(0.0);
             }
         });
+    }
+}
+
+impl MatRef<'_> {
+    /// One panel (columns `first..first + width`, rows `p0..` as many as `panel` holds) of an
+    /// operand stored transposed (its columns contiguous): 16 rows of 16 columns are loaded as
+    /// 16 column vectors and transposed in registers.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    fn pack_transposed_avx512(&self, p0: usize, first: usize, width: usize, panel: &mut [f32]) {
+        use std::arch::x86_64::*;
+        let kc = panel.len() / NR;
+        for r0 in (0..kc).step_by(16) {
+            let rows = 16.min(kc - r0);
+            let row_mask = ((1u32 << rows) - 1) as __mmask16;
+            for half in 0..NR / 16 {
+                let c0 = half * 16;
+                let columns = 16.min(width.saturating_sub(c0));
+                let loaded: [__m512; 16] = std::array::from_fn(|c| {
+                    if c >= columns {
+                        return _mm512_setzero_ps();
+                    }
+                    let start = (first + c0 + c) * self.col_stride + p0 + r0;
+                    let column = &self.data[start..start + rows];
+                    // SAFETY: the mask covers the `rows` values of `column`.
+                    unsafe { _mm512_maskz_loadu_ps(row_mask, column.as_ptr()) }
+                });
+                for (r, row) in transpose16(loaded).iter().enumerate().take(rows) {
+                    let dst = &mut panel[(r0 + r) * NR + c0..][..16];
+                    // SAFETY: `dst` holds 16 values; lanes past the last column are zero.
+                    unsafe { _mm512_storeu_ps(dst.as_mut_ptr(), *row) };
+                }
+            }
+        }
     }
 }
 

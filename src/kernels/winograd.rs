@@ -56,7 +56,26 @@ const A_T: [[f32; POINTS]; TILE] = [
     [0.0, 1.0, -1.0, 8.0, 1.0],
 ];
 
-/// Whether [`forward`] and [`backward_data`] take this convolution: a 4x4 kernel at stride 2,
+/// `A`: an output gradient tile's four values to transform points (the adjoint of `Aᵀ`).
+const A: [[f32; TILE]; POINTS] = transpose(A_T);
+/// `Gᵀ`: transform points back to a kernel's two taps (the adjoint of `G`).
+const G_T: [[f32; POINTS]; 2] = transpose(G);
+
+const fn transpose<const R: usize, const C: usize>(m: [[f32; C]; R]) -> [[f32; R]; C] {
+    let mut t = [[0.0; R]; C];
+    let mut i = 0;
+    while i < R {
+        let mut j = 0;
+        while j < C {
+            t[j][i] = m[i][j];
+            j += 1;
+        }
+        i += 1;
+    }
+    t
+}
+
+/// Whether [`forward`], [`backward_data`] and [`weight_gradient`] take this convolution: a 4x4 kernel at stride 2,
 /// one group, a batch of whole vectors, our AVX-512 multiply, and products large enough to pay
 /// for the transforms: at least 16 channels on each side (not an RGB layer) and 64 output tiles
 /// (two micro-kernel panels; a 64x64 DCGAN's 4x4 layers at batch 16 have 16, and ran twice as
@@ -151,24 +170,25 @@ struct Correlation<'a> {
     sources: Vec<Source>,
     output: Nchw,
     target: PhaseView,
-    kernels: Kernels<'a>,
+    weight: &'a [f32],
+    taps: TapLayout,
 }
 
 /// Where the 2x2 kernels of a correlation lie in the 4x4 weight: output channel `m`'s kernel
 /// for source `k` has tap `(a, b)` at `m * row_stride + source_offsets[k] + tap_step * (8a + 2b)`.
-struct Kernels<'a> {
-    weight: &'a [f32],
+struct TapLayout {
     row_stride: usize,
     source_offsets: Vec<i32>,
     /// 1 reads the taps in order, -1 flipped.
     tap_step: i32,
 }
 
-impl<'a> Kernels<'a> {
+impl TapLayout {
     /// # Panics
-    /// If a tap of `rows` output channels lies outside `weight` (or past 32-bit offsets).
+    /// If a tap of `rows` output channels lies outside a weight of `len` values (or past
+    /// 32-bit offsets).
     fn new(
-        weight: &'a [f32],
+        len: usize,
         rows: usize,
         row_stride: usize,
         source_offsets: Vec<i32>,
@@ -180,15 +200,30 @@ impl<'a> Kernels<'a> {
             + reach.max(0)
             + (rows.saturating_sub(1) * row_stride) as i64;
         assert!(
-            lowest >= 0 && highest < (weight.len() as i64).min(i32::MAX as i64),
+            lowest >= 0 && highest < (len as i64).min(i32::MAX as i64),
             "kernel taps outside the weight"
         );
-        Kernels {
-            weight,
+        TapLayout {
             row_stride,
             source_offsets,
             tap_step,
         }
+    }
+
+    /// The offsets of tap `(a, b)` for 16 sources from `k0` (`mask` marks the real ones) of
+    /// output channel `row`, relative to that channel's first value.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    fn tap_offsets(
+        &self,
+        k0: usize,
+        mask: std::arch::x86_64::__mmask16,
+        (a, b): (i32, i32),
+    ) -> std::arch::x86_64::__m512i {
+        use std::arch::x86_64::*;
+        // SAFETY: the mask covers the offsets loaded.
+        let offsets = unsafe { _mm512_maskz_loadu_epi32(mask, self.source_offsets[k0..].as_ptr()) };
+        _mm512_add_epi32(offsets, _mm512_set1_epi32(self.tap_step * (8 * a + 2 * b)))
     }
 }
 
@@ -203,7 +238,22 @@ fn phase_and_shift(tap: usize, padding: usize) -> (usize, isize) {
 /// (`(N, c_out, out_h, out_w)`), every element overwritten. Check [`applies`] first.
 pub(super) fn forward(g: &ConvGeometry, c_out: usize, x: &[f32], w: &[f32], out: &mut [f32]) {
     let input = image_side(g);
-    let sources = (0..g.channels)
+    let correlation = Correlation {
+        input,
+        sources: phase_sources(g),
+        output: column_side(g, c_out),
+        target: PhaseView::WHOLE,
+        weight: w,
+        taps: phase_taps(g, c_out),
+    };
+    let batch_minor = batch_minor(x, &input);
+    correlation.run(&batch_minor, out);
+}
+
+/// The image's channels split by phase, as the forward's sources: source `k` is channel `k / 4`
+/// under the taps of parity `(k / 2 % 2, k % 2)`.
+fn phase_sources(g: &ConvGeometry) -> Vec<Source> {
+    (0..g.channels)
         .flat_map(|c| (0..2).flat_map(move |py| (0..2).map(move |px| (c, py, px))))
         .map(|(channel, py, px)| {
             let (phase_y, shift_y) = phase_and_shift(py, g.padding);
@@ -217,21 +267,80 @@ pub(super) fn forward(g: &ConvGeometry, c_out: usize, x: &[f32], w: &[f32], out:
                 shift: (shift_y, shift_x),
             }
         })
-        .collect();
-    // Source `k` is channel `k / 4` under the taps of parity `(k / 2 % 2, k % 2)`: tap
-    // `(2a + py, 2b + px)` of weight row `m` lies at `m * 16c + 16 ic + 4 py + px + 8a + 2b`.
+        .collect()
+}
+
+/// Where the forward's kernels lie: tap `(2a + py, 2b + px)` of weight row `m` and source `k`
+/// (channel `ic`, parity `(py, px)`) is at `m * 16c + 16 ic + 4 py + px + 8a + 2b`.
+fn phase_taps(g: &ConvGeometry, c_out: usize) -> TapLayout {
     let offsets = (0..4 * g.channels)
         .map(|k| ((k / 4) * 16 + (k / 2 % 2) * 4 + k % 2) as i32)
         .collect();
-    let correlation = Correlation {
-        input,
-        sources,
-        output: column_side(g, c_out),
-        target: PhaseView::WHOLE,
-        kernels: Kernels::new(w, c_out, 16 * g.channels, offsets, 1),
+    TapLayout::new(c_out * g.channels * 16, c_out, 16 * g.channels, offsets, 1)
+}
+
+/// Convolution weight gradient `(c_out, c, 4, 4)` of the image `x` and the column-side
+/// gradient `dy` (summed over the batch) into `dw`, every element overwritten. Check
+/// [`applies`] first.
+///
+/// The forward is linear in each point's kernel transform `U = G g Gᵀ`, so its gradient is
+/// `dU = Σ_tiles (A dY Aᵀ) ⊙ (Bᵀ d B)`, one matrix product a point whose depth is the tiles,
+/// and `dg = Gᵀ dU G` (the adjoint of every step of [`forward`]; exact, like it).
+pub(super) fn weight_gradient(
+    g: &ConvGeometry,
+    c_out: usize,
+    x: &[f32],
+    dy: &[f32],
+    dw: &mut [f32],
+) {
+    let (input, output) = (image_side(g), column_side(g, c_out));
+    let sources = phase_sources(g);
+    let taps = phase_taps(g, c_out);
+    let (k, m) = (sources.len(), c_out);
+    let tiles = Tiles {
+        across: g.out_w.div_ceil(TILE),
+        down: g.out_h.div_ceil(TILE),
+        batch: g.batch,
     };
-    let batch_minor = batch_minor(x, &input);
-    correlation.run(&batch_minor, out);
+    let n = tiles.count();
+    assert_eq!(
+        dw.len(),
+        m * taps.row_stride,
+        "weight gradient of the wrong size"
+    );
+    // Both operands row-major a point: `v` (point, source, tile), `gy` (point, M, tile).
+    let v = transform_sources(
+        &batch_minor(x, &input),
+        &input,
+        &sources,
+        &tiles,
+        PanelLayout::rows(k, n),
+    );
+    let dy_minor = batch_minor(dy, &output);
+    let mut gy = Scratch::take(TRANSFORM * m * n);
+    let gy_out = SharedOut(gy.as_mut_ptr());
+    (0..m).into_par_iter().for_each(|channel| {
+        // SAFETY: `applies` found AVX-512; `gy` holds every point's `M x tiles` matrix, and
+        // each task writes only its own channel's rows.
+        unsafe { transform_gradient(&dy_minor, &output, channel, &tiles, gy_out) }
+    });
+    // `du` (point, M, K): one product a point, side by side.
+    let mut du = Scratch::take(TRANSFORM * m * k);
+    du.par_chunks_mut(m * k)
+        .enumerate()
+        .for_each(|(point, du)| {
+            sgemm::product_on_this_thread(
+                MatRef::row_major(&gy[point * m * n..], m, n, n),
+                &MatRef::row_major(&v[point * k * n..], k, n, n).t(),
+                du,
+                Placement::Rows { row_stride: k },
+                false,
+            );
+        });
+    dw.par_chunks_mut(taps.row_stride)
+        .enumerate()
+        // SAFETY: `applies` found AVX-512.
+        .for_each(|(row, dw)| unsafe { untransform_kernels(&du, (m, k), row, &taps, dw) });
 }
 
 /// Convolution data gradient (`dy` on the column side, weight `(c_out, c, 4, 4)`) into `dx`
@@ -268,7 +377,8 @@ pub(super) fn backward_data(g: &ConvGeometry, c_out: usize, w: &[f32], dy: &[f32
                     step: 2,
                     phase: (phase_y, phase_x),
                 },
-                kernels: Kernels::new(w, c, 16, offsets, -1),
+                weight: w,
+                taps: TapLayout::new(w.len(), c, 16, offsets, -1),
             };
             correlation.run(&batch_minor, dx);
         }
@@ -308,34 +418,13 @@ impl Correlation<'_> {
         let (k, m, n) = (self.sources.len(), self.output.channels, tiles.count());
         // `v` in the multiply's panel layout (no packing), `u` (M, point, K) so that each row's
         // transform writes one contiguous chunk.
-        let v_layout = PanelLayout {
-            sources: k,
-            panels: n.div_ceil(NR),
-        };
-        let mut v = Scratch::take(TRANSFORM * v_layout.point_len());
-        let v_out = SharedOut(v.as_mut_ptr());
-        self.sources
-            .par_iter()
-            .enumerate()
-            .for_each(|(index, source)| {
-                // SAFETY: `applies` found AVX-512; `v` holds every point's panels, and each
-                // task writes only its own source's rows.
-                unsafe {
-                    transform_input(
-                        batch_minor,
-                        &self.input,
-                        (index, source),
-                        &tiles,
-                        v_layout,
-                        v_out,
-                    )
-                }
-            });
+        let v_layout = PanelLayout::panels(k, n);
+        let v = transform_sources(batch_minor, &self.input, &self.sources, &tiles, v_layout);
         let mut u = Scratch::take(m * TRANSFORM * k);
         u.par_chunks_mut(TRANSFORM * k)
             .enumerate()
             // SAFETY: `applies` found AVX-512.
-            .for_each(|(row, u)| unsafe { transform_kernels(&self.kernels, row, u) });
+            .for_each(|(row, u)| unsafe { transform_kernels((self.weight, &self.taps), row, u) });
         // Products `(point, M, tile)`: the points run side by side, each on one thread (a
         // product of one point is too small to share well).
         let mut products = Scratch::take(TRANSFORM * m * n);
@@ -401,30 +490,20 @@ unsafe impl Sync for SharedOut {}
 /// 16 sources at a time.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-fn transform_kernels(kernels: &Kernels, row: usize, u: &mut [f32]) {
+fn transform_kernels((weight, taps): (&[f32], &TapLayout), row: usize, u: &mut [f32]) {
     use std::arch::x86_64::*;
-    let sources = kernels.source_offsets.len();
-    assert!(u.len() >= TRANSFORM * sources);
-    let row_offset = _mm512_set1_epi32((row * kernels.row_stride) as i32);
+    let sources = taps.source_offsets.len();
+    assert!(u.len() >= TRANSFORM * sources && weight.len() > row * taps.row_stride);
+    let weight = &weight[row * taps.row_stride..];
     for k0 in (0..sources).step_by(LANES) {
         let count = LANES.min(sources - k0);
         let mask = ((1u32 << count) - 1) as __mmask16;
-        // SAFETY: the mask covers the `count` offsets loaded.
-        let offsets =
-            unsafe { _mm512_maskz_loadu_epi32(mask, kernels.source_offsets[k0..].as_ptr()) };
-        let origins = _mm512_add_epi32(offsets, row_offset);
         let g: [[__m512; 2]; 2] = std::array::from_fn(|a| {
             std::array::from_fn(|b| {
-                let tap = _mm512_set1_epi32(kernels.tap_step * (8 * a as i32 + 2 * b as i32));
-                let index = _mm512_add_epi32(origins, tap);
-                // SAFETY: `Kernels::new` checked every tap of every row lies in the weight.
+                let index = taps.tap_offsets(k0, mask, (a as i32, b as i32));
+                // SAFETY: `TapLayout::new` checked every tap of every row lies in the weight.
                 unsafe {
-                    _mm512_mask_i32gather_ps::<4>(
-                        _mm512_setzero_ps(),
-                        mask,
-                        index,
-                        kernels.weight.as_ptr(),
-                    )
+                    _mm512_mask_i32gather_ps::<4>(_mm512_setzero_ps(), mask, index, weight.as_ptr())
                 }
             })
         });
@@ -440,7 +519,7 @@ fn transform_kernels(kernels: &Kernels, row: usize, u: &mut [f32]) {
 }
 
 #[cfg(not(target_arch = "x86_64"))]
-unsafe fn transform_kernels(_: &Kernels, _: usize, _: &mut [f32]) {
+unsafe fn transform_kernels(_: (&[f32], &TapLayout), _: usize, _: &mut [f32]) {
     unreachable!("`applies` is false off x86-64")
 }
 
@@ -535,16 +614,55 @@ fn sandwich<const R: usize, const C: usize>(
 struct PanelLayout {
     sources: usize,
     panels: usize,
+    /// Tiles a panel: `NR`, or all of them (each point's matrix plain row-major).
+    width: usize,
 }
 
 impl PanelLayout {
+    /// The multiply's panels of `NR` tiles.
+    fn panels(sources: usize, tiles: usize) -> Self {
+        PanelLayout {
+            sources,
+            panels: tiles.div_ceil(NR),
+            width: NR,
+        }
+    }
+
+    /// Each point's `sources x tiles` matrix row-major.
+    fn rows(sources: usize, tiles: usize) -> Self {
+        PanelLayout {
+            sources,
+            panels: 1,
+            width: tiles,
+        }
+    }
+
     fn point_len(&self) -> usize {
-        self.panels * self.sources * NR
+        self.panels * self.sources * self.width
     }
 
     fn offset(&self, point: usize, source: usize, tile: usize) -> usize {
-        point * self.point_len() + ((tile / NR) * self.sources + source) * NR + tile % NR
+        let w = self.width;
+        point * self.point_len() + ((tile / w) * self.sources + source) * w + tile % w
     }
+}
+
+/// Every source's transformed tiles, laid out as `layout` says.
+fn transform_sources(
+    batch_minor: &[f32],
+    input: &Nchw,
+    sources: &[Source],
+    tiles: &Tiles,
+    layout: PanelLayout,
+) -> Scratch {
+    let mut v = Scratch::take(TRANSFORM * layout.point_len());
+    let v_out = SharedOut(v.as_mut_ptr());
+    sources.par_iter().enumerate().for_each(|(index, source)| {
+        // SAFETY: `applies` found AVX-512; `v` holds every point of `layout`, and each task
+        // writes only its own source's rows.
+        unsafe { transform_input(batch_minor, input, (index, source), tiles, layout, v_out) }
+    });
+    v
 }
 
 /// One point's transformed input, laid out as [`PanelLayout`] says: the multiply's packed panels
@@ -577,6 +695,105 @@ impl PanelSource for InPanels<'_> {
             self.rows * NR,
         ))
     }
+}
+
+/// Output channel `channel`'s gradient tiles, as `A dY Aᵀ`, into `gy` (`(point, M, tile)`).
+///
+/// # Safety
+/// `gy` must hold `TRANSFORM` matrices of `t.channels x tiles`, and no other thread may write
+/// this channel's rows.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn transform_gradient(
+    batch_minor: &[f32],
+    t: &Nchw,
+    channel: usize,
+    tiles: &Tiles,
+    gy: SharedOut,
+) {
+    use std::arch::x86_64::*;
+    let n = tiles.count();
+    let plane = t.height * t.width * t.batch;
+    let values = &batch_minor[channel * plane..][..plane];
+    for ty in 0..tiles.down {
+        for tx in 0..tiles.across {
+            for n0 in (0..t.batch).step_by(LANES) {
+                let mut d = [[_mm512_setzero_ps(); TILE]; TILE];
+                for (i, row) in d.iter_mut().enumerate() {
+                    for (j, value) in row.iter_mut().enumerate() {
+                        let (y, x) = (ty * TILE + i, tx * TILE + j);
+                        if y < t.height && x < t.width {
+                            let start = (y * t.width + x) * t.batch + n0;
+                            // SAFETY: 16 images of a pixel of this channel.
+                            *value = unsafe { _mm512_loadu_ps(values[start..][..LANES].as_ptr()) };
+                        }
+                    }
+                }
+                let points = sandwich(&A, &d);
+                let tile = (ty * tiles.across + tx) * tiles.batch + n0;
+                for (point, value) in points.iter().flatten().enumerate() {
+                    let offset = (point * t.channels + channel) * n + tile;
+                    // SAFETY: 16 values of this channel's row of a point (the caller's contract).
+                    unsafe { _mm512_storeu_ps(gy.0.add(offset), *value) };
+                }
+            }
+        }
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+unsafe fn transform_gradient(_: &[f32], _: &Nchw, _: usize, _: &Tiles, _: SharedOut) {
+    unreachable!("`applies` is false off x86-64")
+}
+
+/// Weight row `row`'s kernel gradients from the points' `du` (`(point, M, K)`), as `Gᵀ dU G`,
+/// into its taps (`dw`, the row) as `taps` places them; 16 sources at a time.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn untransform_kernels(
+    du: &[f32],
+    (m, k): (usize, usize),
+    row: usize,
+    taps: &TapLayout,
+    dw: &mut [f32],
+) {
+    use std::arch::x86_64::*;
+    // Taps run forward from each source's offset, at most 10 values on.
+    let reach = taps.source_offsets.iter().max().map_or(0, |&o| o as usize) + 10;
+    assert!(
+        taps.tap_step == 1 && (k == 0 || reach < dw.len()),
+        "taps outside the row"
+    );
+    for k0 in (0..k).step_by(LANES) {
+        let count = LANES.min(k - k0);
+        let mask = ((1u32 << count) - 1) as __mmask16;
+        let points: [[__m512; POINTS]; POINTS] = std::array::from_fn(|i| {
+            std::array::from_fn(|j| {
+                let src = &du[((i * POINTS + j) * m + row) * k + k0..][..count];
+                // SAFETY: the mask covers the `count` values of `src`.
+                unsafe { _mm512_maskz_loadu_ps(mask, src.as_ptr()) }
+            })
+        });
+        let kernel = sandwich(&G_T, &points);
+        for (a, row) in kernel.iter().enumerate() {
+            for (b, value) in row.iter().enumerate() {
+                let index = taps.tap_offsets(k0, mask, (a as i32, b as i32));
+                // SAFETY: every tap of the real sources lies in the row (asserted above).
+                unsafe { _mm512_mask_i32scatter_ps::<4>(dw.as_mut_ptr(), mask, index, *value) };
+            }
+        }
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+unsafe fn untransform_kernels(
+    _: &[f32],
+    _: (usize, usize),
+    _: usize,
+    _: &TapLayout,
+    _: &mut [f32],
+) {
+    unreachable!("`applies` is false off x86-64")
 }
 
 /// The transformed tiles of source plane `index` into `v`.
@@ -756,15 +973,10 @@ mod tests {
 
     /// The direct sums, in f64: the forward `(N, c_out, out_h, out_w)` and the data gradient
     /// of `dy` (the image side).
-    fn direct(
-        g: &ConvGeometry,
-        c_out: usize,
-        x: &[f32],
-        w: &[f32],
-        dy: &[f32],
-    ) -> (Vec<f64>, Vec<f64>) {
+    fn direct(g: &ConvGeometry, c_out: usize, x: &[f32], w: &[f32], dy: &[f32]) -> [Vec<f64>; 3] {
         let mut y = vec![0.0f64; g.batch * c_out * g.positions()];
         let mut dx = vec![0.0f64; g.image_len()];
+        let mut dw = vec![0.0f64; w.len()];
         for n in 0..g.batch {
             for o in 0..c_out {
                 for oy in 0..g.out_h {
@@ -785,9 +997,11 @@ mod tests {
                                     let pixel = ((n * g.channels + c) * g.height + iy as usize)
                                         * g.width
                                         + ix as usize;
-                                    let tap = w[((o * g.channels + c) * 4 + ky) * 4 + kx] as f64;
+                                    let index = ((o * g.channels + c) * 4 + ky) * 4 + kx;
+                                    let tap = w[index] as f64;
                                     y[out] += tap * x[pixel] as f64;
                                     dx[pixel] += tap * dy[out] as f64;
+                                    dw[index] += dy[out] as f64 * x[pixel] as f64;
                                 }
                             }
                         }
@@ -795,7 +1009,7 @@ mod tests {
                 }
             }
         }
-        (y, dx)
+        [y, dx, dw]
     }
 
     fn assert_close(ours: &[f32], reference: &[f64], what: &str) {
@@ -817,7 +1031,7 @@ mod tests {
     /// every phase's shift), channel counts off the micro-kernel's sizes, one and two vectors of
     /// images, one and several threads.
     #[test]
-    fn forward_and_data_gradient_match_the_direct_sums() {
+    fn forward_and_both_gradients_match_the_direct_sums() {
         if !sgemm::available() {
             eprintln!("skipped: this CPU has no AVX-512, so the transforms never run");
             return;
@@ -848,30 +1062,27 @@ mod tests {
                 let x = values(g.image_len(), 1 + i as u64);
                 let w = values(c_out * channels * 16, 100 + i as u64);
                 let dy = values(batch * c_out * g.positions(), 200 + i as u64);
-                let (y_ref, dx_ref) = direct(&g, c_out, &x, &w, &dy);
+                let [y_ref, dx_ref, dw_ref] = direct(&g, c_out, &x, &w, &dy);
                 // NaN first, so a value left unwritten shows.
                 let mut y = vec![f32::NAN; y_ref.len()];
                 let mut dx = vec![f32::NAN; dx_ref.len()];
+                let mut dw = vec![f32::NAN; dw_ref.len()];
                 pool.install(|| {
                     forward(&g, c_out, &x, &w, &mut y);
                     backward_data(&g, c_out, &w, &dy, &mut dx);
+                    weight_gradient(&g, c_out, &x, &dy, &mut dw);
                 });
-                assert_close(&y, &y_ref, &format!("forward, case {i}, {threads} threads"));
-                assert_close(
-                    &dx,
-                    &dx_ref,
-                    &format!("data gradient, case {i}, {threads} threads"),
-                );
+                let case = format!("case {i}, {threads} threads");
+                assert_close(&y, &y_ref, &format!("forward, {case}"));
+                assert_close(&dx, &dx_ref, &format!("data gradient, {case}"));
+                assert_close(&dw, &dw_ref, &format!("weight gradient, {case}"));
             }
         }
     }
 
     #[test]
     fn panels_packed_equal_the_panels_read_in_place() {
-        let layout = PanelLayout {
-            sources: 300,
-            panels: 3,
-        };
+        let layout = PanelLayout::panels(300, 80);
         let data = values(layout.point_len(), 7);
         let operand = InPanels {
             data: &data,
