@@ -21,7 +21,7 @@ use rayon::prelude::*;
 use super::gemm::MatRef;
 use super::layout::ConvGeometry;
 use super::scratch::Scratch;
-use super::sgemm::{self, NR, PanelSource, Placement};
+use super::sgemm::{self, MR, NR, PanelSource, Placement};
 
 /// Images per vector.
 const LANES: usize = 16;
@@ -326,17 +326,15 @@ pub(super) fn weight_gradient(
     });
     // `du` (point, M, K): one product a point, side by side.
     let mut du = Scratch::take(TRANSFORM * m * k);
-    du.par_chunks_mut(m * k)
-        .enumerate()
-        .for_each(|(point, du)| {
-            sgemm::product_on_this_thread(
-                MatRef::row_major(&gy[point * m * n..], m, n, n),
-                &MatRef::row_major(&v[point * k * n..], k, n, n).t(),
-                du,
-                Placement::Rows { row_stride: k },
-                false,
-            );
-        });
+    point_products(&mut du, (m, k), |point, first_row, rows, du| {
+        sgemm::product_on_this_thread(
+            MatRef::row_major(&gy[(point * m + first_row) * n..], rows, n, n),
+            &MatRef::row_major(&v[point * k * n..], k, n, n).t(),
+            du,
+            Placement::Rows { row_stride: k },
+            false,
+        );
+    });
     dw.par_chunks_mut(taps.row_stride)
         .enumerate()
         // SAFETY: `applies` found AVX-512.
@@ -425,25 +423,23 @@ impl Correlation<'_> {
             .enumerate()
             // SAFETY: `applies` found AVX-512.
             .for_each(|(row, u)| unsafe { transform_kernels((self.weight, &self.taps), row, u) });
-        // Products `(point, M, tile)`: the points run side by side, each on one thread (a
-        // product of one point is too small to share well).
+        // Products `(point, M, tile)`.
         let mut products = Scratch::take(TRANSFORM * m * n);
-        products
-            .par_chunks_mut(m * n)
-            .enumerate()
-            .for_each(|(point, products)| {
-                sgemm::product_on_this_thread(
-                    MatRef::row_major(&u[point * k..], m, k, TRANSFORM * k),
-                    &InPanels {
-                        data: &v[point * v_layout.point_len()..][..v_layout.point_len()],
-                        rows: k,
-                        cols: n,
-                    },
-                    products,
-                    Placement::Rows { row_stride: n },
-                    false,
-                );
-            });
+        let in_panels = |point: usize| InPanels {
+            data: &v[point * v_layout.point_len()..][..v_layout.point_len()],
+            rows: k,
+            cols: n,
+        };
+        point_products(&mut products, (m, n), |point, first_row, rows, out| {
+            let u = &u[first_row * TRANSFORM * k + point * k..];
+            sgemm::product_on_this_thread(
+                MatRef::row_major(u, rows, k, TRANSFORM * k),
+                &in_panels(point),
+                out,
+                Placement::Rows { row_stride: n },
+                false,
+            );
+        });
         let target = SharedOut(out.as_mut_ptr());
         assert!(
             out.len()
@@ -461,6 +457,29 @@ impl Correlation<'_> {
             }
         });
     }
+}
+
+/// Runs the 25 points' products side by side, each on one thread (one point's product is too
+/// small to share well) and in two blocks of rows, so that two threads share 50 tasks evenly
+/// (25 left one of them a product behind the other). `out` holds the points' `rows x width`
+/// results one after another; `product(point, first row, rows, out)` computes one block.
+fn point_products(
+    out: &mut [f32],
+    (rows, width): (usize, usize),
+    product: impl Fn(usize, usize, usize, &mut [f32]) + Sync,
+) {
+    const BLOCKS: usize = 2;
+    let block_rows = rows.div_ceil(BLOCKS).next_multiple_of(MR).max(1);
+    out[..TRANSFORM * rows * width]
+        .par_chunks_mut(rows * width)
+        .enumerate()
+        .for_each(|(point, out)| {
+            out.par_chunks_mut(block_rows * width)
+                .enumerate()
+                .for_each(|(block, out)| {
+                    product(point, block * block_rows, out.len() / width, out)
+                });
+        });
 }
 
 /// How output tiles are numbered: `(tile row * across + tile column) * batch + image`, so the
