@@ -837,40 +837,58 @@ unsafe fn transform_input(
         for tx in 0..tiles.across {
             let r0 = (ty * TILE) as isize + source.shift.0;
             let c0 = (tx * TILE) as isize + source.shift.1;
-            // Offsets of the 5x5 inputs in the channel, `usize::MAX` over the edges.
+            let inside = |start: isize, size: usize| start >= 0 && start as usize + POINTS <= size;
+            // A tile inside the plane reads its 5x5 inputs at fixed steps from its first one;
+            // one over an edge through offsets, `usize::MAX` for the inputs off the plane.
+            let interior = inside(r0, rows) && inside(c0, cols);
+            let (row_step, col_step) = (
+                source.view.step * t.width * t.batch,
+                source.view.step * t.batch,
+            );
+            let mut first = 0;
             let mut offsets = [[usize::MAX; POINTS]; POINTS];
-            for (i, row) in offsets.iter_mut().enumerate() {
-                for (j, offset) in row.iter_mut().enumerate() {
-                    let (r, c) = (r0 + i as isize, c0 + j as isize);
-                    if r >= 0 && c >= 0 && (r as usize) < rows && (c as usize) < cols {
-                        let (y, x) = source.view.pixel(r as usize, c as usize);
-                        *offset = (y * t.width + x) * t.batch;
+            if interior {
+                let (y, x) = source.view.pixel(r0 as usize, c0 as usize);
+                first = (y * t.width + x) * t.batch;
+                assert!(first + (POINTS - 1) * (row_step + col_step) + t.batch <= channel.len());
+            } else {
+                for (i, row) in offsets.iter_mut().enumerate() {
+                    for (j, offset) in row.iter_mut().enumerate() {
+                        let (r, c) = (r0 + i as isize, c0 + j as isize);
+                        if r >= 0 && c >= 0 && (r as usize) < rows && (c as usize) < cols {
+                            let (y, x) = source.view.pixel(r as usize, c as usize);
+                            *offset = (y * t.width + x) * t.batch;
+                        }
                     }
                 }
             }
             for n0 in (0..t.batch).step_by(LANES) {
                 let mut d = [[_mm512_setzero_ps(); POINTS]; POINTS];
-                for (d, offsets) in d.iter_mut().zip(&offsets) {
-                    for (d, &offset) in d.iter_mut().zip(offsets) {
-                        if offset != usize::MAX {
-                            // SAFETY: the offset is a pixel of the channel, which holds its
-                            // whole batch (a multiple of 16) there.
-                            *d = unsafe {
-                                _mm512_loadu_ps(channel[offset + n0..][..LANES].as_ptr())
-                            };
-                        }
+                for (i, (d, offsets)) in d.iter_mut().zip(&offsets).enumerate() {
+                    for (j, (d, &offset)) in d.iter_mut().zip(offsets).enumerate() {
+                        let offset = if interior {
+                            first + i * row_step + j * col_step
+                        } else if offset != usize::MAX {
+                            offset
+                        } else {
+                            continue;
+                        };
+                        // SAFETY: the offset is a pixel of the channel (asserted above for an
+                        // interior tile), which holds its whole batch (a multiple of 16) there.
+                        *d = unsafe { _mm512_loadu_ps(channel.as_ptr().add(offset + n0)) };
                     }
                 }
                 let points = sandwich(&B_T, &d);
                 let tile = (ty * tiles.across + tx) * tiles.batch + n0;
-                // 16 tiles from a multiple of 16 lie in one panel, side by side.
-                for (i, row) in points.iter().enumerate() {
-                    for (j, value) in row.iter().enumerate() {
-                        let offset = layout.offset(i * POINTS + j, index, tile);
-                        // SAFETY: the 16 values lie in this source's row of a panel of `v`
-                        // (the caller's contract).
-                        unsafe { _mm512_storeu_ps(v.0.add(offset), *value) };
-                    }
+                // 16 tiles from a multiple of 16 lie in one panel, side by side; the points'
+                // matrices follow one another.
+                let start = layout.offset(0, index, tile);
+                for (point, value) in points.iter().flatten().enumerate() {
+                    // SAFETY: the 16 values lie in this source's row of a panel of `v`
+                    // (the caller's contract).
+                    unsafe {
+                        _mm512_storeu_ps(v.0.add(start + point * layout.point_len()), *value)
+                    };
                 }
             }
         }
