@@ -16,8 +16,13 @@ static POOL: Mutex<Vec<Vec<f32>>> = Mutex::new(Vec::new());
 pub struct Scratch {
     /// Every element initialised (its length only grows), so reusing it never fills it again.
     buffer: Vec<f32>,
+    /// Where the values start: the first element on a 64-byte boundary (a cache line).
+    start: usize,
     len: usize,
 }
+
+/// Floats in a cache line: buffers are over-allocated by this much to start on one.
+const LINE: usize = 16;
 
 impl Scratch {
     pub fn take(len: usize) -> Self {
@@ -26,7 +31,7 @@ impl Scratch {
             let fits = pool
                 .iter()
                 .enumerate()
-                .filter(|(_, b)| b.capacity() >= len)
+                .filter(|(_, b)| b.capacity() >= len + LINE)
                 .min_by_key(|(_, b)| b.capacity())
                 .map(|(i, _)| i);
             let index = fits.or_else(|| {
@@ -38,23 +43,24 @@ impl Scratch {
             Some(pool.swap_remove(index))
         });
         let mut buffer = reused.unwrap_or_default();
-        if buffer.len() < len {
-            buffer.resize(len, 0.0);
+        if buffer.len() < len + LINE {
+            buffer.resize(len + LINE, 0.0);
         }
-        Scratch { buffer, len }
+        let start = buffer.as_ptr().align_offset(4 * LINE).min(LINE);
+        Scratch { buffer, start, len }
     }
 }
 
 impl Deref for Scratch {
     type Target = [f32];
     fn deref(&self) -> &[f32] {
-        &self.buffer[..self.len]
+        &self.buffer[self.start..][..self.len]
     }
 }
 
 impl DerefMut for Scratch {
     fn deref_mut(&mut self) -> &mut [f32] {
-        &mut self.buffer[..self.len]
+        &mut self.buffer[self.start..][..self.len]
     }
 }
 

@@ -833,6 +833,9 @@ unsafe fn transform_input(
     let (rows, cols) = source.view.extent(t);
     let plane = t.height * t.width * t.batch;
     let channel = &batch_minor[source.channel * plane..][..plane];
+    // The transformed tiles go past the caches (the products read them long after, from
+    // memory either way), where every store fills a whole cache line: 16 values from a line.
+    let streamed = (v.0 as usize).is_multiple_of(64) && layout.point_len().is_multiple_of(LANES);
     for ty in 0..tiles.down {
         for tx in 0..tiles.across {
             let r0 = (ty * TILE) as isize + source.shift.0;
@@ -884,15 +887,21 @@ unsafe fn transform_input(
                 // matrices follow one another.
                 let start = layout.offset(0, index, tile);
                 for (point, value) in points.iter().flatten().enumerate() {
-                    // SAFETY: the 16 values lie in this source's row of a panel of `v`
-                    // (the caller's contract).
-                    unsafe {
-                        _mm512_storeu_ps(v.0.add(start + point * layout.point_len()), *value)
-                    };
+                    let at = v.0.wrapping_add(start + point * layout.point_len());
+                    if streamed {
+                        // SAFETY: the 16 values lie in this source's row of a panel of `v`
+                        // (the caller's contract), on a cache line (checked above).
+                        unsafe { _mm512_stream_ps(at, *value) };
+                    } else {
+                        // SAFETY: as above.
+                        unsafe { _mm512_storeu_ps(at, *value) };
+                    }
                 }
             }
         }
     }
+    // Streaming stores are weakly ordered: make them visible before the products read them.
+    _mm_sfence();
 }
 
 #[cfg(not(target_arch = "x86_64"))]
