@@ -936,6 +936,19 @@ unsafe fn transform_output(
     let (rows, cols) = target.extent(output);
     let n = tiles.count();
     let plane = output.height * output.width;
+    // Lane of a tile row's pixel `j` in a vector from the row's first pixel of any phase, and
+    // for each tile row the permute that puts its values (lanes `4i..4i + 4` of an image's
+    // vector) there.
+    assert!(target.phase.1 + target.step * (TILE - 1) < LANES);
+    let lane_of = |j: usize| target.phase.1 + target.step * j;
+    let row_index: [__m512i; TILE] = std::array::from_fn(|i| {
+        let mut index = [0i32; LANES];
+        for j in 0..TILE {
+            index[lane_of(j)] = (i * TILE + j) as i32;
+        }
+        // SAFETY: `index` holds 16 lanes.
+        unsafe { _mm512_loadu_si512(index.as_ptr().cast()) }
+    });
     for ty in 0..tiles.down {
         for tx in 0..tiles.across {
             for n0 in (0..tiles.batch).step_by(LANES) {
@@ -955,38 +968,24 @@ unsafe fn transform_output(
                     super::sgemm::transpose16(std::array::from_fn(|q| values[q / TILE][q % TILE]));
                 let (tile_rows, tile_cols) =
                     (TILE.min(rows - ty * TILE), TILE.min(cols - tx * TILE));
-                let row_mask = ((1u32 << tile_cols) - 1) as __mmask16;
-                let mut lanes = [0.0f32; LANES];
+                let row_mask = (0..tile_cols).fold(0u16, |mask, j| mask | 1 << lane_of(j));
                 for (image, vector) in by_image.iter().enumerate() {
                     let base = ((n0 + image) * output.channels + channel) * plane;
-                    if target.step == 1 {
-                        // Each tile row is 4 neighbouring pixels: one masked store.
-                        for i in 0..tile_rows {
-                            let (y, x) = target.pixel(ty * TILE + i, tx * TILE);
-                            let row = _mm512_maskz_compress_ps(0xF << (4 * i), *vector);
-                            // SAFETY: the pixels lie in this channel's plane of image
-                            // `n0 + image` (the view's extent), inside `out` (the caller's
-                            // contract), and only this task writes them.
-                            unsafe {
-                                _mm512_mask_storeu_ps(
-                                    out.0.add(base + y * output.width + x),
-                                    row_mask,
-                                    row,
-                                )
-                            };
-                        }
-                        continue;
-                    }
-                    // SAFETY: `lanes` holds 16 values.
-                    unsafe { _mm512_storeu_ps(lanes.as_mut_ptr(), *vector) };
-                    for i in 0..tile_rows {
-                        for j in 0..tile_cols {
-                            let (y, x) = target.pixel(ty * TILE + i, tx * TILE + j);
-                            // SAFETY: as above.
-                            unsafe {
-                                *out.0.add(base + y * output.width + x) = lanes[i * TILE + j]
-                            };
-                        }
+                    // Each tile row is 4 pixels `step` apart: one permute puts them in their
+                    // lanes from the row's first pixel of any phase, one masked store writes them.
+                    for (i, index) in row_index.iter().enumerate().take(tile_rows) {
+                        let (y, x) = target.pixel(ty * TILE + i, tx * TILE);
+                        let row = _mm512_permutexvar_ps(*index, *vector);
+                        // SAFETY: the masked lanes are pixels of this channel's plane of image
+                        // `n0 + image` (the view's extent), inside `out` (the caller's contract),
+                        // and only this task writes them; the others are not touched.
+                        unsafe {
+                            _mm512_mask_storeu_ps(
+                                out.0.add(base + y * output.width + x - target.phase.1),
+                                row_mask,
+                                row,
+                            )
+                        };
                     }
                 }
             }
