@@ -148,6 +148,48 @@ fn assert_paths_agree(
     }
 }
 
+/// Layers the Winograd transforms take (a batch of 16, 4x4 kernels at stride 2, 16 channels or
+/// more, 64 output tiles), through Candle's autograd: a convolution and a transposed one match
+/// Candle's own ops and our direct products, output and both gradients.
+#[test]
+fn winograd_layers_match_candle_and_the_direct_products() {
+    let (x, weight) = (random(&[16, 16, 16, 16], 600), random(&[24, 16, 4, 4], 601));
+    let g = ConvGeometry::new((16, 16, 16, 16), (4, 4), 2, 1).unwrap();
+    let transposed_input = random(&[16, 24, 8, 8], 602);
+    if !winograd::applies(&g, 1, 24) {
+        eprintln!("skipped: this CPU has no AVX-512, so the transforms never run");
+        return;
+    }
+    let direct = |f: &dyn Fn() -> (Tensor, Tensor, Tensor)| {
+        winograd::FORCE_OFF.with(|off| off.set(true));
+        let result = f();
+        winograd::FORCE_OFF.with(|off| off.set(false));
+        result
+    };
+    let conv = || run(|x, w| conv2d(x, w, 2, 1, 1), &x, &weight);
+    let reference = run(|x, w| x.conv2d(w, 1, 2, 1, 1), &x, &weight);
+    assert_same(conv(), reference, "conv2d against Candle");
+    assert_same(conv(), direct(&conv), "conv2d against the direct products");
+    let transposed = || {
+        run(
+            |x, w| conv_transpose2d(x, w, 2, 1),
+            &transposed_input,
+            &weight,
+        )
+    };
+    let reference = run(
+        |x, w| x.conv_transpose2d(w, 1, 0, 2, 1),
+        &transposed_input,
+        &weight,
+    );
+    assert_same(transposed(), reference, "transposed against Candle");
+    assert_same(
+        transposed(),
+        direct(&transposed),
+        "transposed against the direct products",
+    );
+}
+
 #[test]
 fn conv_transpose2d_matches_candle_forward_and_gradients() {
     // (batch, in channels, height, width, out channels, kernel, stride, padding)

@@ -1,5 +1,5 @@
 //! Winograd's minimal filtering, F(4x4, 2x2), for the 4x4 stride-2 convolutions of a DCGAN's
-//! inner layers, forward and data gradient, on CPUs with AVX-512: 25 multiplications where the
+//! inner layers, forward and both gradients, on CPUs with AVX-512: 25 multiplications where the
 //! direct sum takes 64 (2.56 times fewer).
 //!
 //! A stride-2 4x4 convolution is a sum of four stride-1 2x2 correlations, one per phase of its
@@ -9,7 +9,8 @@
 //! of the flipped kernel. Every 2x2 correlation runs as F(4x4, 2x2) (Lavin and Gray, 2016): a
 //! 5x5 input tile `d` and a 2x2 kernel `g` give the 4x4 output tile
 //! `Aᵀ [(G g Gᵀ) ⊙ (Bᵀ d B)] A`. Summed over input planes, the 25 element-wise products are 25
-//! matrix products (our `sgemm`), one per point of the transform.
+//! matrix products (our `sgemm`), one per point of the transform. The weight gradient is the
+//! adjoint of the forward, step by step ([`weight_gradient`]).
 //!
 //! The transforms run 16 images at a time, one per vector lane, so the batch is a multiple of
 //! 16; the input is first copied batch-minor so that those 16 values are contiguous. The
@@ -75,11 +76,11 @@ const fn transpose<const R: usize, const C: usize>(m: [[f32; C]; R]) -> [[f32; R
     t
 }
 
-/// Whether [`forward`], [`backward_data`] and [`weight_gradient`] take this convolution: a 4x4 kernel at stride 2,
-/// one group, a batch of whole vectors, our AVX-512 multiply, and products large enough to pay
-/// for the transforms: at least 16 channels on each side (not an RGB layer) and 64 output tiles
-/// (two micro-kernel panels; a 64x64 DCGAN's 4x4 layers at batch 16 have 16, and ran twice as
-/// slow with the transforms: 12-17 against 7 ms forward, 2 threads).
+/// Whether [`forward`], [`backward_data`] and [`weight_gradient`] take this convolution: a 4x4
+/// kernel at stride 2, one group, a batch of whole vectors, our AVX-512 multiply, and products
+/// large enough to pay for the transforms: at least 16 channels on each side (not an RGB layer)
+/// and 64 output tiles (two micro-kernel panels; a 64x64 DCGAN's 4x4 layers at batch 16 have
+/// 16, and ran twice as slow with the transforms: 12-17 against 7 ms forward, 2 threads).
 pub(super) fn applies(g: &ConvGeometry, groups: usize, c_out: usize) -> bool {
     const MIN_CHANNELS: usize = 16;
     const MIN_TILES: usize = 64;
