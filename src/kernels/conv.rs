@@ -3,6 +3,7 @@
 //! CPUs with AVX-512 no column matrix is built (`sgemm`): the products that read one (forward,
 //! weight gradient) unfold the image tile by tile as they pack it (an implicit GEMM), and the
 //! image-side product folds each finished tile straight onto the image (`col2im` on the fly).
+//! The 4x4 stride-2 layers wide enough to pay take Winograd's transforms instead ([`winograd`]).
 //!
 //! Three products serve both layers. In convolution terms (image side -> column side, weight
 //! `(c_out, c / groups, kh, kw)`):

@@ -1,6 +1,7 @@
 //! CPU kernels for training: convolution and transposed convolution (where the CPU has
-//! AVX-512, our own blocked multiply that packs straight from the image and folds straight
-//! back onto it, no column matrix; elsewhere im2col/col2im around a threaded `gemm`), BatchNorm
+//! AVX-512, Winograd F(4x4, 2x2) for the 4x4 stride-2 layers and otherwise our own blocked
+//! multiply that packs straight from the image and folds straight back onto it, no column
+//! matrix; elsewhere im2col/col2im around a threaded `gemm`), BatchNorm
 //! fused with its activation, threaded LeakyReLU and tanh, and an in-place Adam update. Each is
 //! a Candle custom op, so autograd, checkpoints and the rest of Candle work as before; on CUDA
 //! and Metal the layers call Candle's own kernels instead.
