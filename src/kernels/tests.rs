@@ -519,16 +519,19 @@ fn adam_matches_pytorch_adamw() {
     }
 }
 
+/// `f(x)` and its gradient under the loss `sum(f(x) * r)`.
+fn output_and_gradient(x: &Tensor, r: &Tensor, f: &dyn Fn(&Tensor) -> Tensor) -> (Tensor, Tensor) {
+    let xv = Var::from_tensor(x).unwrap();
+    let y = f(xv.as_tensor());
+    let g = (&y * r).unwrap().sum_all().unwrap().backward().unwrap();
+    (y, g.get(xv.as_tensor()).unwrap().clone())
+}
+
 #[test]
 fn tanh_matches_candle_forward_and_gradient() {
     let x = (random(&[3, 4, 5, 7], 33) * 3.0).unwrap();
     let r = random(&[3, 4, 5, 7], 34);
-    let grad_of = |f: &dyn Fn(&Tensor) -> Tensor| {
-        let xv = Var::from_tensor(&x).unwrap();
-        let y = f(xv.as_tensor());
-        let g = (&y * &r).unwrap().sum_all().unwrap().backward().unwrap();
-        (y, g.get(xv.as_tensor()).unwrap().clone())
-    };
+    let grad_of = |f: &dyn Fn(&Tensor) -> Tensor| output_and_gradient(&x, &r, f);
     let ours = grad_of(&|x| tanh(x).unwrap());
     let reference = grad_of(&|x| x.tanh().unwrap());
     assert!(max_rel_diff(&ours.0, &reference.0) < 1e-6);
@@ -540,12 +543,7 @@ fn activation_matches_candle_forward_and_gradient() {
     for activation in [Activation::Relu, Activation::LeakyRelu(0.2)] {
         let x = random(&[3, 4, 5, 7], 31);
         let r = random(&[3, 4, 5, 7], 32);
-        let grad_of = |f: &dyn Fn(&Tensor) -> Tensor| {
-            let xv = Var::from_tensor(&x).unwrap();
-            let y = f(xv.as_tensor());
-            let g = (&y * &r).unwrap().sum_all().unwrap().backward().unwrap();
-            (y, g.get(xv.as_tensor()).unwrap().clone())
-        };
+        let grad_of = |f: &dyn Fn(&Tensor) -> Tensor| output_and_gradient(&x, &r, f);
         let ours = grad_of(&|x| activate(x, activation).unwrap());
         let reference = grad_of(&|x| match activation {
             Activation::LeakyRelu(s) => x.maximum(&(x * s as f64).unwrap()).unwrap(),
