@@ -19,9 +19,11 @@ use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Shape, Tensor
 
 use super::gemm::{MatRef, matmul};
 use super::implicit::{PhasePlanes, UnfoldedColumns, UnfoldedRows};
+use super::isa::Overrides;
 use super::layout::{
     ConvGeometry, channel_major_to_nchw_into, col2im_into, im2col_into, nchw_to_channel_major_into,
 };
+use super::plan::{ConvPath, Pass, implicit_applies, plan};
 use super::scratch::{Scratch, zeroed};
 use super::sgemm::{self, Placement};
 use super::timing::{Kernel, Timed};
@@ -38,13 +40,9 @@ const SLICE_BYTES: usize = 32 << 20;
 const SLICE_BYTES: usize = 2 << 10;
 
 fn slice_bytes() -> usize {
-    static CHOSEN: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *CHOSEN.get_or_init(|| {
-        std::env::var("DEEPSTYLE_SLICE_MIB")
-            .ok()
-            .and_then(|v| v.parse::<usize>().ok())
-            .map_or(SLICE_BYTES, |mib| mib << 20)
-    })
+    Overrides::get()
+        .slice_mib
+        .map_or(SLICE_BYTES, |mib| mib << 20)
 }
 
 /// The batch in slices: (first image, the geometry of the slice).
@@ -74,14 +72,18 @@ pub fn conv_forward(
     w: &[f32],
 ) -> Vec<f32> {
     let _timed = Timed::start(Kernel::ConvForward);
-    if implicit_product_pays(g) {
-        let mut out = zeroed(g.batch * c_out * g.positions());
-        if winograd::applies(g, groups, c_out) {
+    match plan(g, groups, c_out, Pass::Forward) {
+        ConvPath::Winograd => {
+            let mut out = zeroed(g.batch * c_out * g.positions());
             winograd::forward(g, c_out, x, w, &mut out);
-        } else {
-            forward_implicit(g, groups, c_out, &PhasePlanes::new(g, x), w, &mut out);
+            return out;
         }
-        return out;
+        ConvPath::Implicit => {
+            let mut out = zeroed(g.batch * c_out * g.positions());
+            forward_implicit(g, groups, c_out, &PhasePlanes::new(g, x), w, &mut out);
+            return out;
+        }
+        ConvPath::Explicit => {}
     }
     let (_, column_len) = per_image(g, c_out);
     let mut out = zeroed(g.batch * column_len);
@@ -91,45 +93,6 @@ pub fn conv_forward(
         columns_to_column_side(&s, groups, c_out, w, &cols, out);
     }
     out
-}
-
-/// Whether the implicit product (our AVX-512 multiply packing tiles straight from the image)
-/// runs this convolution: the CPU has AVX-512 and the kernel slides. A kernel covering the
-/// whole image (a DCGAN's first and last layers) has one-value output rows, which the
-/// explicit path unfolds by a plain transpose (twice as fast as the row-by-row packing that
-/// preceded the phase planes; not measured against them). The gathers' 32-bit offsets must
-/// also reach across the images they span ([`PhasePlanes::fits`]).
-fn implicit_product_pays(g: &ConvGeometry) -> bool {
-    sgemm::available() && !g.kernel_covers_image() && PhasePlanes::fits(g) && !explicit_forced()
-}
-
-/// Whether the weight gradient (and with it the one-pass pair of gradients) runs implicitly:
-/// as [`implicit_product_pays`], and the group's column matrix has at least
-/// [`IMPLICIT_MIN_GRADIENT_ROWS`] rows. The gradient's product is as wide as that, so a
-/// one-channel input (16 rows under a 4x4 kernel) leaves it one half-empty micro-tile wide on
-/// one thread: a 32x32 DCGAN's first and last layers ran their backward 2x slower implicitly
-/// (2 threads, 1.5-2.4 -> 3.2-4.9 ms), where an RGB one (48 rows) ran faster (64x64 DCGAN,
-/// G4 20-23 -> 15-18 ms, D0 17-18 -> 15 ms).
-fn implicit_gradient_pays(g: &ConvGeometry, groups: usize) -> bool {
-    implicit_product_pays(g) && g.col_rows() / groups >= IMPLICIT_MIN_GRADIENT_ROWS
-}
-
-const IMPLICIT_MIN_GRADIENT_ROWS: usize = 32;
-
-/// Tests compare the two paths; this forces the explicit one.
-#[cfg(test)]
-fn explicit_forced() -> bool {
-    FORCE_EXPLICIT.with(|f| f.get())
-}
-
-#[cfg(not(test))]
-fn explicit_forced() -> bool {
-    false
-}
-
-#[cfg(test)]
-thread_local! {
-    pub(super) static FORCE_EXPLICIT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 /// `W · im2col(image)` without a column matrix, into `out` (NCHW): the product unfolds each
@@ -212,7 +175,7 @@ pub fn conv_backward_data(
     let _timed = Timed::start(Kernel::ConvImageSide);
     let (image_len, _) = per_image(g, c_out);
     let mut dx = zeroed(g.batch * image_len);
-    if implicit_product_pays(g) && winograd::applies(g, groups, c_out) {
+    if plan(g, groups, c_out, Pass::DataGradient) == ConvPath::Winograd {
         winograd::backward_data(g, c_out, w, dy, &mut dx);
         return dx;
     }
@@ -238,14 +201,17 @@ pub fn conv_backward_weight(
 ) -> Vec<f32> {
     let _timed = Timed::start(Kernel::ConvWeightGradient);
     let mut dw = zeroed(c_out * g.col_rows() / groups);
-    if implicit_gradient_pays(g, groups) && winograd::applies(g, groups, c_out) {
-        winograd::weight_gradient(g, c_out, x, dy, &mut dw);
-        return dw;
-    }
-    if implicit_gradient_pays(g, groups) {
-        let column = channel_major(g, c_out, dy);
-        weight_gradient_implicit(g, groups, c_out, &PhasePlanes::new(g, x), &column, &mut dw);
-        return dw;
+    match plan(g, groups, c_out, Pass::WeightGradient) {
+        ConvPath::Winograd => {
+            winograd::weight_gradient(g, c_out, x, dy, &mut dw);
+            return dw;
+        }
+        ConvPath::Implicit => {
+            let column = channel_major(g, c_out, dy);
+            weight_gradient_implicit(g, groups, c_out, &PhasePlanes::new(g, x), &column, &mut dw);
+            return dw;
+        }
+        ConvPath::Explicit => {}
     }
     for (slice_index, (first, s)) in slices(g).enumerate() {
         let cols = slice_columns(&s, first, x);
@@ -285,7 +251,8 @@ pub fn conv_backward_both(
     let dw_len = c_out * g.col_rows() / groups;
     let mut packed = zeroed(g.batch * side_len + dw_len);
     let (gradient, dw) = packed.split_at_mut(g.batch * side_len);
-    if implicit_gradient_pays(g, groups) && winograd::applies(g, groups, c_out) {
+    let path = plan(g, groups, c_out, Pass::WeightGradient);
+    if path == ConvPath::Winograd {
         winograd::weight_gradient(g, c_out, image, column, dw);
         match side {
             GradientSide::Image => winograd::backward_data(g, c_out, w, column, gradient),
@@ -293,7 +260,7 @@ pub fn conv_backward_both(
         }
         return packed;
     }
-    if implicit_gradient_pays(g, groups) {
+    if path == ConvPath::Implicit {
         let planes = PhasePlanes::new(g, image);
         let column_major = channel_major(g, c_out, column);
         weight_gradient_implicit(g, groups, c_out, &planes, &column_major, dw);
@@ -375,7 +342,7 @@ fn channel_major_to_image_side(
 ) {
     let width = s.col_width();
     let (k, cog) = (s.col_rows() / groups, c_out / groups);
-    if implicit_product_pays(s) {
+    if implicit_applies(s) {
         let plane = s.height * s.width;
         let channels = s.channels / groups;
         for group in 0..groups {

@@ -127,7 +127,7 @@ struct Shift {
 /// Where the CPU lacks AVX-512.
 fn with_avx512(pack: impl FnOnce()) {
     assert!(
-        super::sgemm::available(),
+        super::isa::Isa::current().has_avx512(),
         "packing the unfolded image needs AVX-512"
     );
     pack()

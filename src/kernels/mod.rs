@@ -5,6 +5,10 @@
 //! fused with its activation, threaded LeakyReLU and tanh, and an in-place Adam update. Each is
 //! a Candle custom op, so autograd, checkpoints and the rest of Candle work as before; on CUDA
 //! and Metal the layers call Candle's own kernels instead.
+//!
+//! Dispatch has one place a question: [`isa`] detects the CPU's instruction sets once (and
+//! holds the environment overrides), and `plan` chooses Winograd, implicit or explicit for each
+//! product of a convolution.
 
 mod activation;
 mod adam;
@@ -13,7 +17,9 @@ mod batch_norm;
 mod conv;
 mod gemm;
 mod implicit;
+pub mod isa;
 mod layout;
+mod plan;
 mod scratch;
 mod sgemm;
 pub mod threads;
@@ -28,6 +34,7 @@ pub use adam::{AdamHyper, AdamStep, Moments};
 pub use batch_norm::{Activation, BatchNormAct};
 pub use conv::{conv_backward_data, conv_backward_weight, conv_forward, conv_transpose2d, conv2d};
 pub use gemm::{MatRef, matmul};
+pub use isa::Isa;
 pub use layout::{ConvGeometry, col2im, im2col};
 
 use candle_core::{CpuStorage, Layout};

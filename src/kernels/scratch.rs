@@ -91,3 +91,20 @@ pub fn zeroed(len: usize) -> Vec<f32> {
     out.par_extend(rayon::iter::repeat_n(0.0f32, len));
     out
 }
+
+/// A buffer several threads write at disjoint places (a product's columns, an output channel's
+/// pixels, a source's rows), shared as a raw pointer.
+#[derive(Clone, Copy)]
+pub(super) struct SharedOut(pub(super) *mut f32);
+
+impl SharedOut {
+    pub(super) fn new(buffer: &mut [f32]) -> Self {
+        SharedOut(buffer.as_mut_ptr())
+    }
+}
+
+// SAFETY: every user hands each thread its own elements, so no element is written by two
+// threads, and the borrow of the buffer outlives the parallel loop that writes through it.
+unsafe impl Send for SharedOut {}
+// SAFETY: as for `Send`: the threads sharing it write disjoint elements.
+unsafe impl Sync for SharedOut {}

@@ -12,13 +12,14 @@
 //! A product can also fold its result back onto images as it goes ([`Placement::Folded`]):
 //! `col2im(Wᵀ · dy)` adds each finished micro-tile onto the pixels its kernel taps cover, so
 //! the column matrix of an image-side product is never stored either.
-//! Without AVX-512 [`available`] is false and callers use the `gemm` crate path instead.
+//! Without AVX-512 (see [`Isa`]) `plan` never runs it and callers use the `gemm` crate path.
 
 use rayon::prelude::*;
 
 use super::gemm::MatRef;
+use super::isa::Isa;
 use super::layout::ConvGeometry;
-use super::scratch::Scratch;
+use super::scratch::{Scratch, SharedOut};
 
 /// Rows of `A` per micro-kernel call.
 pub(super) const MR: usize = 12;
@@ -30,23 +31,6 @@ const KC: usize = 256;
 const MC: usize = 144;
 /// Columns of `B` per packed block (a multiple of `NR`; `KC x NC` stays in L2).
 const NC: usize = 512;
-
-/// Whether this CPU runs the micro-kernel (checked once); setting `DEEPSTYLE_NO_AVX512` turns
-/// it off, for comparing the two paths on one build.
-pub(super) fn available() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        static AVAILABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-        *AVAILABLE.get_or_init(|| {
-            std::arch::is_x86_feature_detected!("avx512f")
-                && std::env::var_os("DEEPSTYLE_NO_AVX512").is_none()
-        })
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
-}
 
 /// The right-hand operand of a product, packed on demand.
 pub(super) trait PanelSource: Sync {
@@ -77,7 +61,7 @@ impl PanelSource for MatRef<'_> {
 
     fn pack(&self, p0: usize, kc: usize, j0: usize, nc: usize, panels: &mut [f32]) {
         #[cfg(target_arch = "x86_64")]
-        if self.row_stride == 1 && self.col_stride != 1 && available() {
+        if self.row_stride == 1 && self.col_stride != 1 && Isa::current().has_avx512() {
             for_each_panel(panels, kc, (j0, nc), |first, width, panel| {
                 // SAFETY: the CPU has AVX-512.
                 unsafe { self.pack_transposed_avx512(p0, first, width, panel) }
@@ -238,19 +222,11 @@ impl Placement {
     }
 }
 
-/// A raw pointer that threads writing disjoint columns share.
-#[derive(Clone, Copy)]
-struct SharedOut(*mut f32);
-// SAFETY: `product` hands each thread a disjoint range of columns, so no element is written
-// by two threads, and the borrow of the destination outlives the scope the threads run in.
-unsafe impl Send for SharedOut {}
-unsafe impl Sync for SharedOut {}
-
 /// `out (+)= a · b` with `out` placed as `placement` says; threads over the current rayon pool.
 ///
 /// # Panics
 /// If the operands' shapes disagree, `out` is too small for the placement, a fold is asked not
-/// to accumulate, or the CPU lacks AVX-512 (check [`available`] first).
+/// to accumulate, or the CPU lacks AVX-512 (check `Isa::current()` first).
 pub(super) fn product(
     a: MatRef,
     b: &dyn PanelSource,
@@ -290,7 +266,10 @@ fn product_on(
 ) {
     let (m, k, n) = (a.rows, a.cols, b.cols());
     assert_eq!(b.rows(), k, "inner dimensions differ");
-    assert!(available(), "the micro-kernel needs AVX-512");
+    assert!(
+        Isa::current().has_avx512(),
+        "the micro-kernel needs AVX-512"
+    );
     let folds = matches!(placement, Placement::Folded { .. });
     assert!(accumulate || !folds, "a fold always adds onto the images");
     if m == 0 || n == 0 {
@@ -312,7 +291,7 @@ fn product_on(
     let threads = threads.max(1);
     let packed_a = PackedA::new(&a, Blocking::for_product(k, &placement), threads > 1);
     let packed_a = &packed_a;
-    let shared = SharedOut(out.as_mut_ptr());
+    let shared = SharedOut::new(out);
     let unit = placement.column_unit();
     let units = n.div_ceil(unit);
     if threads == 1 || m * n * k < 1 << 17 || units < 2 {
@@ -502,7 +481,7 @@ fn pack_a(a: &MatRef, (i0, mc): (usize, usize), (p0, kc): (usize, usize), packed
             };
             let sources: [&[f32]; MR] = std::array::from_fn(row);
             #[cfg(target_arch = "x86_64")]
-            if available() {
+            if Isa::current().has_avx512() {
                 // SAFETY: the CPU has AVX-512.
                 unsafe { pack_rows_avx512(&sources[..rows], panel) };
                 continue;
@@ -918,7 +897,7 @@ unsafe fn add_run_row_by_row(run: Run, taps: &[Tap], g: &ConvGeometry, row: *mut
 
 #[cfg(not(target_arch = "x86_64"))]
 unsafe fn fold_tile(_: &[f32; MR * NR], _: Tile, _: &ConvGeometry, _: usize, _: SharedOut) {
-    unreachable!("`available()` is false off x86-64")
+    unreachable!("`Isa::current().has_avx512()` is false off x86-64")
 }
 
 /// `c (+)= a · b` for one `MR x NR` tile (`rows x cols` of it stored) at `c`.
@@ -936,13 +915,13 @@ unsafe fn micro_kernel(
     add: bool,
 ) {
     assert!(a.len() >= kc * MR && b.len() >= kc * NR && rows <= MR && cols <= NR);
-    // SAFETY: `available()` was checked by `product`, the only caller's caller.
+    // SAFETY: `Isa::current().has_avx512()` was checked by `product`, the only caller's caller.
     unsafe { micro_kernel_avx512(kc, a.as_ptr(), b.as_ptr(), c, (rows, cols), add) }
 }
 
 #[cfg(not(target_arch = "x86_64"))]
 unsafe fn micro_kernel(_: usize, _: &[f32], _: &[f32], _: TileTarget, _: (usize, usize), _: bool) {
-    unreachable!("`available()` is false off x86-64")
+    unreachable!("`Isa::current().has_avx512()` is false off x86-64")
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -998,7 +977,7 @@ mod tests {
     /// equal to and wider than a tile, written then accumulated.
     #[test]
     fn products_match_the_naive_product_in_rows_and_planes() {
-        if !available() {
+        if !Isa::current().has_avx512() {
             eprintln!("skipped: this CPU has no AVX-512");
             return;
         }
@@ -1053,7 +1032,7 @@ mod tests {
     /// held.
     #[test]
     fn a_folding_product_equals_col2im_of_the_product() {
-        if !available() {
+        if !Isa::current().has_avx512() {
             eprintln!("skipped: this CPU has no AVX-512");
             return;
         }

@@ -3,7 +3,7 @@
 
 use candle_core::{D, DType, Device, Tensor, Var};
 
-use super::conv::FORCE_EXPLICIT;
+use super::plan::{ConvPath, Pass, force_explicit, force_no_winograd, plan};
 use super::*;
 use crate::latent::SeededRng;
 
@@ -84,11 +84,8 @@ fn conv2d_matches_candle_forward_and_gradients() {
 /// Runs `check` on each forward path: the implicit product (where the CPU has AVX-512) and
 /// the explicit im2col + `gemm` one.
 fn on_both_paths(check: impl Fn(&str)) {
-    for (explicit, path) in [(false, "implicit product"), (true, "explicit columns")] {
-        FORCE_EXPLICIT.with(|forced| forced.set(explicit));
-        check(path);
-    }
-    FORCE_EXPLICIT.with(|forced| forced.set(false));
+    check("implicit product");
+    force_explicit(|| check("explicit columns"));
 }
 
 /// DCGAN-sized convolutions and transposed convolutions whose column matrix crosses the
@@ -130,13 +127,7 @@ fn assert_paths_agree(
     w: &Tensor,
     case: &str,
 ) {
-    let on_path = |explicit: bool| {
-        FORCE_EXPLICIT.with(|forced| forced.set(explicit));
-        let result = run(&f, x, w);
-        FORCE_EXPLICIT.with(|forced| forced.set(false));
-        result
-    };
-    let (implicit, explicit) = (on_path(false), on_path(true));
+    let (implicit, explicit) = (run(&f, x, w), force_explicit(|| run(&f, x, w)));
     let pairs = [
         ("output", &implicit.0, &explicit.0),
         ("input gradient", &implicit.1, &explicit.1),
@@ -156,16 +147,11 @@ fn winograd_layers_match_candle_and_the_direct_products() {
     let (x, weight) = (random(&[16, 16, 16, 16], 600), random(&[24, 16, 4, 4], 601));
     let g = ConvGeometry::new((16, 16, 16, 16), (4, 4), 2, 1).unwrap();
     let transposed_input = random(&[16, 24, 8, 8], 602);
-    if !winograd::applies(&g, 1, 24) {
+    if plan(&g, 1, 24, Pass::Forward) != ConvPath::Winograd {
         eprintln!("skipped: this CPU has no AVX-512, so the transforms never run");
         return;
     }
-    let direct = |f: &dyn Fn() -> (Tensor, Tensor, Tensor)| {
-        winograd::FORCE_OFF.with(|off| off.set(true));
-        let result = f();
-        winograd::FORCE_OFF.with(|off| off.set(false));
-        result
-    };
+    let direct = |f: &dyn Fn() -> (Tensor, Tensor, Tensor)| force_no_winograd(f);
     let conv = || run(|x, w| conv2d(x, w, 2, 1, 1), &x, &weight);
     let reference = run(|x, w| x.conv2d(w, 1, 2, 1, 1), &x, &weight);
     assert_same(conv(), reference, "conv2d against Candle");

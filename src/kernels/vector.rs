@@ -12,7 +12,7 @@
 pub(super) fn vectorised<R>(body: impl FnOnce() -> R) -> R {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx2") {
+        if super::isa::Isa::current().has_avx2() {
             // SAFETY: the CPU supports AVX2, the one feature `with_avx2` is compiled for.
             return unsafe { with_avx2(body) };
         }

@@ -21,7 +21,7 @@ use rayon::prelude::*;
 
 use super::gemm::MatRef;
 use super::layout::ConvGeometry;
-use super::scratch::Scratch;
+use super::scratch::{Scratch, SharedOut};
 use super::sgemm::{self, MR, NR, PanelSource, Placement};
 
 /// Images per vector.
@@ -76,48 +76,23 @@ const fn transpose<const R: usize, const C: usize>(m: [[f32; C]; R]) -> [[f32; R
     t
 }
 
-/// Whether [`forward`], [`backward_data`] and [`weight_gradient`] take this convolution: a 4x4
-/// kernel at stride 2, one group, a batch of whole vectors, our AVX-512 multiply, and products
-/// large enough to pay for the transforms: at least 16 channels on each side (not an RGB layer)
-/// and 64 output tiles (two micro-kernel panels; a 64x64 DCGAN's 4x4 layers at batch 16 have
-/// 16, and ran twice as slow with the transforms: 12-17 against 7 ms forward, 2 threads).
-pub(super) fn applies(g: &ConvGeometry, groups: usize, c_out: usize) -> bool {
+/// Whether [`forward`], [`backward_data`] and [`weight_gradient`] take this convolution's shape
+/// (where the implicit products run at all; see `plan`): a 4x4 kernel at stride 2, one group, a
+/// batch of whole vectors, and products large enough to pay for the transforms: at least 16
+/// channels on each side (not an RGB layer) and 64 output tiles (two micro-kernel panels; a
+/// 64x64 DCGAN's 4x4 layers at batch 16 have 16, and ran twice as slow with the transforms:
+/// 12-17 against 7 ms forward, 2 threads).
+pub(super) fn shape_fits(g: &ConvGeometry, groups: usize, c_out: usize) -> bool {
     const MIN_CHANNELS: usize = 16;
     const MIN_TILES: usize = 64;
     let tiles = g.out_h.div_ceil(TILE) * g.out_w.div_ceil(TILE) * g.batch;
-    sgemm::available()
-        && enabled()
-        && groups == 1
+    groups == 1
         && (g.kernel_h, g.kernel_w, g.stride) == (4, 4, 2)
         && g.channels >= MIN_CHANNELS
         && c_out >= MIN_CHANNELS
         && g.batch > 0
         && g.batch.is_multiple_of(LANES)
         && tiles >= MIN_TILES
-}
-
-/// Setting `DEEPSTYLE_NO_WINOGRAD` turns the transforms off, for comparing both ways on one
-/// build (tests force it per thread instead).
-fn enabled() -> bool {
-    static ENABLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    let by_environment =
-        *ENABLED.get_or_init(|| std::env::var_os("DEEPSTYLE_NO_WINOGRAD").is_none());
-    by_environment && !forced_off()
-}
-
-#[cfg(test)]
-thread_local! {
-    pub(super) static FORCE_OFF: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-#[cfg(test)]
-fn forced_off() -> bool {
-    FORCE_OFF.with(|f| f.get())
-}
-
-#[cfg(not(test))]
-fn forced_off() -> bool {
-    false
 }
 
 /// The shape of an NCHW tensor.
@@ -236,7 +211,7 @@ fn phase_and_shift(tap: usize, padding: usize) -> (usize, isize) {
 }
 
 /// Convolution forward (`x` on the image side, weight `(c_out, c, 4, 4)`) into `out`
-/// (`(N, c_out, out_h, out_w)`), every element overwritten. Check [`applies`] first.
+/// (`(N, c_out, out_h, out_w)`), every element overwritten. Only where `plan` chose Winograd.
 pub(super) fn forward(g: &ConvGeometry, c_out: usize, x: &[f32], w: &[f32], out: &mut [f32]) {
     let input = image_side(g);
     let correlation = Correlation {
@@ -282,7 +257,7 @@ fn phase_taps(g: &ConvGeometry, c_out: usize) -> TapLayout {
 
 /// Convolution weight gradient `(c_out, c, 4, 4)` of the image `x` and the column-side
 /// gradient `dy` (summed over the batch) into `dw`, every element overwritten. Check
-/// [`applies`] first.
+/// Only where `plan` chose Winograd.
 ///
 /// The forward is linear in each point's kernel transform `U = G g Gᵀ`, so its gradient is
 /// `dU = Σ_tiles (A dY Aᵀ) ⊙ (Bᵀ d B)`, one matrix product a point whose depth is the tiles,
@@ -319,9 +294,9 @@ pub(super) fn weight_gradient(
     );
     let dy_minor = batch_minor(dy, &output);
     let mut gy = Scratch::take(TRANSFORM * m * n);
-    let gy_out = SharedOut(gy.as_mut_ptr());
+    let gy_out = SharedOut::new(&mut gy);
     (0..m).into_par_iter().for_each(|channel| {
-        // SAFETY: `applies` found AVX-512; `gy` holds every point's `M x tiles` matrix, and
+        // SAFETY: `plan` chose Winograd, which it does only with AVX-512; `gy` holds every point's `M x tiles` matrix, and
         // each task writes only its own channel's rows.
         unsafe { transform_gradient(&dy_minor, &output, channel, &tiles, gy_out) }
     });
@@ -338,12 +313,12 @@ pub(super) fn weight_gradient(
     });
     dw.par_chunks_mut(taps.row_stride)
         .enumerate()
-        // SAFETY: `applies` found AVX-512.
+        // SAFETY: `plan` chose Winograd, which it does only with AVX-512.
         .for_each(|(row, dw)| unsafe { untransform_kernels(&du, (m, k), row, &taps, dw) });
 }
 
 /// Convolution data gradient (`dy` on the column side, weight `(c_out, c, 4, 4)`) into `dx`
-/// (the image side), every element overwritten. Check [`applies`] first.
+/// (the image side), every element overwritten. Only where `plan` chose Winograd.
 pub(super) fn backward_data(g: &ConvGeometry, c_out: usize, w: &[f32], dy: &[f32], dx: &mut [f32]) {
     let input = column_side(g, c_out);
     let batch_minor = batch_minor(dy, &input);
@@ -422,7 +397,7 @@ impl Correlation<'_> {
         let mut u = Scratch::take(m * TRANSFORM * k);
         u.par_chunks_mut(TRANSFORM * k)
             .enumerate()
-            // SAFETY: `applies` found AVX-512.
+            // SAFETY: `plan` chose Winograd, which it does only with AVX-512.
             .for_each(|(row, u)| unsafe { transform_kernels((self.weight, &self.taps), row, u) });
         // Products `(point, M, tile)`.
         let mut products = Scratch::take(TRANSFORM * m * n);
@@ -441,7 +416,7 @@ impl Correlation<'_> {
                 false,
             );
         });
-        let target = SharedOut(out.as_mut_ptr());
+        let target = SharedOut::new(out);
         assert!(
             out.len()
                 >= self.output.batch
@@ -498,14 +473,6 @@ impl Tiles {
     }
 }
 
-/// A buffer several threads write at disjoint places.
-#[derive(Clone, Copy)]
-struct SharedOut(*mut f32);
-// SAFETY: every user hands each thread its own elements (an output channel's pixels, a
-// source's rows), and the borrow of the buffer outlives the parallel loop.
-unsafe impl Send for SharedOut {}
-unsafe impl Sync for SharedOut {}
-
 /// Output channel `row`'s kernels for every source, as `(G g Gᵀ)`, into `u` (`(point, source)`),
 /// 16 sources at a time.
 #[cfg(target_arch = "x86_64")]
@@ -540,7 +507,7 @@ fn transform_kernels((weight, taps): (&[f32], &TapLayout), row: usize, u: &mut [
 
 #[cfg(not(target_arch = "x86_64"))]
 unsafe fn transform_kernels(_: (&[f32], &TapLayout), _: usize, _: &mut [f32]) {
-    unreachable!("`applies` is false off x86-64")
+    unreachable!("`plan` never chooses Winograd off x86-64")
 }
 
 /// `t` (`(N, C, H, W)`) as `(C, H, W, N)`: the 16 images of a pixel side by side.
@@ -551,7 +518,7 @@ fn batch_minor(x: &[f32], t: &Nchw) -> Scratch {
     out.par_chunks_mut(plane * t.batch)
         .enumerate()
         .for_each(|(channel, out)| {
-            // SAFETY: `applies` found AVX-512.
+            // SAFETY: `plan` chose Winograd, which it does only with AVX-512.
             unsafe { batch_minor_channel(x, t, channel, out) }
         });
     out
@@ -586,7 +553,7 @@ fn batch_minor_channel(x: &[f32], t: &Nchw, channel: usize, out: &mut [f32]) {
 
 #[cfg(not(target_arch = "x86_64"))]
 unsafe fn batch_minor_channel(_: &[f32], _: &Nchw, _: usize, _: &mut [f32]) {
-    unreachable!("`applies` is false off x86-64")
+    unreachable!("`plan` never chooses Winograd off x86-64")
 }
 
 /// `rows[i] = Σ_j matrix[i][j] · v[j]`, over vectors (zero coefficients skipped; the matrices
@@ -676,9 +643,9 @@ fn transform_sources(
     layout: PanelLayout,
 ) -> Scratch {
     let mut v = Scratch::take(TRANSFORM * layout.point_len());
-    let v_out = SharedOut(v.as_mut_ptr());
+    let v_out = SharedOut::new(&mut v);
     sources.par_iter().enumerate().for_each(|(index, source)| {
-        // SAFETY: `applies` found AVX-512; `v` holds every point of `layout`, and each task
+        // SAFETY: `plan` chose Winograd, which it does only with AVX-512; `v` holds every point of `layout`, and each task
         // writes only its own source's rows.
         unsafe { transform_input(batch_minor, input, (index, source), tiles, layout, v_out) }
     });
@@ -763,7 +730,7 @@ unsafe fn transform_gradient(
 
 #[cfg(not(target_arch = "x86_64"))]
 unsafe fn transform_gradient(_: &[f32], _: &Nchw, _: usize, _: &Tiles, _: SharedOut) {
-    unreachable!("`applies` is false off x86-64")
+    unreachable!("`plan` never chooses Winograd off x86-64")
 }
 
 /// Weight row `row`'s kernel gradients from the points' `du` (`(point, M, K)`), as `Gᵀ dU G`,
@@ -813,7 +780,7 @@ unsafe fn untransform_kernels(
     _: &TapLayout,
     _: &mut [f32],
 ) {
-    unreachable!("`applies` is false off x86-64")
+    unreachable!("`plan` never chooses Winograd off x86-64")
 }
 
 /// The transformed tiles of source plane `index` into `v`.
@@ -914,7 +881,7 @@ unsafe fn transform_input(
     _: PanelLayout,
     _: SharedOut,
 ) {
-    unreachable!("`applies` is false off x86-64")
+    unreachable!("`plan` never chooses Winograd off x86-64")
 }
 
 /// Output channel `channel`'s tiles from its 25 products (`(point, tile)`) into its pixels of
@@ -996,12 +963,13 @@ unsafe fn transform_output(
 
 #[cfg(not(target_arch = "x86_64"))]
 unsafe fn transform_output(_: &[f32], _: &Tiles, _: &Nchw, _: PhaseView, _: usize, _: SharedOut) {
-    unreachable!("`applies` is false off x86-64")
+    unreachable!("`plan` never chooses Winograd off x86-64")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::isa::Isa;
 
     fn values(len: usize, seed: u64) -> Vec<f32> {
         let mut state = seed
@@ -1078,7 +1046,7 @@ mod tests {
     /// images, one and several threads.
     #[test]
     fn forward_and_both_gradients_match_the_direct_sums() {
-        if !sgemm::available() {
+        if !Isa::current().has_avx512() {
             eprintln!("skipped: this CPU has no AVX-512, so the transforms never run");
             return;
         }
@@ -1104,7 +1072,10 @@ mod tests {
             for (i, &(batch, channels, height, width, c_out, padding)) in cases.iter().enumerate() {
                 let g = ConvGeometry::new((batch, channels, height, width), (4, 4), 2, padding)
                     .unwrap();
-                assert!(applies(&g, 1, c_out), "case {i} should take the transforms");
+                assert!(
+                    shape_fits(&g, 1, c_out),
+                    "case {i} should take the transforms"
+                );
                 let x = values(g.image_len(), 1 + i as u64);
                 let w = values(c_out * channels * 16, 100 + i as u64);
                 let dy = values(batch * c_out * g.positions(), 200 + i as u64);
@@ -1155,15 +1126,17 @@ mod tests {
         let g = |batch, channels, kernel, stride| {
             ConvGeometry::new((batch, channels, 16, 16), (kernel, kernel), stride, 1).unwrap()
         };
-        let available = sgemm::available();
-        assert_eq!(applies(&g(16, 16, 4, 2), 1, 16), available);
-        assert!(!applies(&g(8, 16, 4, 2), 1, 16), "half a vector of images");
+        assert!(shape_fits(&g(16, 16, 4, 2), 1, 16));
+        assert!(
+            !shape_fits(&g(8, 16, 4, 2), 1, 16),
+            "half a vector of images"
+        );
         let small = ConvGeometry::new((16, 16, 8, 8), (4, 4), 2, 1).unwrap();
-        assert!(!applies(&small, 1, 16), "16 tiles");
-        assert!(!applies(&g(16, 3, 4, 2), 1, 64), "an RGB input");
-        assert!(!applies(&g(16, 64, 4, 2), 1, 3), "an RGB output");
-        assert!(!applies(&g(16, 16, 3, 2), 1, 16), "a 3x3 kernel");
-        assert!(!applies(&g(16, 16, 4, 1), 1, 16), "stride 1");
-        assert!(!applies(&g(16, 32, 4, 2), 2, 32), "groups");
+        assert!(!shape_fits(&small, 1, 16), "16 tiles");
+        assert!(!shape_fits(&g(16, 3, 4, 2), 1, 64), "an RGB input");
+        assert!(!shape_fits(&g(16, 64, 4, 2), 1, 3), "an RGB output");
+        assert!(!shape_fits(&g(16, 16, 3, 2), 1, 16), "a 3x3 kernel");
+        assert!(!shape_fits(&g(16, 16, 4, 1), 1, 16), "stride 1");
+        assert!(!shape_fits(&g(16, 32, 4, 2), 2, 32), "groups");
     }
 }
