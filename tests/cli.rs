@@ -1,5 +1,7 @@
 //! The command line as a user runs it: a real process, stdout for results, stderr for
 //! progress, non-zero exit with a one-line reason on failure.
+// Helpers here unwrap as the tests do: a failure there is a failing test.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

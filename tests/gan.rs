@@ -1,5 +1,7 @@
 //! DCGAN training end to end on tiny models: it learns, checkpoints round-trip, resume is
 //! exact, divergence stops cleanly, and bad input gets a clear error.
+// Helpers here unwrap as the tests do: a failure there is a failing test.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

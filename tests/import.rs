@@ -1,5 +1,7 @@
 //! Importing into a project: good files land, bad files are reported by path, duplicates are
 //! found, failures leave the catalog as it was.
+// Helpers here unwrap as the tests do: a failure there is a failing test.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

@@ -1,5 +1,7 @@
 //! Fixtures made at test time: real encoded images and the broken files the real world sends.
 #![allow(dead_code)]
+// Test helpers unwrap as tests do: a failure there is a failing test.
+#![allow(clippy::unwrap_used)]
 
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
