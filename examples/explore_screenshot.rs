@@ -45,7 +45,7 @@ fn main() {
         h.run_steps(2);
     }
     step_until(&mut h, "the path", |app| {
-        app.explore_tab().strip_len() == app.explore_tab().steps
+        app.explore_tab().strip_len() == app.explore_tab().explorer().steps
     });
     for _ in 0..30 {
         h.run_steps(1);

@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
-use deepstyle::export::animation::{AnimationOptions, encode_gif};
-use deepstyle::export::grid::{self, GridLayout};
+use deepstyle::export::animation::AnimationOptions;
+use deepstyle::export::grid::GridLayout;
+use deepstyle::export::render::{Picture, write_picture};
 use deepstyle::gan::GanConfig;
 use deepstyle::gan::data::{DataSource, ImageSpec, load_fashion_mnist_split, read_npy_images};
 use deepstyle::gan::quality;
@@ -18,7 +19,7 @@ use deepstyle::gan::sample::{
     LoadedGenerator, load_generator, load_shipped_generator, parse_seed_range,
 };
 use deepstyle::gan::train::{PauseFlag, TrainEvent, TrainRequest, TrainSink, train};
-use deepstyle::jobs::{CancelToken, Reporter};
+use deepstyle::jobs::{CancelToken, Reporter, Silent};
 use deepstyle::latent::interp::{self, Mode};
 use deepstyle::latent::seed_latent;
 use deepstyle::project::ingest::{self, ImportOptions, ImportReport};
@@ -427,21 +428,28 @@ fn generate(args: GenerateArgs) -> Result<()> {
     let seeds = parse_seed_range(&args.seeds).map_err(anyhow::Error::msg)?;
     let device = args.device.open()?;
     let generator = open_generator(&args.weights, &device)?;
-    let images = generator
-        .images_for_seeds(&seeds, args.truncation)
-        .context("generation failed")?;
     if let Some(dir) = &args.out_dir {
+        let images = generator
+            .images_for_seeds(&seeds, args.truncation)
+            .context("generation failed")?;
         for (seed, image) in seeds.iter().zip(&images) {
             let path = dir.join(format!("seed_{seed}.png"));
             write_png(&path, image)?;
             println!("{}", path.display());
         }
     } else if let Some(out) = &args.out {
-        let layout = GridLayout {
-            cols: args.cols,
-            ..GridLayout::default()
+        let latents: Vec<Vec<f32>> = seeds
+            .iter()
+            .map(|&seed| seed_latent(seed, generator.z_dim(), args.truncation))
+            .collect();
+        let grid = Picture::Grid {
+            layout: GridLayout {
+                cols: args.cols,
+                ..GridLayout::default()
+            },
+            captions: Vec::new(),
         };
-        write_png(out, &grid::tile(&images, &layout))?;
+        write_picture(&generator, &latents, &grid, out, &Silent)?;
         println!("{}", out.display());
     }
     Ok(())
@@ -576,40 +584,28 @@ fn interpolate(args: InterpolateArgs) -> Result<()> {
     let from = seed_latent(args.from, z_dim, args.truncation);
     let to = seed_latent(args.to, z_dim, args.truncation);
     let latents = interp::path(&from, &to, args.steps, args.mode);
-    let images = generator
-        .images_for_latents(&latents)
-        .context("generation failed")?;
-    if animated {
-        let frames: Vec<image::RgbaImage> = images.iter().map(|f| enlarge(f, args.scale)).collect();
-        let options = AnimationOptions {
-            frame_delay_ms: args.delay_ms,
-            looping: true,
-            ping_pong: args.ping_pong,
-        };
-        let gif = encode_gif(&frames, &options)
-            .with_context(|| format!("cannot encode {}", args.out.display()))?;
-        deepstyle::atomic::write_atomic(&args.out, &gif)
-            .with_context(|| format!("cannot write {}", args.out.display()))?;
-    } else {
-        let layout = GridLayout {
-            cols: args.cols.unwrap_or(args.steps),
+    let picture = if animated {
+        Picture::Animation {
+            options: AnimationOptions {
+                frame_delay_ms: args.delay_ms,
+                looping: true,
+                ping_pong: args.ping_pong,
+            },
             scale: args.scale,
-            ..GridLayout::default()
-        };
-        write_png(&args.out, &grid::tile(&images, &layout))?;
-    }
+        }
+    } else {
+        Picture::Grid {
+            layout: GridLayout {
+                cols: args.cols.unwrap_or(args.steps),
+                scale: args.scale,
+                ..GridLayout::default()
+            },
+            captions: Vec::new(),
+        }
+    };
+    write_picture(&generator, &latents, &picture, &args.out, &Silent)?;
     println!("{}", args.out.display());
     Ok(())
-}
-
-fn enlarge(image: &image::RgbaImage, scale: u32) -> image::RgbaImage {
-    let scale = scale.clamp(1, 64);
-    image::imageops::resize(
-        image,
-        image.width() * scale,
-        image.height() * scale,
-        image::imageops::FilterType::Nearest,
-    )
 }
 
 fn write_png(path: &Path, image: &image::RgbaImage) -> Result<()> {

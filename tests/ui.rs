@@ -1,5 +1,7 @@
 //! The studio window driven through its accessibility tree (egui_kittest), with real
 //! workers: tabs, the demo project, thumbnails, a job's progress bar and its cancel button.
+// Helpers here unwrap as the tests do: a failure there is a failing test.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 
@@ -222,7 +224,7 @@ fn explore_picks_two_samples_walks_between_them_and_keeps_a_favourite() {
     h.run_steps(2);
     h.get_by_label("seed 5").click();
     step_until(&mut h, 30, "the path strip", |h| {
-        h.state().explore_tab().strip_len() == h.state().explore_tab().steps
+        h.state().explore_tab().strip_len() == h.state().explore_tab().explorer().steps
     });
     let picks = h.state().explore_tab().picks().to_vec();
     assert_eq!(
@@ -235,13 +237,13 @@ fn explore_picks_two_samples_walks_between_them_and_keeps_a_favourite() {
     step_until(&mut h, 30, "the favourite to appear", |h| {
         let tab = h.state().explore_tab();
         assert_eq!(tab.error(), None);
-        tab.favourites().len() == 1 && tab.favourite_textures().values().all(|ready| *ready)
+        tab.favourites().len() == 1 && tab.favourites_shown()
     });
     let favourite = h.state().explore_tab().favourites()[0].clone();
     h.get_by_label_contains("favourite ");
     // Halfway along a slerp path between two seeds is not either seed.
-    assert_eq!(favourite.seed, None);
-    assert_eq!(favourite.z.len(), 100);
+    assert_eq!(favourite.sample.seed, None);
+    assert_eq!(favourite.sample.z.len(), 100);
     let catalog = Project::open(&root).unwrap().catalog().unwrap();
     assert_eq!(catalog.favourites().unwrap(), vec![favourite]);
 }
@@ -250,7 +252,9 @@ fn explore_picks_two_samples_walks_between_them_and_keeps_a_favourite() {
 /// the path between two picks, and the picks' latents as JSON that imports back as picks.
 #[test]
 fn export_writes_a_grid_an_animation_and_latents() {
-    use deepstyle::ui::export::{ExportAction, Selection};
+    use deepstyle::latent::explorer::Selection;
+    use deepstyle::ui::Command;
+    use deepstyle::ui::export::ExportKind;
     let dir = tempfile::tempdir().unwrap();
     let mut h = open_project_app(&dir.path().join("p"));
     h.get_by_role_and_label(Role::Button, "Explore").click();
@@ -261,13 +265,13 @@ fn export_writes_a_grid_an_animation_and_latents() {
     h.run_steps(2);
     h.get_by_label("seed 2").click();
     h.run_steps(2);
-    let ctx = h.ctx.clone();
-    let export = |h: &mut Harness<'static, StudioApp>, action, name: &str| {
+    let export = |h: &mut Harness<'static, StudioApp>, kind, name: &str| {
         let path = dir.path().join(name);
-        h.state_mut().export_to(&ctx, action, path.clone());
+        h.state_mut().send(Command::Export(kind, path.clone()));
+        h.run_steps(1);
         step_until(h, 60, name, |h| !h.state().export_tab().is_busy());
-        let (message, is_error) = h.state().export_tab().message().cloned().unwrap();
-        assert!(!is_error && message.contains(name), "{message}");
+        let status = h.state().export_tab().status().cloned().unwrap();
+        assert!(!status.is_error && status.text.contains(name), "{status:?}");
         path
     };
     {
@@ -279,12 +283,12 @@ fn export_writes_a_grid_an_animation_and_latents() {
         form.captions = true;
         form.frames = 6;
     }
-    let grid = image::open(export(&mut h, ExportAction::SavePng, "grid.png")).unwrap();
+    let grid = image::open(export(&mut h, ExportKind::Png, "grid.png")).unwrap();
     // 4 x 4 tiles of 64 px (32 px upscaled twice), 2 px padding, a caption band under each row.
     assert_eq!(grid.width(), 4 * 64 + 5 * 2);
     assert!(grid.height() > 4 * 64 + 5 * 2);
 
-    let gif = export(&mut h, ExportAction::SaveGif, "walk.gif");
+    let gif = export(&mut h, ExportKind::Gif, "walk.gif");
     use image::AnimationDecoder;
     let file = std::io::BufReader::new(std::fs::File::open(gif).unwrap());
     let frames = image::codecs::gif::GifDecoder::new(file)
@@ -295,12 +299,13 @@ fn export_writes_a_grid_an_animation_and_latents() {
     assert_eq!(frames.len(), 6);
 
     h.state_mut().export_tab_mut().form.selection = Selection::Picks;
-    let json = export(&mut h, ExportAction::SaveLatents, "picks.json");
+    let json = export(&mut h, ExportKind::Latents, "picks.json");
     h.state_mut().explore_tab_mut().clear_picks();
     h.state_mut()
-        .export_to(&ctx, ExportAction::LoadLatents, json);
+        .send(Command::Export(ExportKind::LoadLatents, json));
+    h.run_steps(1);
     step_until(&mut h, 30, "the import", |h| {
-        !h.state().export_tab().is_busy()
+        !h.state().export_tab().is_busy() && !h.state().explore_tab().picks().is_empty()
     });
     let seeds: Vec<Option<u64>> = h
         .state()
@@ -310,4 +315,100 @@ fn export_writes_a_grid_an_animation_and_latents() {
         .map(|p| p.seed)
         .collect();
     assert_eq!(seeds, [Some(1), Some(2)]);
+}
+
+/// Reopened on the Export tab, the studio exports the project's favourites without the Explore
+/// tab ever being shown: every tab's logic runs each frame, shown or not.
+#[test]
+fn export_on_reopen_exports_favourites_without_visiting_explore() {
+    use deepstyle::latent::explorer::Selection;
+    use deepstyle::latent::sample::Sample;
+    use deepstyle::ui::Command;
+    use deepstyle::ui::export::ExportKind;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("p");
+    {
+        let project = Project::create(&root).unwrap();
+        let catalog = project.catalog().unwrap();
+        for (seed, label) in [(4, "coat"), (9, "dress"), (17, "")] {
+            let sample = Sample {
+                label: label.into(),
+                ..Sample::of_seed(seed, 100, 1.0)
+            };
+            catalog.add_favourite(&sample, "shipped").unwrap();
+        }
+    }
+    let settings = Settings {
+        tab: Tab::Export,
+        ..Settings::default()
+    };
+    let mut h = harness(StudioApp::new(settings, Startup::Project(root.clone())));
+    step_until(&mut h, 30, "the project and its favourites", |h| {
+        h.state().running_jobs().is_empty() && h.state().explore_tab().favourites().len() == 3
+    });
+    assert_eq!(h.state().tab(), Tab::Export);
+    h.state_mut().export_tab_mut().form.selection = Selection::Favourites;
+    h.run_steps(2);
+    h.get_by_label("3 image(s)");
+    let path = dir.path().join("favourites.png");
+    h.state_mut()
+        .send(Command::Export(ExportKind::Png, path.clone()));
+    h.run_steps(1);
+    step_until(&mut h, 60, "the export", |h| {
+        !h.state().export_tab().is_busy()
+    });
+    let status = h.state().export_tab().status().cloned().unwrap();
+    assert!(!status.is_error, "{status:?}");
+    let grid = image::open(&path).unwrap();
+    // Three 32 px tiles upscaled twice, 2 px padding, one caption band.
+    assert_eq!(grid.width(), 3 * 64 + 4 * 2);
+    assert!(grid.height() > 64 + 2 * 2);
+    assert_eq!(
+        h.state().settings().tab,
+        Tab::Export,
+        "Explore was never shown"
+    );
+}
+
+/// The tabs' forms survive a restart through eframe's storage, with no copy in the settings.
+#[test]
+fn tab_forms_persist_through_storage() {
+    #[derive(Default)]
+    struct Memory(std::collections::HashMap<String, String>);
+    impl eframe::Storage for Memory {
+        fn get_string(&self, key: &str) -> Option<String> {
+            self.0.get(key).cloned()
+        }
+        fn set_string(&mut self, key: &str, value: String) {
+            self.0.insert(key.to_string(), value);
+        }
+        fn remove_string(&mut self, key: &str) {
+            self.0.remove(key);
+        }
+        fn flush(&mut self) {}
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let startup = Startup::Project(dir.path().join("p"));
+    let mut app = StudioApp::new(Settings::default(), startup.clone());
+    app.train_tab_mut().form.run_name = "long-coats".into();
+    app.train_tab_mut().form.config.iterations = 1234;
+    app.export_tab_mut().form.frames = 17;
+    app.collect_tab_mut().form.near_duplicate_distance = 3;
+    let mut storage = Memory::default();
+    app.save_to(&mut storage);
+    let settings = storage
+        .0
+        .get(Settings::STORAGE_KEY)
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        !settings.contains("long-coats"),
+        "forms are not copied into the settings"
+    );
+
+    let again = StudioApp::restored(Some(&storage), startup);
+    assert_eq!(again.train_tab().form.run_name, "long-coats");
+    assert_eq!(again.train_tab().form.config.iterations, 1234);
+    assert_eq!(again.export_tab().form.frames, 17);
+    assert_eq!(again.collect_tab().form.near_duplicate_distance, 3);
 }

@@ -1,4 +1,6 @@
-//! Exports: image grids (PNG) and animations (GIF).
+//! Exports: image grids (PNG) and animations (GIF), and the pipeline that renders latents into
+//! either (`render`).
 
 pub mod animation;
 pub mod grid;
+pub mod render;

@@ -14,9 +14,10 @@ use super::sample::{LoadedGenerator, SHIPPED_NAME, load_generator, load_shipped_
 use crate::latent::directions;
 
 /// Where a generator comes from.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub enum GeneratorSource {
     /// The Fashion-MNIST generator built into the studio.
+    #[default]
     Shipped,
     /// A generator file (`.safetensors` with its `.json` sidecar).
     File(PathBuf),

@@ -6,16 +6,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub const FORMAT: &str = "deepstyle-latents/1";
+use super::sample::Sample;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LatentEntry {
-    /// The seed the z came from, if it was not edited since.
-    pub seed: Option<u64>,
-    #[serde(default)]
-    pub label: String,
-    pub z: Vec<f32>,
-}
+pub const FORMAT: &str = "deepstyle-latents/1";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LatentFile {
@@ -24,7 +17,7 @@ pub struct LatentFile {
     #[serde(default)]
     pub generator: String,
     pub z_dim: usize,
-    pub latents: Vec<LatentEntry>,
+    pub latents: Vec<Sample>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -39,7 +32,7 @@ pub enum LatentFileError {
 }
 
 impl LatentFile {
-    pub fn new(generator: &str, z_dim: usize, latents: Vec<LatentEntry>) -> Self {
+    pub fn new(generator: &str, z_dim: usize, latents: Vec<Sample>) -> Self {
         LatentFile {
             format: FORMAT.into(),
             generator: generator.into(),
@@ -106,12 +99,12 @@ mod tests {
             "shipped",
             4,
             vec![
-                LatentEntry {
+                Sample {
                     seed: Some(3),
                     label: "red coat".into(),
                     z: vec![0.1, -0.2, 3.0, 1e-7],
                 },
-                LatentEntry {
+                Sample {
                     seed: None,
                     label: String::new(),
                     z: vec![1.0, 2.0, 3.0, 4.0],

@@ -1,11 +1,13 @@
 //! Latent vectors: reproducible z ~ N(0, 1) from a u64 seed, and the small seeded random
 //! generator the trainer uses (its whole state is one u64, so checkpoints can store it);
-//! paths between vectors (`interp`), directions to edit along (`directions`) and the JSON
-//! exchange format (`file`).
+//! samples (`sample`), paths between vectors (`interp`), directions to edit along
+//! (`directions`), the explorer's model (`explorer`) and the JSON exchange format (`file`).
 
 pub mod directions;
+pub mod explorer;
 pub mod file;
 pub mod interp;
+pub mod sample;
 
 /// SplitMix64: tiny, fast, statistically solid for sampling; its state is a single u64.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

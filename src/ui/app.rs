@@ -1,21 +1,23 @@
-//! The studio window: menu, tabs, status bar with running jobs, and the glue that turns user
-//! actions into jobs and job results into state.
+//! The studio window: menu, tabs, the status bar with every tab's running jobs, and the
+//! commands tabs send (dialogs, imports, hand-overs between tabs). The tabs themselves follow
+//! [`StudioTab`]: their logic runs every frame, their drawing only while shown.
 
 use std::path::{Path, PathBuf};
 
-use crate::jobs::{self, JobError, JobHandle, Progress};
-use crate::project::ingest::{self, ImportOptions, ImportReport};
-use crate::project::{ImageRow, Project, demo};
+use crate::jobs::{self, JobError, JobHandle};
+use crate::project::ingest::ImportReport;
+use crate::project::{Project, demo};
 
-use super::collect::{CollectAction, CollectTab};
-use super::dialogs::{DialogPurpose, PendingDialog};
-use super::explore::{ExploreAction, ExploreTab};
-use super::export::{ExportAction, ExportForm, ExportTab};
-use super::jobs_bar::{JobRow, jobs_bar_ui};
+use super::collect::CollectTab;
+use super::dialogs::{Dialog, PendingDialog};
+use super::explore::ExploreTab;
+use super::export::ExportTab;
+use super::jobs_bar::{JobView, jobs_bar_ui};
 use super::library::LibraryView;
-use super::train::{TrainAction, TrainForm, TrainTab};
+use super::tab::{Command, Commands, Status, StudioTab};
+use super::train::TrainTab;
 use super::upcoming::upcoming_ui;
-use crate::gan::sampler::GeneratorSource;
+use super::widgets::status_ui;
 
 const MAX_RECENT: usize = 8;
 
@@ -52,29 +54,13 @@ impl Tab {
     }
 }
 
-/// What survives a restart (kept in eframe's storage).
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+/// What survives a restart besides the tabs' own forms (kept in eframe's storage).
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
 pub struct Settings {
     pub recent_projects: Vec<PathBuf>,
     pub last_project: Option<PathBuf>,
     pub tab: Tab,
-    pub near_duplicate_distance: u32,
-    pub train_form: TrainForm,
-    pub export_form: ExportForm,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            recent_projects: Vec::new(),
-            last_project: None,
-            tab: Tab::Library,
-            near_duplicate_distance: ingest::DEFAULT_NEAR_DUPLICATE_DISTANCE,
-            train_form: TrainForm::default(),
-            export_form: ExportForm::default(),
-        }
-    }
 }
 
 impl Settings {
@@ -102,101 +88,65 @@ struct OpenedProject {
     demo_report: Option<ImportReport>,
 }
 
-enum JobKind {
-    OpenProject(JobHandle<(), OpenedProject>),
-    Import(JobHandle<(), ImportReport>),
-    ListImages(JobHandle<(), Vec<ImageRow>>),
-}
-
-struct ActiveJob {
-    id: u64,
-    kind: JobKind,
-}
-
-impl ActiveJob {
-    fn title(&self) -> &str {
-        match &self.kind {
-            JobKind::OpenProject(j) => j.title(),
-            JobKind::Import(j) => j.title(),
-            JobKind::ListImages(j) => j.title(),
-        }
-    }
-    fn progress(&self) -> Option<&Progress> {
-        match &self.kind {
-            JobKind::OpenProject(j) => j.progress(),
-            JobKind::Import(j) => j.progress(),
-            JobKind::ListImages(j) => j.progress(),
-        }
-    }
-    fn cancel(&self) {
-        match &self.kind {
-            JobKind::OpenProject(j) => j.cancel(),
-            JobKind::Import(j) => j.cancel(),
-            JobKind::ListImages(j) => j.cancel(),
-        }
-    }
-    fn is_cancel_requested(&self) -> bool {
-        match &self.kind {
-            JobKind::OpenProject(j) => j.is_cancel_requested(),
-            JobKind::Import(j) => j.is_cancel_requested(),
-            JobKind::ListImages(j) => j.is_cancel_requested(),
-        }
-    }
-}
-
-/// A message in the status bar.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Status {
-    pub text: String,
-    pub is_error: bool,
-}
-
 pub struct StudioApp {
     settings: Settings,
     startup: Option<Startup>,
     project: Option<Project>,
+    opening: Option<JobHandle<(), OpenedProject>>,
     library: LibraryView,
     collect: CollectTab,
     train: TrainTab,
-    picked_run: Option<PathBuf>,
     explore: ExploreTab,
     export: ExportTab,
-    jobs: Vec<ActiveJob>,
-    next_job_id: u64,
     dialog: Option<PendingDialog>,
+    /// Commands asked for this frame, carried out at its end.
+    commands: Commands,
     status: Option<Status>,
 }
 
 impl StudioApp {
     pub fn new(settings: Settings, startup: Startup) -> Self {
-        let mut train = TrainTab::default();
-        train.form = settings.train_form.clone();
-        let mut export = ExportTab::default();
-        export.form = settings.export_form.clone();
         StudioApp {
-            train,
-            explore: ExploreTab::default(),
-            export,
-            picked_run: None,
             settings,
             startup: Some(startup),
             project: None,
+            opening: None,
             library: LibraryView::default(),
             collect: CollectTab::default(),
-            jobs: Vec::new(),
-            next_job_id: 1,
+            train: TrainTab::default(),
+            explore: ExploreTab::default(),
+            export: ExportTab::default(),
             dialog: None,
+            commands: Vec::new(),
             status: None,
         }
     }
 
-    /// Builds the app from eframe's creation context, restoring saved settings.
-    pub fn from_creation_context(cc: &eframe::CreationContext<'_>, startup: Startup) -> Self {
-        let settings = cc
-            .storage
+    /// Builds the app from eframe's storage: the window's settings and every tab's forms.
+    pub fn restored(storage: Option<&dyn eframe::Storage>, startup: Startup) -> Self {
+        let settings = storage
             .and_then(|s| eframe::get_value::<Settings>(s, Settings::STORAGE_KEY))
             .unwrap_or_default();
-        Self::new(settings, startup)
+        let mut app = Self::new(settings, startup);
+        if let Some(storage) = storage {
+            for tab in app.tabs_mut() {
+                tab.restore(storage);
+            }
+        }
+        app
+    }
+
+    /// Builds the app from eframe's creation context, restoring saved settings.
+    pub fn from_creation_context(cc: &eframe::CreationContext<'_>, startup: Startup) -> Self {
+        Self::restored(cc.storage, startup)
+    }
+
+    /// Writes the window's settings and every tab's forms.
+    pub fn save_to(&self, storage: &mut dyn eframe::Storage) {
+        eframe::set_value(storage, Settings::STORAGE_KEY, &self.settings);
+        for tab in self.tabs() {
+            tab.save(storage);
+        }
     }
 
     pub fn settings(&self) -> &Settings {
@@ -211,8 +161,11 @@ impl StudioApp {
     pub fn status(&self) -> Option<&Status> {
         self.status.as_ref()
     }
-    pub fn running_jobs(&self) -> Vec<String> {
-        self.jobs.iter().map(|j| j.title().to_string()).collect()
+    pub fn collect_tab(&self) -> &CollectTab {
+        &self.collect
+    }
+    pub fn collect_tab_mut(&mut self) -> &mut CollectTab {
+        &mut self.collect
     }
     pub fn train_tab(&self) -> &TrainTab {
         &self.train
@@ -236,24 +189,57 @@ impl StudioApp {
         self.settings.tab
     }
 
-    fn set_status(&mut self, text: impl Into<String>, is_error: bool) {
-        self.status = Some(Status {
-            text: text.into(),
-            is_error,
-        });
+    fn tabs(&self) -> [&dyn StudioTab; 5] {
+        [
+            &self.library,
+            &self.collect,
+            &self.train,
+            &self.explore,
+            &self.export,
+        ]
     }
 
-    fn push_job(&mut self, kind: JobKind) {
-        let id = self.next_job_id;
-        self.next_job_id += 1;
-        self.jobs.push(ActiveJob { id, kind });
+    fn tabs_mut(&mut self) -> [&mut dyn StudioTab; 5] {
+        [
+            &mut self.library,
+            &mut self.collect,
+            &mut self.train,
+            &mut self.explore,
+            &mut self.export,
+        ]
+    }
+
+    /// Every running job of the window and its tabs, as the status bar lists them.
+    pub fn jobs(&self) -> Vec<&dyn JobView> {
+        let mut jobs: Vec<&dyn JobView> = Vec::new();
+        if let Some(job) = &self.opening {
+            jobs.push(job);
+        }
+        for tab in self.tabs() {
+            jobs.extend(tab.jobs());
+        }
+        jobs
+    }
+
+    /// The running jobs' titles.
+    pub fn running_jobs(&self) -> Vec<String> {
+        self.jobs().iter().map(|j| j.title().to_string()).collect()
+    }
+
+    /// Asks for `command` as a tab would; it is carried out at the end of the next frame's logic.
+    pub fn send(&mut self, command: Command) {
+        self.commands.push(command);
+    }
+
+    fn set_status(&mut self, status: Status) {
+        self.status = Some(status);
     }
 
     /// Opens (or creates) a project in a worker.
-    pub fn open_project(&mut self, ctx: &egui::Context, root: PathBuf, create: bool) {
+    fn open_project(&mut self, ctx: &egui::Context, root: PathBuf, create: bool) {
         let ctx = ctx.clone();
         let title = format!("Open {}", root.display());
-        let job = jobs::spawn(
+        self.opening = Some(jobs::spawn(
             title,
             move || ctx.request_repaint(),
             move |_job| {
@@ -269,14 +255,13 @@ impl StudioApp {
                     })
                     .map_err(|e| JobError::failed(&e))
             },
-        );
-        self.push_job(JobKind::OpenProject(job));
+        ));
     }
 
     /// Creates (or reopens) the demo project in a worker.
-    pub fn open_demo(&mut self, ctx: &egui::Context, root: PathBuf) {
+    fn open_demo(&mut self, ctx: &egui::Context, root: PathBuf) {
         let ctx = ctx.clone();
-        let job = jobs::spawn(
+        self.opening = Some(jobs::spawn(
             "Create the demo project",
             move || ctx.request_repaint(),
             move |job| {
@@ -287,116 +272,39 @@ impl StudioApp {
                     })
                     .map_err(|e| JobError::failed(&e))
             },
-        );
-        self.push_job(JobKind::OpenProject(job));
+        ));
     }
 
-    /// Imports files and folders into the open project in a worker.
-    pub fn import(&mut self, ctx: &egui::Context, paths: Vec<PathBuf>) {
-        let Some(project) = self.project.clone() else {
-            self.set_status("Open or create a project before importing.", true);
+    fn poll_opening(&mut self) {
+        let Some(job) = &mut self.opening else {
             return;
         };
-        if paths.is_empty() {
-            return;
-        }
-        let options = ImportOptions {
-            near_duplicate_distance: self.settings.near_duplicate_distance,
-        };
-        let title = match paths.as_slice() {
-            [one] => format!("Import {}", one.display()),
-            many => format!("Import {} items", many.len()),
-        };
-        let ctx = ctx.clone();
-        let job = jobs::spawn(
-            title,
-            move || ctx.request_repaint(),
-            move |job| {
-                ingest::import_paths(&project, &paths, &options, job).map_err(|e| match e {
-                    ingest::ImportError::Cancelled => JobError::Cancelled,
-                    other => JobError::failed(&other),
-                })
-            },
-        );
-        self.push_job(JobKind::Import(job));
-    }
-
-    fn refresh_library(&mut self, ctx: &egui::Context) {
-        let Some(project) = self.project.clone() else {
+        job.poll();
+        let Some(outcome) = job.take_outcome() else {
             return;
         };
-        let ctx = ctx.clone();
-        let job = jobs::spawn(
-            "Read the catalog",
-            move || ctx.request_repaint(),
-            move |_job| {
-                project
-                    .catalog()
-                    .and_then(|c| c.list_images())
-                    .map_err(|e| JobError::failed(&e))
-            },
-        );
-        self.push_job(JobKind::ListImages(job));
-    }
-
-    /// Drains every job's events and acts on the ones that finished.
-    fn poll_jobs(&mut self, ctx: &egui::Context) {
-        let mut finished = Vec::new();
-        self.jobs.retain_mut(|job| {
-            let done = match &mut job.kind {
-                JobKind::OpenProject(j) => {
-                    j.poll();
-                    j.take_outcome().map(Finished::Opened)
-                }
-                JobKind::Import(j) => {
-                    j.poll();
-                    j.take_outcome().map(Finished::Imported)
-                }
-                JobKind::ListImages(j) => {
-                    j.poll();
-                    j.take_outcome().map(Finished::Listed)
-                }
-            };
-            match done {
-                Some(outcome) => {
-                    finished.push((job.title().to_string(), outcome));
-                    false
-                }
-                None => true,
-            }
-        });
-        for (title, outcome) in finished {
-            self.on_finished(ctx, &title, outcome);
-        }
-    }
-
-    fn on_finished(&mut self, ctx: &egui::Context, title: &str, outcome: Finished) {
+        let title = job.title().to_string();
+        self.opening = None;
         match outcome {
-            Finished::Opened(Ok(opened)) => {
+            Ok(opened) => {
                 let root = opened.project.root().to_path_buf();
                 self.settings.remember(&root);
-                self.library.set_project(&opened.project, ctx);
                 self.project = Some(opened.project);
                 match opened.demo_report {
                     Some(report) => {
-                        self.set_status(format!("Demo project ready: {}", report.summary()), false);
-                        self.collect.last_report = Some(report);
+                        self.set_status(Status::info(format!(
+                            "Demo project ready: {}",
+                            report.summary()
+                        )));
+                        self.collect.show_report(report);
                     }
-                    None => self.set_status(format!("Opened {}", root.display()), false),
+                    None => self.set_status(Status::info(format!("Opened {}", root.display()))),
                 }
-                self.refresh_library(ctx);
             }
-            Finished::Imported(Ok(report)) => {
-                let is_error = !report.failed.is_empty();
-                self.set_status(format!("Import finished: {}", report.summary()), is_error);
-                self.collect.last_report = Some(report);
-                self.refresh_library(ctx);
-            }
-            Finished::Listed(Ok(images)) => self.library.set_images(images),
-            Finished::Opened(Err(e)) | Finished::Imported(Err(e)) | Finished::Listed(Err(e)) => {
-                let is_error = e != JobError::Cancelled;
-                self.set_status(format!("{title}: {e}"), is_error);
-            }
+            Err(e) => self.set_status(Status {
+                text: format!("{title}: {e}"),
+                is_error: e != JobError::Cancelled,
+            }),
         }
     }
 
@@ -415,74 +323,79 @@ impl StudioApp {
         }
     }
 
-    fn handle_dialog(&mut self, ctx: &egui::Context) {
+    fn poll_dialog(&mut self) {
         let Some(picked) = self.dialog.as_ref().and_then(PendingDialog::poll) else {
             return;
         };
-        let purpose = self.dialog.take().map(|d| d.purpose);
-        let Some(first) = picked.first().cloned() else {
-            return;
-        };
-        match purpose {
-            Some(DialogPurpose::NewProject) => self.open_project(ctx, first, true),
-            Some(DialogPurpose::OpenProject) => self.open_project(ctx, first, false),
-            Some(DialogPurpose::ImportFiles | DialogPurpose::ImportFolder) => {
-                self.import(ctx, picked)
-            }
-            Some(DialogPurpose::OpenRun) => self.picked_run = Some(first),
-            Some(DialogPurpose::ExploreRun) => self.explore.load(GeneratorSource::Run(first)),
-            Some(DialogPurpose::GeneratorFile) => self.explore.load(GeneratorSource::File(first)),
-            Some(DialogPurpose::SavePng) => self.export_to(ctx, ExportAction::SavePng, first),
-            Some(DialogPurpose::SaveGif) => self.export_to(ctx, ExportAction::SaveGif, first),
-            Some(DialogPurpose::SaveLatents) => {
-                self.export_to(ctx, ExportAction::SaveLatents, first)
-            }
-            Some(DialogPurpose::LoadLatents) => {
-                self.export_to(ctx, ExportAction::LoadLatents, first)
-            }
-            None => {}
+        if let Some(command) = self.dialog.take().and_then(|d| d.dialog.answer(picked)) {
+            self.commands.push(command);
         }
     }
 
-    /// Starts an export (or a latent import) with `path`, as the file dialog does once the user
-    /// has chosen it.
-    pub fn export_to(&mut self, ctx: &egui::Context, action: ExportAction, path: PathBuf) {
-        match action {
-            ExportAction::SavePng => self.export.start_png(ctx, path, &self.explore),
-            ExportAction::SaveGif => self.export.start_gif(ctx, path, &self.explore),
-            ExportAction::SaveLatents => self.export.start_latents(ctx, path, &self.explore),
-            ExportAction::LoadLatents => self.export.start_import(ctx, path),
-        }
-    }
-
-    fn ask(&mut self, ctx: &egui::Context, purpose: DialogPurpose) {
+    fn ask(&mut self, ctx: &egui::Context, dialog: Dialog) {
         if self.dialog.is_some() {
             return;
         }
-        // Exports start in the project's exports folder.
-        let directory = match purpose {
-            DialogPurpose::SavePng
-            | DialogPurpose::SaveGif
-            | DialogPurpose::SaveLatents
-            | DialogPurpose::LoadLatents => self.project.as_ref().map(Project::exports_dir),
-            _ => None,
+        let directory = if dialog.starts_in_exports() {
+            self.project.as_ref().map(Project::exports_dir)
+        } else {
+            None
         };
         let ctx = ctx.clone();
-        self.dialog = Some(PendingDialog::open(purpose, directory, move || {
+        self.dialog = Some(PendingDialog::open(dialog, directory, move || {
             ctx.request_repaint()
         }));
     }
 
-    /// The whole window; eframe's `App::ui` calls this, and so do the UI tests.
-    pub fn studio_ui(&mut self, ui: &mut egui::Ui) {
-        let ctx = ui.ctx().clone();
-        self.start(&ctx);
-        self.poll_jobs(&ctx);
-        self.train.poll(&ctx);
-        self.export.poll(&mut self.explore);
-        self.handle_dialog(&ctx);
-        self.handle_dropped_files(ui);
+    /// Carries out the commands the tabs asked for, in order (a command may ask for more).
+    fn run_commands(&mut self, ctx: &egui::Context) {
+        while !self.commands.is_empty() {
+            for command in std::mem::take(&mut self.commands) {
+                self.run_command(ctx, command);
+            }
+        }
+    }
 
+    fn run_command(&mut self, ctx: &egui::Context, command: Command) {
+        match command {
+            Command::Ask(dialog) => self.ask(ctx, dialog),
+            Command::OpenProject { root, create } => self.open_project(ctx, root, create),
+            Command::Import(paths) => self.collect.import(ctx, paths, &mut self.commands),
+            Command::CatalogChanged => self.library.refresh(ctx),
+            Command::OpenRun(dir) => self.train.open_run(ctx, dir),
+            Command::LoadGenerator(source) => self.explore.load(source),
+            Command::UsePicks(samples) => self.explore.use_picks(samples),
+            Command::Export(kind, path) => self.export.start(ctx, kind, path),
+            Command::Status(status) => self.set_status(status),
+        }
+    }
+
+    /// Everything that is not drawing, for every tab whether shown or not: eframe's
+    /// `App::logic` calls this once a frame, before the drawing.
+    pub fn studio_logic(&mut self, ctx: &egui::Context) {
+        self.start(ctx);
+        self.poll_opening();
+        self.poll_dialog();
+        let project = self.project.clone();
+        let mut commands = std::mem::take(&mut self.commands);
+        for tab in self.tabs_mut() {
+            tab.logic(ctx, project.as_ref(), &mut commands);
+        }
+        self.commands.append(&mut commands);
+        self.export
+            .follow(self.explore.explorer(), self.explore.source());
+        self.run_commands(ctx);
+    }
+
+    /// The whole window, logic and drawing; the UI tests call this once a frame.
+    pub fn studio_ui(&mut self, ui: &mut egui::Ui) {
+        self.studio_logic(ui.ctx());
+        self.draw_ui(ui);
+    }
+
+    /// Draws the window; its clicks become commands run by the next frame's logic.
+    fn draw_ui(&mut self, ui: &mut egui::Ui) {
+        self.take_dropped_files(ui);
         egui::Panel::top("menu").show(ui, |ui| {
             egui::MenuBar::new().ui(ui, |ui| self.menu_ui(ui));
         });
@@ -498,7 +411,7 @@ impl StudioApp {
         drop_hint_ui(ui);
     }
 
-    fn handle_dropped_files(&mut self, ui: &mut egui::Ui) {
+    fn take_dropped_files(&mut self, ui: &mut egui::Ui) {
         let dropped: Vec<PathBuf> = ui.input(|i| {
             i.raw
                 .dropped_files
@@ -508,27 +421,29 @@ impl StudioApp {
                 .collect()
         });
         if !dropped.is_empty() {
-            let ctx = ui.ctx().clone();
-            self.import(&ctx, dropped);
+            self.commands.push(Command::Import(dropped));
         }
     }
 
     fn menu_ui(&mut self, ui: &mut egui::Ui) {
-        let ctx = ui.ctx().clone();
+        let commands = &mut self.commands;
         ui.menu_button("File", |ui| {
             if ui.button("New project…").clicked() {
-                self.ask(&ctx, DialogPurpose::NewProject);
+                commands.push(Command::Ask(Dialog::NewProject));
             }
             if ui.button("Open project…").clicked() {
-                self.ask(&ctx, DialogPurpose::OpenProject);
+                commands.push(Command::Ask(Dialog::OpenProject));
             }
             ui.menu_button("Open recent", |ui| {
                 if self.settings.recent_projects.is_empty() {
                     ui.label("No recent projects");
                 }
-                for root in self.settings.recent_projects.clone() {
+                for root in &self.settings.recent_projects {
                     if ui.button(root.display().to_string()).clicked() {
-                        self.open_project(&ctx, root, false);
+                        commands.push(Command::OpenProject {
+                            root: root.clone(),
+                            create: false,
+                        });
                     }
                 }
             });
@@ -538,17 +453,17 @@ impl StudioApp {
                 .add_enabled(has_project, egui::Button::new("Import images…"))
                 .clicked()
             {
-                self.ask(&ctx, DialogPurpose::ImportFiles);
+                commands.push(Command::Ask(Dialog::ImportFiles));
             }
             if ui
                 .add_enabled(has_project, egui::Button::new("Import folder…"))
                 .clicked()
             {
-                self.ask(&ctx, DialogPurpose::ImportFolder);
+                commands.push(Command::Ask(Dialog::ImportFolder));
             }
             ui.separator();
             if ui.button("Quit").clicked() {
-                ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+                ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);
             }
         });
         if let Some(project) = &self.project {
@@ -559,54 +474,9 @@ impl StudioApp {
     }
 
     fn status_bar_ui(&mut self, ui: &mut egui::Ui) {
-        const TRAIN_JOB_ID: u64 = u64::MAX;
-        const EXPORT_JOB_ID: u64 = u64::MAX - 1;
-        let mut rows: Vec<JobRow<'_>> = self
-            .jobs
-            .iter()
-            .map(|job| JobRow {
-                id: job.id,
-                title: job.title(),
-                progress: job.progress(),
-                cancel_requested: job.is_cancel_requested(),
-            })
-            .collect();
-        if let Some((title, progress, cancel_requested)) = self.train.job_row() {
-            rows.push(JobRow {
-                id: TRAIN_JOB_ID,
-                title,
-                progress,
-                cancel_requested,
-            });
-        }
-        if let Some((title, progress, cancel_requested)) = self.export.job_row() {
-            rows.push(JobRow {
-                id: EXPORT_JOB_ID,
-                title,
-                progress,
-                cancel_requested,
-            });
-        }
-        let cancelled = jobs_bar_ui(ui, &rows);
-        if cancelled.contains(&EXPORT_JOB_ID) {
-            self.export.cancel();
-        }
-        for job in self.jobs.iter().filter(|j| cancelled.contains(&j.id)) {
-            job.cancel();
-        }
-        if cancelled.contains(&TRAIN_JOB_ID) {
-            self.train.stop();
-        }
+        jobs_bar_ui(ui, &self.jobs());
         ui.horizontal(|ui| match &self.status {
-            Some(Status {
-                text,
-                is_error: true,
-            }) => {
-                ui.colored_label(ui.visuals().error_fg_color, text);
-            }
-            Some(Status { text, .. }) => {
-                ui.label(text);
-            }
+            Some(status) => status_ui(ui, status),
             None => {
                 ui.label("Ready");
             }
@@ -614,68 +484,20 @@ impl StudioApp {
     }
 
     fn tab_ui(&mut self, ui: &mut egui::Ui) {
+        let commands = &mut self.commands;
         match self.settings.tab {
-            Tab::Library => match &self.project {
-                Some(_) => self.library.library_ui(ui),
-                None => {
-                    ui.label("Opening a project…");
-                }
-            },
-            Tab::Collect => {
-                let action = self.collect.collect_ui(ui, self.project.is_some());
-                let ctx = ui.ctx().clone();
-                match action {
-                    Some(CollectAction::ImportFiles) => self.ask(&ctx, DialogPurpose::ImportFiles),
-                    Some(CollectAction::ImportFolder) => {
-                        self.ask(&ctx, DialogPurpose::ImportFolder)
-                    }
-                    None => {}
-                }
-            }
+            Tab::Library => self.library.ui(ui, commands),
+            Tab::Collect => self.collect.ui(ui, commands),
             Tab::Review => upcoming_ui(
                 ui,
                 "Review",
                 "Editable garment boxes and crops arrive with the detectors.",
             ),
-            Tab::Train => {
-                let picked = self.picked_run.take();
-                if self.train.train_ui(ui, self.project.as_ref(), picked) == TrainAction::PickRun {
-                    let ctx = ui.ctx().clone();
-                    self.ask(&ctx, DialogPurpose::OpenRun);
-                }
-            }
-            Tab::Explore => {
-                let action = self.explore.explore_ui(ui, self.project.as_ref());
-                let ctx = ui.ctx().clone();
-                match action {
-                    Some(ExploreAction::PickRun) => self.ask(&ctx, DialogPurpose::ExploreRun),
-                    Some(ExploreAction::PickGeneratorFile) => {
-                        self.ask(&ctx, DialogPurpose::GeneratorFile)
-                    }
-                    None => {}
-                }
-            }
-            Tab::Export => {
-                let action = self.export.export_ui(ui, &self.explore);
-                let ctx = ui.ctx().clone();
-                let purpose = action.map(|a| match a {
-                    ExportAction::SavePng => DialogPurpose::SavePng,
-                    ExportAction::SaveGif => DialogPurpose::SaveGif,
-                    ExportAction::SaveLatents => DialogPurpose::SaveLatents,
-                    ExportAction::LoadLatents => DialogPurpose::LoadLatents,
-                });
-                if let Some(purpose) = purpose {
-                    self.ask(&ctx, purpose);
-                }
-            }
+            Tab::Train => self.train.ui(ui, commands),
+            Tab::Explore => self.explore.ui(ui, commands),
+            Tab::Export => self.export.ui(ui, commands),
         }
     }
-}
-
-enum Finished {
-    Opened(Result<OpenedProject, JobError>),
-    Imported(Result<ImportReport, JobError>),
-    Listed(Result<Vec<ImageRow>, JobError>),
 }
 
 fn drop_hint_ui(ui: &mut egui::Ui) {
@@ -699,13 +521,15 @@ fn drop_hint_ui(ui: &mut egui::Ui) {
 }
 
 impl eframe::App for StudioApp {
+    fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
+        self.studio_logic(ctx);
+    }
+
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
-        self.studio_ui(ui);
+        self.draw_ui(ui);
     }
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
-        self.settings.train_form = self.train.form.clone();
-        self.settings.export_form = self.export.form.clone();
-        eframe::set_value(storage, Settings::STORAGE_KEY, &self.settings);
+        self.save_to(storage);
     }
 }

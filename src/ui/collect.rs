@@ -1,44 +1,174 @@
 //! The Collect tab: bring images into the project (files, folders, drag and drop) and see
 //! what the last import did, file by file. Scraping arrives in a later issue.
 
-use crate::project::ingest::ImportReport;
+use std::path::PathBuf;
 
-/// What the user asked for in the Collect tab this frame.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CollectAction {
-    ImportFiles,
-    ImportFolder,
+use crate::jobs::{self, JobError, JobHandle};
+use crate::project::Project;
+use crate::project::ingest::{self, ImportOptions, ImportReport};
+
+use super::dialogs::Dialog;
+use super::jobs_bar::JobView;
+use super::tab::{Command, Commands, Status, StudioTab, restore_form, save_form};
+use super::widgets::status_ui;
+
+/// The tab's settings, kept across restarts.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct CollectForm {
+    /// Images within this dHash distance of one already in the project are reported.
+    pub near_duplicate_distance: u32,
+}
+
+impl Default for CollectForm {
+    fn default() -> Self {
+        CollectForm {
+            near_duplicate_distance: ingest::DEFAULT_NEAR_DUPLICATE_DISTANCE,
+        }
+    }
 }
 
 #[derive(Default)]
 pub struct CollectTab {
-    pub last_report: Option<ImportReport>,
+    pub form: CollectForm,
+    project: Option<Project>,
+    import: Option<JobHandle<(), ImportReport>>,
+    last_report: Option<ImportReport>,
+    status: Option<Status>,
 }
 
 impl CollectTab {
-    pub fn collect_ui(&mut self, ui: &mut egui::Ui, has_project: bool) -> Option<CollectAction> {
-        let mut action = None;
+    const FORM_KEY: &'static str = "deepstyle-collect-form";
+
+    pub fn last_report(&self) -> Option<&ImportReport> {
+        self.last_report.as_ref()
+    }
+
+    /// Shows a report of an import made elsewhere (the demo project's first start).
+    pub fn show_report(&mut self, report: ImportReport) {
+        self.last_report = Some(report);
+    }
+
+    pub fn is_importing(&self) -> bool {
+        self.import.is_some()
+    }
+
+    /// Imports files and folders into the open project in a worker.
+    pub fn import(&mut self, ctx: &egui::Context, paths: Vec<PathBuf>, commands: &mut Commands) {
+        let Some(project) = self.project.clone() else {
+            commands.push(Command::Status(Status::error(
+                "Open or create a project before importing.",
+            )));
+            return;
+        };
+        if paths.is_empty() {
+            return;
+        }
+        if self.import.is_some() {
+            commands.push(Command::Status(Status::error(
+                "An import is running: wait for it or cancel it first.",
+            )));
+            return;
+        }
+        let options = ImportOptions {
+            near_duplicate_distance: self.form.near_duplicate_distance,
+        };
+        let title = match paths.as_slice() {
+            [one] => format!("Import {}", one.display()),
+            many => format!("Import {} items", many.len()),
+        };
+        let ctx = ctx.clone();
+        self.import = Some(jobs::spawn(
+            title,
+            move || ctx.request_repaint(),
+            move |job| {
+                ingest::import_paths(&project, &paths, &options, job).map_err(|e| match e {
+                    ingest::ImportError::Cancelled => JobError::Cancelled,
+                    other => JobError::failed(&other),
+                })
+            },
+        ));
+    }
+}
+
+impl StudioTab for CollectTab {
+    fn logic(&mut self, _ctx: &egui::Context, project: Option<&Project>, commands: &mut Commands) {
+        if self.project.as_ref().map(Project::root) != project.map(Project::root) {
+            self.project = project.cloned();
+        }
+        let Some(job) = &mut self.import else {
+            return;
+        };
+        job.poll();
+        let Some(outcome) = job.take_outcome() else {
+            return;
+        };
+        let title = job.title().to_string();
+        self.import = None;
+        let status = match outcome {
+            Ok(report) => {
+                let status = Status {
+                    text: format!("Import finished: {}", report.summary()),
+                    is_error: !report.failed.is_empty(),
+                };
+                self.last_report = Some(report);
+                commands.push(Command::CatalogChanged);
+                status
+            }
+            Err(e) => Status {
+                text: format!("{title}: {e}"),
+                is_error: e != JobError::Cancelled,
+            },
+        };
+        self.status = Some(status.clone());
+        commands.push(Command::Status(status));
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, commands: &mut Commands) {
         ui.heading("Collect");
         ui.label(
             "Import JPEG, PNG, WebP, BMP or GIF photos. Folders are searched recursively; \
              identical files are added once and near-duplicates are reported. \
              You can also drop files or folders anywhere on the window.",
         );
-        ui.add_enabled_ui(has_project, |ui| {
+        ui.add_enabled_ui(self.project.is_some() && self.import.is_none(), |ui| {
             ui.horizontal(|ui| {
                 if ui.button("Import images…").clicked() {
-                    action = Some(CollectAction::ImportFiles);
+                    commands.push(Command::Ask(Dialog::ImportFiles));
                 }
                 if ui.button("Import folder…").clicked() {
-                    action = Some(CollectAction::ImportFolder);
+                    commands.push(Command::Ask(Dialog::ImportFolder));
                 }
+                let label = ui.label("Near-duplicate distance");
+                ui.add(egui::DragValue::new(&mut self.form.near_duplicate_distance).range(0..=64))
+                    .labelled_by(label.id)
+                    .on_hover_text(
+                        "Report an image whose 64-bit dHash differs from one in the project \
+                         in at most this many bits (0: only identical hashes)",
+                    );
             });
         });
+        if let Some(status) = &self.status {
+            status_ui(ui, status);
+        }
         ui.separator();
         if let Some(report) = &self.last_report {
             report_ui(ui, report);
         }
-        action
+    }
+
+    fn jobs(&self) -> Vec<&dyn JobView> {
+        self.import.iter().map(|j| j as &dyn JobView).collect()
+    }
+
+    fn save(&self, storage: &mut dyn eframe::Storage) {
+        save_form(storage, Self::FORM_KEY, &self.form);
+    }
+
+    fn restore(&mut self, storage: &dyn eframe::Storage) {
+        if let Some(form) = restore_form(storage, Self::FORM_KEY) {
+            self.form = form;
+        }
     }
 }
 

@@ -3,14 +3,24 @@
 
 use std::collections::HashMap;
 
+use crate::jobs::{self, JobError, JobHandle};
 use crate::project::thumbs::{ThumbLoader, ThumbRequest};
 use crate::project::{ImageRow, Project};
+
+use super::jobs_bar::JobView;
+use super::tab::{Commands, Status, StudioTab};
+use super::widgets::{status_ui, upload_texture};
 
 /// Textures kept beyond the visible ones before the least recently drawn are dropped.
 const TEXTURE_BUDGET: usize = 2_000;
 const TILE_GAP: f32 = 6.0;
 
 pub struct LibraryView {
+    project: Option<Project>,
+    listing: Option<JobHandle<(), Vec<ImageRow>>>,
+    /// The catalog changed while it was being read: read it again when that read ends.
+    stale: bool,
+    status: Option<Status>,
     images: Vec<ImageRow>,
     loader: Option<ThumbLoader>,
     textures: HashMap<String, (egui::TextureHandle, u64)>,
@@ -23,6 +33,10 @@ pub struct LibraryView {
 impl Default for LibraryView {
     fn default() -> Self {
         LibraryView {
+            project: None,
+            listing: None,
+            stale: false,
+            status: None,
             images: Vec::new(),
             loader: None,
             textures: HashMap::new(),
@@ -35,20 +49,66 @@ impl Default for LibraryView {
 }
 
 impl LibraryView {
-    /// Points the view at a project (starting its thumbnail workers) with no images yet.
-    pub fn set_project(&mut self, project: &Project, ctx: &egui::Context) {
-        let ctx = ctx.clone();
+    /// Points the view at a project (starting its thumbnail workers) and reads its images.
+    fn set_project(&mut self, project: Option<&Project>, ctx: &egui::Context) {
+        let repaint = ctx.clone();
         let threads = std::thread::available_parallelism()
             .map(|n| n.get().saturating_sub(1))
             .unwrap_or(1)
             .max(1);
         *self = LibraryView {
-            loader: Some(ThumbLoader::new(project.clone(), threads, move || {
-                ctx.request_repaint()
-            })),
+            loader: project.map(|project| {
+                ThumbLoader::new(project.clone(), threads, move || repaint.request_repaint())
+            }),
+            project: project.cloned(),
             tile_side: self.tile_side,
             ..LibraryView::default()
         };
+        self.refresh(ctx);
+    }
+
+    /// Reads the catalog's images again in a worker (after an import, say).
+    pub fn refresh(&mut self, ctx: &egui::Context) {
+        let Some(project) = self.project.clone() else {
+            return;
+        };
+        if self.listing.is_some() {
+            self.stale = true;
+            return;
+        }
+        let ctx = ctx.clone();
+        self.listing = Some(jobs::spawn(
+            "Read the catalog",
+            move || ctx.request_repaint(),
+            move |_job| {
+                project
+                    .catalog()
+                    .and_then(|c| c.list_images())
+                    .map_err(|e| JobError::failed(&e))
+            },
+        ));
+    }
+
+    fn poll_listing(&mut self, ctx: &egui::Context) {
+        let Some(job) = &mut self.listing else {
+            return;
+        };
+        job.poll();
+        let Some(outcome) = job.take_outcome() else {
+            return;
+        };
+        let title = job.title().to_string();
+        self.listing = None;
+        match outcome {
+            Ok(images) => {
+                self.status = None;
+                self.set_images(images);
+            }
+            Err(e) => self.status = Some(Status::error(format!("{title}: {e}"))),
+        }
+        if std::mem::take(&mut self.stale) {
+            self.refresh(ctx);
+        }
     }
 
     /// Replaces the listed images (after a catalog read finished in a worker).
@@ -76,11 +136,10 @@ impl LibraryView {
         for done in loader.finished() {
             match done.image {
                 Ok(rgba) => {
-                    let size = [rgba.width() as usize, rgba.height() as usize];
-                    let pixels = egui::ColorImage::from_rgba_unmultiplied(size, rgba.as_raw());
-                    let texture = ctx.load_texture(
+                    let texture = upload_texture(
+                        ctx,
                         format!("thumb-{}", done.sha256),
-                        pixels,
+                        &rgba,
                         egui::TextureOptions::LINEAR,
                     );
                     self.textures.insert(done.sha256, (texture, self.frame));
@@ -108,9 +167,15 @@ impl LibraryView {
         }
     }
 
-    pub fn library_ui(&mut self, ui: &mut egui::Ui) {
+    fn library_ui(&mut self, ui: &mut egui::Ui) {
         self.frame += 1;
-        self.take_finished_thumbnails(ui.ctx());
+        if let Some(status) = &self.status {
+            status_ui(ui, status);
+        }
+        if self.project.is_none() {
+            ui.label("Opening a project…");
+            return;
+        }
         if self.images.is_empty() {
             ui.vertical_centered(|ui| {
                 ui.add_space(40.0);
@@ -262,5 +327,23 @@ impl LibraryView {
         if let Some(reason) = self.failed.get(&image.sha256) {
             ui.colored_label(ui.visuals().error_fg_color, reason);
         }
+    }
+}
+
+impl StudioTab for LibraryView {
+    fn logic(&mut self, ctx: &egui::Context, project: Option<&Project>, _commands: &mut Commands) {
+        if self.project.as_ref().map(Project::root) != project.map(Project::root) {
+            self.set_project(project, ctx);
+        }
+        self.poll_listing(ctx);
+        self.take_finished_thumbnails(ctx);
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, _commands: &mut Commands) {
+        self.library_ui(ui);
+    }
+
+    fn jobs(&self) -> Vec<&dyn JobView> {
+        self.listing.iter().map(|j| j as &dyn JobView).collect()
     }
 }

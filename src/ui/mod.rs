@@ -1,5 +1,5 @@
 //! The window: an eframe app over the library. It only draws and reacts; everything slow runs
-//! as a job (see `crate::jobs`) whose events are drained each frame.
+//! as a job (see `crate::jobs`) whose events each tab drains in its logic, every frame.
 
 pub mod app;
 pub mod collect;
@@ -8,7 +8,10 @@ pub mod explore;
 pub mod export;
 pub mod jobs_bar;
 pub mod library;
+pub mod tab;
 pub mod train;
 pub mod upcoming;
+pub mod widgets;
 
 pub use app::{Startup, StudioApp, Tab};
+pub use tab::{Command, Status, StudioTab};

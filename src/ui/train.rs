@@ -16,6 +16,11 @@ use crate::gan::train::{
 use crate::jobs::{self, JobError, JobHandle, Progress};
 use crate::project::Project;
 
+use super::dialogs::Dialog;
+use super::jobs_bar::JobView;
+use super::tab::{Command, Commands, Status, StudioTab, restore_form, save_form};
+use super::widgets::{color_image, status_ui};
+
 /// TensorBoard's smoothing: an exponential moving average, debiased for its zero start.
 pub fn smooth(values: &[f64], weight: f64) -> Vec<f64> {
     let weight = weight.clamp(0.0, 0.999);
@@ -60,10 +65,34 @@ struct SampleLoad {
     job: JobHandle<(), egui::ColorImage>,
 }
 
+/// A training run: its job and its pause flag. Cancelling it un-pauses first, so a paused run
+/// stops at once (finishing its iteration and writing a checkpoint).
+struct TrainJob {
+    handle: JobHandle<TrainEvent, TrainSummary>,
+    pause: PauseFlag,
+}
+
+impl JobView for TrainJob {
+    fn title(&self) -> &str {
+        self.handle.title()
+    }
+    fn progress(&self) -> Option<&Progress> {
+        self.handle.progress()
+    }
+    fn cancel(&self) {
+        self.pause.set(false);
+        self.handle.cancel();
+    }
+    fn is_cancel_requested(&self) -> bool {
+        self.handle.is_cancel_requested()
+    }
+}
+
 #[derive(Default)]
 pub struct TrainTab {
     pub form: TrainForm,
-    job: Option<JobHandle<TrainEvent, TrainSummary>>,
+    project: Option<Project>,
+    job: Option<TrainJob>,
     history_job: Option<JobHandle<(), (PathBuf, RunHistory)>>,
     pause: PauseFlag,
     run_dir: Option<PathBuf>,
@@ -76,13 +105,15 @@ pub struct TrainTab {
     textures: HashMap<u64, egui::TextureHandle>,
     loading: Vec<SampleLoad>,
     warnings: Vec<String>,
-    status: String,
+    status: Option<Status>,
     total: u64,
     smoothing: f64,
     log_scale: bool,
 }
 
 impl TrainTab {
+    const FORM_KEY: &'static str = "deepstyle-train-form";
+
     /// Points received by the loss plot so far.
     pub fn points(&self) -> usize {
         self.metrics.len()
@@ -96,19 +127,17 @@ impl TrainTab {
         self.job.is_some()
     }
     pub fn status(&self) -> &str {
-        &self.status
-    }
-    pub fn job_row(&self) -> Option<(&str, Option<&Progress>, bool)> {
-        self.job
-            .as_ref()
-            .map(|j| (j.title(), j.progress(), j.is_cancel_requested()))
+        self.status.as_ref().map_or("", |s| s.text.as_str())
     }
     /// Stop = cancel: the trainer finishes its iteration and writes a checkpoint.
     pub fn stop(&self) {
         if let Some(job) = &self.job {
-            self.pause.set(false);
             job.cancel();
         }
+    }
+
+    fn say(&mut self, text: impl Into<String>) {
+        self.status = Some(Status::info(text));
     }
 
     fn shown_sample(&self) -> Option<(u64, PathBuf)> {
@@ -116,24 +145,27 @@ impl TrainTab {
         self.samples.get(index).cloned()
     }
 
-    fn run_dir_for(&self, project: Option<&Project>) -> PathBuf {
-        let base = project.map_or_else(|| PathBuf::from("runs"), Project::runs_dir);
+    fn run_dir(&self) -> PathBuf {
+        let base = self
+            .project
+            .as_ref()
+            .map_or_else(|| PathBuf::from("runs"), Project::runs_dir);
         base.join(self.form.run_name.trim())
     }
 
-    fn start(&mut self, ctx: &egui::Context, project: Option<&Project>, resume: bool) {
+    fn start(&mut self, ctx: &egui::Context, resume: bool) {
         let data = if self.form.data.trim().is_empty() {
-            match project {
+            match &self.project {
                 Some(p) => DataSource::Project(p.root().to_path_buf()),
                 None => {
-                    self.status = "Choose training data first.".into();
+                    self.status = Some(Status::error("Choose training data first."));
                     return;
                 }
             }
         } else {
             DataSource::parse(self.form.data.trim())
         };
-        let run_dir = self.run_dir_for(project);
+        let run_dir = self.run_dir();
         let request = TrainRequest {
             run_dir: run_dir.clone(),
             data,
@@ -154,15 +186,20 @@ impl TrainTab {
         let pause = self.pause.clone();
         let ctx = ctx.clone();
         let title = format!("Train {}", self.form.run_name.trim());
-        self.job = Some(jobs::spawn(
+        let handle = jobs::spawn(
             title,
             move || ctx.request_repaint(),
             move |job| train::train(&request, &pause, job).map_err(|e| JobError::failed(&e)),
-        ));
-        self.status = format!("Training into {}", run_dir.display());
+        );
+        self.job = Some(TrainJob {
+            handle,
+            pause: self.pause.clone(),
+        });
+        self.say(format!("Training into {}", run_dir.display()));
     }
 
-    fn open_run(&mut self, ctx: &egui::Context, run_dir: PathBuf) {
+    /// Shows a past run (its curves, samples and settings) read in a worker.
+    pub fn open_run(&mut self, ctx: &egui::Context, run_dir: PathBuf) {
         let ctx = ctx.clone();
         self.history_job = Some(jobs::spawn(
             "Read run",
@@ -175,10 +212,10 @@ impl TrainTab {
         ));
     }
 
-    /// Drains the trainer's events; call every frame, whichever tab is shown.
-    pub fn poll(&mut self, ctx: &egui::Context) {
+    /// Drains the trainer's events.
+    fn poll(&mut self, ctx: &egui::Context) {
         let mut reload_history = None;
-        if let Some(job) = &mut self.job {
+        if let Some(TrainJob { handle: job, .. }) = &mut self.job {
             for event in job.poll() {
                 match event {
                     TrainEvent::Started {
@@ -187,8 +224,9 @@ impl TrainTab {
                         images,
                     } => {
                         self.total = iterations;
-                        self.status =
-                            format!("Training on {images} images from iteration {first_iter}");
+                        self.status = Some(Status::info(format!(
+                            "Training on {images} images from iteration {first_iter}"
+                        )));
                         if first_iter > 0
                             && let Some(dir) = self.run_dir.clone()
                         {
@@ -200,20 +238,20 @@ impl TrainTab {
                     TrainEvent::Step(m) => self.metrics.push(m),
                     TrainEvent::Sample { iter, path } => self.samples.push((iter, path)),
                     TrainEvent::Checkpoint { iter } => {
-                        self.status = format!("Checkpoint at iteration {iter}")
+                        self.status = Some(Status::info(format!("Checkpoint at iteration {iter}")))
                     }
                     TrainEvent::Warning(w) => self.warnings.push(w),
                 }
             }
             if let Some(outcome) = job.take_outcome() {
-                self.status = match outcome {
-                    Ok(s) if s.stopped => format!(
+                self.status = Some(match outcome {
+                    Ok(s) if s.stopped => Status::info(format!(
                         "Stopped at iteration {}; resume continues from there",
                         s.iterations
-                    ),
-                    Ok(s) => format!("Finished {} iterations", s.iterations),
-                    Err(e) => format!("Training failed: {e}"),
-                };
+                    )),
+                    Ok(s) => Status::info(format!("Finished {} iterations", s.iterations)),
+                    Err(e) => Status::error(format!("Training failed: {e}")),
+                });
                 self.job = None;
             }
         }
@@ -253,10 +291,12 @@ impl TrainTab {
                         self.samples = history.samples;
                         self.textures.clear();
                         self.scrub = None;
-                        self.status = format!("Opened run {}", dir.display());
+                        self.say(format!("Opened run {}", dir.display()));
                         self.run_dir = Some(dir);
                     }
-                    Err(e) => self.status = format!("Could not open the run: {e}"),
+                    Err(e) => {
+                        self.status = Some(Status::error(format!("Could not open the run: {e}")))
+                    }
                 }
                 self.history_job = None;
             }
@@ -300,43 +340,24 @@ impl TrainTab {
             move |_| {
                 let image = image::open(&path)
                     .map_err(|e| JobError::Failed(format!("{}: {e}", path.display())))?;
-                let rgba = image.to_rgba8();
-                let size = [rgba.width() as usize, rgba.height() as usize];
-                Ok(egui::ColorImage::from_rgba_unmultiplied(
-                    size,
-                    rgba.as_raw(),
-                ))
+                Ok(color_image(&image.to_rgba8()))
             },
         );
         self.loading.push(SampleLoad { iter, job });
     }
 
-    pub fn train_ui(
-        &mut self,
-        ui: &mut egui::Ui,
-        project: Option<&Project>,
-        run_picked: Option<PathBuf>,
-    ) -> TrainAction {
-        let ctx = ui.ctx().clone();
-        if let Some(dir) = run_picked {
-            self.open_run(&ctx, dir);
-        }
-        let mut action = TrainAction::None;
+    fn train_ui(&mut self, ui: &mut egui::Ui, commands: &mut Commands) {
         egui::Panel::left("train-form")
             .default_size(300.0)
             .show(ui, |ui| {
-                egui::ScrollArea::vertical().show(ui, |ui| {
-                    action = self.form_ui(ui, project);
-                });
+                egui::ScrollArea::vertical().show(ui, |ui| self.form_ui(ui, commands));
             });
         egui::CentralPanel::default().show(ui, |ui| self.charts_ui(ui));
-        action
     }
 
-    fn form_ui(&mut self, ui: &mut egui::Ui, project: Option<&Project>) -> TrainAction {
+    fn form_ui(&mut self, ui: &mut egui::Ui, commands: &mut Commands) {
         let ctx = ui.ctx().clone();
         let running = self.job.is_some();
-        let mut action = TrainAction::None;
         ui.heading("DCGAN run");
         ui.add_enabled_ui(!running, |ui| {
             egui::Grid::new("train-form-grid")
@@ -453,13 +474,13 @@ impl TrainTab {
                 .add_enabled(!running, egui::Button::new("Start"))
                 .clicked()
             {
-                self.start(&ctx, project, false);
+                self.start(&ctx, false);
             }
             if ui
                 .add_enabled(!running, egui::Button::new("Resume from checkpoint"))
                 .clicked()
             {
-                self.start(&ctx, project, true);
+                self.start(&ctx, true);
             }
             let paused = self.pause.is_paused();
             if ui
@@ -478,14 +499,15 @@ impl TrainTab {
                 .add_enabled(!running, egui::Button::new("Open run…"))
                 .clicked()
             {
-                action = TrainAction::PickRun;
+                commands.push(Command::Ask(Dialog::OpenRun));
             }
         });
-        ui.label(&self.status);
+        if let Some(status) = &self.status {
+            status_ui(ui, status);
+        }
         for warning in &self.warnings {
             ui.colored_label(ui.visuals().warn_fg_color, warning);
         }
-        action
     }
 
     fn charts_ui(&mut self, ui: &mut egui::Ui) {
@@ -589,11 +611,38 @@ impl TrainTab {
     }
 }
 
-/// What the Train tab asks the app for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TrainAction {
-    None,
-    PickRun,
+impl StudioTab for TrainTab {
+    fn logic(&mut self, ctx: &egui::Context, project: Option<&Project>, _commands: &mut Commands) {
+        if self.project.as_ref().map(Project::root) != project.map(Project::root) {
+            self.project = project.cloned();
+        }
+        self.poll(ctx);
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, commands: &mut Commands) {
+        self.train_ui(ui, commands);
+    }
+
+    fn jobs(&self) -> Vec<&dyn JobView> {
+        let mut jobs: Vec<&dyn JobView> = Vec::new();
+        if let Some(job) = &self.job {
+            jobs.push(job);
+        }
+        if let Some(job) = &self.history_job {
+            jobs.push(job);
+        }
+        jobs
+    }
+
+    fn save(&self, storage: &mut dyn eframe::Storage) {
+        save_form(storage, Self::FORM_KEY, &self.form);
+    }
+
+    fn restore(&mut self, storage: &dyn eframe::Storage) {
+        if let Some(form) = restore_form(storage, Self::FORM_KEY) {
+            self.form = form;
+        }
+    }
 }
 
 fn drag_row<N: egui::emath::Numeric>(
