@@ -20,7 +20,9 @@ use deepstyle::gan::sample::{
 };
 use deepstyle::gan::train::{PauseFlag, TrainEvent, TrainRequest, TrainSink, train};
 use deepstyle::jobs::{CancelToken, Reporter, Silent};
+use deepstyle::latent::explorer::{Explorer, Selection};
 use deepstyle::latent::interp::{self, Mode};
+use deepstyle::latent::sample::Sample;
 use deepstyle::latent::seed_latent;
 use deepstyle::project::ingest::{self, ImportOptions, ImportReport};
 use deepstyle::project::{Project, demo};
@@ -160,8 +162,16 @@ struct GenerateArgs {
     #[arg(long)]
     weights: PathBuf,
     /// Seeds, A-B inclusive (e.g. 0-63)
-    #[arg(long)]
-    seeds: String,
+    #[arg(
+        long,
+        required_unless_present = "favourites",
+        conflicts_with = "favourites"
+    )]
+    seeds: Option<String>,
+    /// The favourites kept in this project's catalog (those of the generator's z size), captioned
+    /// with their labels, instead of seeds
+    #[arg(long, value_name = "PROJECT")]
+    favourites: Option<PathBuf>,
     /// One grid PNG of all seeds
     #[arg(long, required_unless_present = "out_dir", conflicts_with = "out_dir")]
     out: Option<PathBuf>,
@@ -425,34 +435,72 @@ impl TrainSink for TrainPrinter {
 }
 
 fn generate(args: GenerateArgs) -> Result<()> {
-    let seeds = parse_seed_range(&args.seeds).map_err(anyhow::Error::msg)?;
+    let seeds = match &args.seeds {
+        Some(text) => Some(parse_seed_range(text).map_err(anyhow::Error::msg)?),
+        None => None,
+    };
     let device = args.device.open()?;
     let generator = open_generator(&args.weights, &device)?;
+    let z_dim = generator.z_dim();
+    let (samples, captions) = match (seeds, &args.favourites) {
+        (Some(seeds), _) => {
+            let samples: Vec<Sample> = seeds
+                .into_iter()
+                .map(|seed| Sample::of_seed(seed, z_dim, args.truncation))
+                .collect();
+            (samples, false)
+        }
+        (None, Some(root)) => (project_favourites(root, z_dim)?, true),
+        (None, None) => anyhow::bail!("give --seeds or --favourites"),
+    };
     if let Some(dir) = &args.out_dir {
+        let latents: Vec<Vec<f32>> = samples.iter().map(|s| s.z.clone()).collect();
         let images = generator
-            .images_for_seeds(&seeds, args.truncation)
+            .images_for_latents(&latents)
             .context("generation failed")?;
-        for (seed, image) in seeds.iter().zip(&images) {
-            let path = dir.join(format!("seed_{seed}.png"));
+        for (i, (sample, image)) in samples.iter().zip(&images).enumerate() {
+            let name = match (captions, sample.seed) {
+                (false, Some(seed)) => format!("seed_{seed}.png"),
+                _ => format!("favourite_{:03}.png", i + 1),
+            };
+            let path = dir.join(name);
             write_png(&path, image)?;
             println!("{}", path.display());
         }
     } else if let Some(out) = &args.out {
-        let latents: Vec<Vec<f32>> = seeds
-            .iter()
-            .map(|&seed| seed_latent(seed, generator.z_dim(), args.truncation))
-            .collect();
         let grid = Picture::Grid {
             layout: GridLayout {
                 cols: args.cols,
                 ..GridLayout::default()
             },
-            captions: Vec::new(),
+            captions: if captions {
+                samples.iter().map(Sample::caption).collect()
+            } else {
+                Vec::new()
+            },
         };
+        let latents: Vec<Vec<f32>> = samples.into_iter().map(|s| s.z).collect();
         write_picture(&generator, &latents, &grid, out, &Silent)?;
         println!("{}", out.display());
     }
     Ok(())
+}
+
+/// The favourites of the project at `root` that a generator of `z_dim` can draw, named.
+fn project_favourites(root: &Path, z_dim: usize) -> Result<Vec<Sample>> {
+    let catalog = Project::open(root)
+        .and_then(|p| p.catalog().map_err(Into::into))
+        .with_context(|| format!("cannot open the project {}", root.display()))?;
+    let mut explorer = Explorer::new(z_dim);
+    explorer.set_favourites(catalog.favourites()?);
+    let samples = explorer.selection(Selection::Favourites);
+    if samples.is_empty() {
+        anyhow::bail!(
+            "{}: no favourites of this generator's z size ({z_dim})",
+            root.display()
+        );
+    }
+    Ok(samples)
 }
 
 /// What travels beside the classifier's weights.

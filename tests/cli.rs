@@ -360,3 +360,96 @@ fn interpolate_ends_on_the_generated_seeds() {
         "{stderr}"
     );
 }
+
+/// `generate --favourites`: the project's favourites as a captioned grid, or one file each; a
+/// project without favourites is a one-line error naming it.
+#[test]
+fn generate_draws_a_projects_favourites() {
+    use deepstyle::latent::sample::Sample;
+    use deepstyle::project::Project;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("p");
+    let project = Project::create(&root).unwrap();
+    let empty = deepstyle()
+        .args(["generate", "--weights", "shipped", "--favourites"])
+        .arg(&root)
+        .arg("--out")
+        .arg(dir.path().join("none.png"))
+        .output()
+        .unwrap();
+    assert!(!empty.status.success());
+    let reason = String::from_utf8_lossy(&empty.stderr);
+    assert!(
+        reason.contains("no favourites") && reason.contains(&root.display().to_string()),
+        "{reason}"
+    );
+    let catalog = project.catalog().unwrap();
+    for (seed, label) in [(3, "12"), (8, "")] {
+        let sample = Sample {
+            label: label.into(),
+            ..Sample::of_seed(seed, 100, 1.0)
+        };
+        catalog.add_favourite(&sample, "shipped").unwrap();
+    }
+    catalog
+        .add_favourite(&Sample::unnamed(vec![0.5; 7]), "another generator")
+        .unwrap();
+    let grid = dir.path().join("favourites.png");
+    let out = deepstyle()
+        .args([
+            "generate",
+            "--weights",
+            "shipped",
+            "--cols",
+            "4",
+            "--favourites",
+        ])
+        .arg(&root)
+        .arg("--out")
+        .arg(&grid)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let image = image::open(&grid).unwrap();
+    // Two 32 px tiles (the 7-value favourite is left out), 2 px padding, a caption band.
+    assert_eq!(image.width(), 2 * 32 + 3 * 2);
+    assert!(image.height() > 32 + 2 * 2);
+
+    let files = dir.path().join("each");
+    let out = deepstyle()
+        .args(["generate", "--weights", "shipped", "--favourites"])
+        .arg(&root)
+        .arg("--out-dir")
+        .arg(&files)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The seed-3 favourite is drawn exactly as `generate --seeds 3-3` draws seed 3.
+    let seed = dir.path().join("seed");
+    let out = deepstyle()
+        .args([
+            "generate",
+            "--weights",
+            "shipped",
+            "--seeds",
+            "3-3",
+            "--out-dir",
+        ])
+        .arg(&seed)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        std::fs::read(files.join("favourite_001.png")).unwrap(),
+        std::fs::read(seed.join("seed_3.png")).unwrap()
+    );
+    assert!(files.join("favourite_002.png").is_file());
+}
