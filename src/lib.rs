@@ -6,6 +6,7 @@
 
 pub mod atomic;
 pub mod checkpoint;
+pub mod detect;
 pub mod device;
 pub mod export;
 pub mod gan;
@@ -14,4 +15,5 @@ pub mod jobs;
 pub mod kernels;
 pub mod latent;
 pub mod project;
+pub mod review;
 pub mod ui;

@@ -52,6 +52,30 @@ const MIGRATIONS: &[&str] = &[
     // 3: favourites remember the generator they were picked with, and when.
     "ALTER TABLE favourites ADD COLUMN generator TEXT NOT NULL DEFAULT '';
      ALTER TABLE favourites ADD COLUMN created_at TEXT NOT NULL DEFAULT '';",
+    // 4: box ids are never reused (a crop file is named by its box's id), and the crops
+    // written from boxes.
+    "CREATE TABLE boxes_v4 (
+        id       INTEGER PRIMARY KEY AUTOINCREMENT,
+        image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+        x0 REAL NOT NULL, y0 REAL NOT NULL, x1 REAL NOT NULL, y1 REAL NOT NULL,
+        category TEXT NOT NULL,
+        score    REAL,
+        origin   TEXT NOT NULL CHECK (origin IN ('model', 'human')),
+        reviewed INTEGER NOT NULL DEFAULT 0
+     );
+     INSERT INTO boxes_v4 (id, image_id, x0, y0, x1, y1, category, score, origin, reviewed)
+        SELECT id, image_id, x0, y0, x1, y1, category, score, origin, reviewed FROM boxes;
+     DROP TABLE boxes;
+     ALTER TABLE boxes_v4 RENAME TO boxes;
+     CREATE INDEX boxes_image ON boxes(image_id);
+     CREATE TABLE crops (
+        id         INTEGER PRIMARY KEY,
+        box_id     INTEGER NOT NULL UNIQUE REFERENCES boxes(id) ON DELETE CASCADE,
+        path       TEXT NOT NULL,
+        category   TEXT NOT NULL,
+        size       INTEGER NOT NULL,
+        created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+     );",
 ];
 
 /// The schema version this build writes.

@@ -8,6 +8,7 @@
 //!   crops/  runs/  exports/
 //! ```
 
+pub mod boxes;
 pub mod catalog;
 pub mod demo;
 pub mod favourites;
