@@ -10,6 +10,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 use deepstyle::export::animation::AnimationOptions;
+use deepstyle::export::crops::{CropOptions, write_crops};
 use deepstyle::export::grid::GridLayout;
 use deepstyle::export::render::{Picture, write_picture};
 use deepstyle::gan::GanConfig;
@@ -68,6 +69,8 @@ enum Command {
         #[arg(long, default_value_t = ingest::DEFAULT_NEAR_DUPLICATE_DISTANCE)]
         near_duplicate_distance: u32,
     },
+    /// Cut each box out of its image into a PNG for GAN training (default: the project's crops/)
+    Crops(CropsArgs),
     /// Train a DCGAN on DATA: a project, an image folder, or fashion-mnist:DIR
     TrainGan(TrainGanArgs),
     /// Write generated garments for a range of seeds
@@ -101,6 +104,30 @@ enum Command {
         #[arg(long, default_value_t = 10_000)]
         count: usize,
     },
+}
+
+#[derive(clap::Args)]
+struct CropsArgs {
+    /// Project folder
+    project: PathBuf,
+    /// Folder to write the crops to (default: the project's crops/)
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Side of a square crop, or the longer side of one that is not squared
+    #[arg(long, default_value_t = 64)]
+    size: u32,
+    /// Only the boxes of accepted images (reviewed boxes)
+    #[arg(long)]
+    reviewed_only: bool,
+    /// Only boxes of this category
+    #[arg(long)]
+    category: Option<String>,
+    /// Margin on every side, as a fraction of the box's width and height
+    #[arg(long, default_value_t = 0.0)]
+    pad: f32,
+    /// Extend the shorter side to the longer (with the image, else by repeating its edge)
+    #[arg(long)]
+    square: bool,
 }
 
 #[derive(clap::Args)]
@@ -244,6 +271,7 @@ pub fn run(cli: Cli) -> Result<()> {
             paths,
             near_duplicate_distance,
         }) => import(&project, &paths, near_duplicate_distance),
+        Some(Command::Crops(args)) => crops(args),
         Some(Command::TrainGan(args)) => train_gan(args),
         Some(Command::Generate(args)) => generate(args),
         Some(Command::Interpolate(args)) => interpolate(args),
@@ -308,6 +336,38 @@ fn new_project(root: &Path, with_demo: bool) -> Result<()> {
             .with_context(|| format!("could not create a project in {}", root.display()))?;
         println!("created {}", project.root().display());
     }
+    Ok(())
+}
+
+fn crops(args: CropsArgs) -> Result<()> {
+    let project = Project::open(&args.project)
+        .with_context(|| format!("cannot crop {}", args.project.display()))?;
+    let options = CropOptions {
+        size: args.size,
+        pad: args.pad,
+        square: args.square,
+        reviewed_only: args.reviewed_only,
+        category: args.category,
+    };
+    let reporter = StderrProgress::new("crops");
+    let cancel = reporter.cancel.clone();
+    let _ = ctrlc::set_handler(move || cancel.cancel());
+    let report = write_crops(&project, &options, args.out.as_deref(), &reporter)
+        .with_context(|| format!("crops of {} failed", args.project.display()))?;
+    reporter.finish();
+    let mut out = std::io::stdout().lock();
+    for path in &report.written {
+        let _ = writeln!(out, "written\t{}", path.display());
+    }
+    for (what, reason) in &report.failed {
+        let _ = writeln!(out, "failed\t{what}\t{reason}");
+    }
+    let _ = writeln!(
+        out,
+        "{} crops written, {} failed",
+        report.written.len(),
+        report.failed.len()
+    );
     Ok(())
 }
 

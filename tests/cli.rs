@@ -453,3 +453,102 @@ fn generate_draws_a_projects_favourites() {
     );
     assert!(files.join("favourite_002.png").is_file());
 }
+
+/// `crops`: one PNG a box, named by image hash and box id (two boxes of one image never share a
+/// file), squared and resized, recorded in the catalog; rejected images and filtered boxes are
+/// left out.
+#[test]
+fn crops_writes_one_file_a_box() {
+    use deepstyle::detect::boxes::BoxRect;
+    use deepstyle::export::crops::crop_counts;
+    use deepstyle::project::Project;
+    use deepstyle::project::ingest::{ImportOptions, import_paths};
+    use deepstyle::review::{GarmentBox, ImageStatus, Origin};
+    let dir = tempfile::tempdir().unwrap();
+    let photos = dir.path().join("photos");
+    for i in 0..3u32 {
+        let bytes = common::encode(&common::picture(i, 120, 80), image::ImageFormat::Png);
+        common::write(&photos, &format!("look{i}.png"), &bytes);
+    }
+    let project = Project::create(&dir.path().join("p")).unwrap();
+    import_paths(
+        &project,
+        &[photos],
+        &ImportOptions::default(),
+        &deepstyle::jobs::Silent,
+    )
+    .unwrap();
+    let catalog = project.catalog().unwrap();
+    let images = catalog.list_images().unwrap();
+    let garment = |x0: f32, category: &str, reviewed: bool| GarmentBox {
+        id: None,
+        rect: BoxRect::new(x0, 10.0, x0 + 30.0, 70.0),
+        category: category.into(),
+        score: None,
+        origin: Origin::Human,
+        reviewed,
+    };
+    let first = catalog
+        .save_boxes(
+            images[0].id,
+            &[garment(0.0, "full", true), garment(60.0, "upper", true)],
+            Some(ImageStatus::Accepted),
+        )
+        .unwrap();
+    catalog
+        .save_boxes(images[1].id, &[garment(10.0, "full", false)], None)
+        .unwrap();
+    catalog
+        .save_boxes(
+            images[2].id,
+            &[garment(10.0, "full", true)],
+            Some(ImageStatus::Rejected),
+        )
+        .unwrap();
+
+    let out = deepstyle()
+        .arg("crops")
+        .arg(project.root())
+        .args(["--size", "32", "--square"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("3 crops written, 0 failed"), "{stdout}");
+    for id in &first {
+        let path = project
+            .crops_dir()
+            .join(format!("{}_{id}.png", images[0].sha256));
+        let crop = image::open(&path).unwrap();
+        assert_eq!((crop.width(), crop.height()), (32, 32));
+    }
+    assert_eq!(
+        crop_counts(&catalog).unwrap(),
+        vec![("full".to_string(), 2), ("upper".to_string(), 1)]
+    );
+
+    let reviewed = dir.path().join("reviewed");
+    let out = deepstyle()
+        .arg("crops")
+        .arg(project.root())
+        .args(["--reviewed-only", "--category", "full", "--out"])
+        .arg(&reviewed)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let files: Vec<_> = std::fs::read_dir(&reviewed).unwrap().collect();
+    assert_eq!(files.len(), 1, "the accepted image's full box only");
+
+    let bad = deepstyle()
+        .arg("crops")
+        .arg(project.root())
+        .args(["--size", "2"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--size"));
+}

@@ -2,5 +2,6 @@
 //! either (`render`).
 
 pub mod animation;
+pub mod crops;
 pub mod grid;
 pub mod render;
