@@ -412,3 +412,95 @@ fn tab_forms_persist_through_storage() {
     assert_eq!(again.export_tab().form.frames, 17);
     assert_eq!(again.collect_tab().form.near_duplicate_distance, 3);
 }
+
+/// Drags the primary button from `from` to `to` (screen points) over several frames, as a hand
+/// would.
+fn mouse_drag(h: &mut Harness<'static, StudioApp>, from: egui::Pos2, to: egui::Pos2) {
+    h.hover_at(from);
+    h.run_steps(1);
+    h.drag_at(from);
+    h.run_steps(1);
+    for step in 1..=6 {
+        h.hover_at(from + (to - from) * (step as f32 / 6.0));
+        h.run_steps(1);
+    }
+    h.drop_at(to);
+    h.run_steps(2);
+}
+
+fn only_box(h: &Harness<'static, StudioApp>) -> deepstyle::detect::boxes::BoxRect {
+    let editor = h.state().review_tab().editor().unwrap();
+    assert_eq!(editor.boxes().len(), 1);
+    editor.boxes()[0].garment.rect
+}
+
+fn assert_near(a: deepstyle::detect::boxes::BoxRect, b: [f32; 4]) {
+    let a = [a.x0, a.y0, a.x1, a.y1];
+    assert!(
+        a.iter().zip(b).all(|(x, y)| (x - y).abs() <= 1.0),
+        "{a:?} is not {b:?}"
+    );
+}
+
+/// The Review tab by mouse and keyboard: draw a box with a drag, resize it by its corner, undo
+/// and redo, accept with Space; the catalog holds the reviewed box and the next image shows.
+#[test]
+fn review_draws_resizes_undoes_and_accepts_into_the_catalog() {
+    use deepstyle::review::{ImageStatus, Origin};
+    use egui::Key;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("p");
+    let photos = dir.path().join("photos");
+    for i in 0..2u32 {
+        let bytes = common::encode(&common::picture(i, 400, 300), image::ImageFormat::Png);
+        common::write(&photos, &format!("look{i}.png"), &bytes);
+    }
+    let mut h = open_project_app(&root);
+    h.input_mut().dropped_files.push(common::dropped(&photos));
+    step_until(&mut h, 30, "the import", |h| {
+        h.state().running_jobs().is_empty() && h.state().library().image_count() == 2
+    });
+    h.get_by_role_and_label(Role::Button, "Review").click();
+    step_until(&mut h, 30, "the first image", |h| {
+        h.state().review_tab().is_shown() && h.state().review_tab().visible_count() == 2
+    });
+    h.run_steps(2);
+    let first = h.state().review_tab().current().unwrap();
+    let view = h.state().review_tab().view();
+    let at = |x: f32, y: f32| view.screen_from_image(egui::pos2(x, y));
+
+    mouse_drag(&mut h, at(50.0, 40.0), at(200.0, 250.0));
+    assert_near(only_box(&h), [50.0, 40.0, 200.0, 250.0]);
+    mouse_drag(&mut h, at(200.0, 250.0), at(260.0, 280.0));
+    assert_near(only_box(&h), [50.0, 40.0, 260.0, 280.0]);
+
+    h.key_press_modifiers(egui::Modifiers::COMMAND, Key::Z);
+    h.run_steps(2);
+    assert_near(only_box(&h), [50.0, 40.0, 200.0, 250.0]);
+    h.key_press_modifiers(egui::Modifiers::COMMAND | egui::Modifiers::SHIFT, Key::Z);
+    h.run_steps(2);
+    assert_near(only_box(&h), [50.0, 40.0, 260.0, 280.0]);
+
+    h.key_press(Key::Space);
+    step_until(&mut h, 30, "the next image and the save", |h| {
+        let tab = h.state().review_tab();
+        tab.current() != Some(first) && tab.all_saved()
+    });
+    let catalog = Project::open(&root).unwrap().catalog().unwrap();
+    let stored = catalog.boxes_of(first).unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_near(stored[0].rect, [50.0, 40.0, 260.0, 280.0]);
+    assert!(stored[0].reviewed);
+    assert_eq!(stored[0].origin, Origin::Human);
+    let queue = catalog.review_queue().unwrap();
+    let entry = queue.iter().find(|e| e.image.id == first).unwrap();
+    assert_eq!(entry.status, ImageStatus::Accepted);
+
+    // F1 lists the shortcuts; Esc closes them.
+    h.key_press(Key::F1);
+    h.run_steps(2);
+    h.get_by_label("duplicate the selected box");
+    h.key_press(Key::Escape);
+    h.run_steps(2);
+    assert!(h.query_by_label("duplicate the selected box").is_none());
+}

@@ -3,6 +3,7 @@
 //! Review tab and any other face drive these; nothing here draws.
 
 pub mod editor;
+pub mod queue;
 pub mod saver;
 
 use crate::detect::boxes::BoxRect;

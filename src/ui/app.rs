@@ -14,9 +14,9 @@ use super::explore::ExploreTab;
 use super::export::ExportTab;
 use super::jobs_bar::{JobView, jobs_bar_ui};
 use super::library::LibraryView;
+use super::review::ReviewTab;
 use super::tab::{Command, Commands, Status, StudioTab};
 use super::train::TrainTab;
-use super::upcoming::upcoming_ui;
 use super::widgets::status_ui;
 
 const MAX_RECENT: usize = 8;
@@ -95,6 +95,7 @@ pub struct StudioApp {
     opening: Option<JobHandle<(), OpenedProject>>,
     library: LibraryView,
     collect: CollectTab,
+    review: ReviewTab,
     train: TrainTab,
     explore: ExploreTab,
     export: ExportTab,
@@ -113,6 +114,7 @@ impl StudioApp {
             opening: None,
             library: LibraryView::default(),
             collect: CollectTab::default(),
+            review: ReviewTab::default(),
             train: TrainTab::default(),
             explore: ExploreTab::default(),
             export: ExportTab::default(),
@@ -167,6 +169,12 @@ impl StudioApp {
     pub fn collect_tab_mut(&mut self) -> &mut CollectTab {
         &mut self.collect
     }
+    pub fn review_tab(&self) -> &ReviewTab {
+        &self.review
+    }
+    pub fn review_tab_mut(&mut self) -> &mut ReviewTab {
+        &mut self.review
+    }
     pub fn train_tab(&self) -> &TrainTab {
         &self.train
     }
@@ -189,20 +197,22 @@ impl StudioApp {
         self.settings.tab
     }
 
-    fn tabs(&self) -> [&dyn StudioTab; 5] {
+    fn tabs(&self) -> [&dyn StudioTab; 6] {
         [
             &self.library,
             &self.collect,
+            &self.review,
             &self.train,
             &self.explore,
             &self.export,
         ]
     }
 
-    fn tabs_mut(&mut self) -> [&mut dyn StudioTab; 5] {
+    fn tabs_mut(&mut self) -> [&mut dyn StudioTab; 6] {
         [
             &mut self.library,
             &mut self.collect,
+            &mut self.review,
             &mut self.train,
             &mut self.explore,
             &mut self.export,
@@ -361,7 +371,11 @@ impl StudioApp {
             Command::Ask(dialog) => self.ask(ctx, dialog),
             Command::OpenProject { root, create } => self.open_project(ctx, root, create),
             Command::Import(paths) => self.collect.import(ctx, paths, &mut self.commands),
-            Command::CatalogChanged => self.library.refresh(ctx),
+            Command::CatalogChanged => {
+                self.library.refresh(ctx);
+                self.review.refresh(ctx);
+                self.train.refresh_crops(ctx);
+            }
             Command::OpenRun(dir) => self.train.open_run(ctx, dir),
             Command::LoadGenerator(source) => self.explore.load(source),
             Command::UsePicks(samples) => self.explore.use_picks(samples),
@@ -488,11 +502,7 @@ impl StudioApp {
         match self.settings.tab {
             Tab::Library => self.library.ui(ui, commands),
             Tab::Collect => self.collect.ui(ui, commands),
-            Tab::Review => upcoming_ui(
-                ui,
-                "Review",
-                "Editable garment boxes and crops arrive with the detectors.",
-            ),
+            Tab::Review => self.review.ui(ui, commands),
             Tab::Train => self.train.ui(ui, commands),
             Tab::Explore => self.explore.ui(ui, commands),
             Tab::Export => self.export.ui(ui, commands),

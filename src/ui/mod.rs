@@ -8,9 +8,9 @@ pub mod explore;
 pub mod export;
 pub mod jobs_bar;
 pub mod library;
+pub mod review;
 pub mod tab;
 pub mod train;
-pub mod upcoming;
 pub mod widgets;
 
 pub use app::{Startup, StudioApp, Tab};

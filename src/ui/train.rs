@@ -92,6 +92,9 @@ impl JobView for TrainJob {
 pub struct TrainTab {
     pub form: TrainForm,
     project: Option<Project>,
+    /// The project's crops by category, and the job reading them.
+    crops: Vec<(String, u64)>,
+    crops_job: Option<JobHandle<(), Vec<(String, u64)>>>,
     job: Option<TrainJob>,
     history_job: Option<JobHandle<(), (PathBuf, RunHistory)>>,
     pause: PauseFlag,
@@ -133,6 +136,41 @@ impl TrainTab {
     pub fn stop(&self) {
         if let Some(job) = &self.job {
             job.cancel();
+        }
+    }
+
+    /// The project's crops, by category.
+    pub fn crops(&self) -> &[(String, u64)] {
+        &self.crops
+    }
+
+    /// Reads how many crops the project has, by category, in a worker.
+    pub fn refresh_crops(&mut self, ctx: &egui::Context) {
+        let Some(project) = self.project.clone() else {
+            self.crops.clear();
+            return;
+        };
+        let ctx = ctx.clone();
+        self.crops_job = Some(jobs::spawn(
+            "Count crops",
+            move || ctx.request_repaint(),
+            move |_job| {
+                project
+                    .catalog()
+                    .and_then(|c| crate::export::crops::crop_counts(&c))
+                    .map_err(|e| JobError::failed(&e))
+            },
+        ));
+    }
+
+    fn poll_crops(&mut self) {
+        let Some(job) = &mut self.crops_job else {
+            return;
+        };
+        job.poll();
+        if let Some(outcome) = job.take_outcome() {
+            self.crops_job = None;
+            self.crops = outcome.unwrap_or_default();
         }
     }
 
@@ -359,6 +397,22 @@ impl TrainTab {
         let ctx = ui.ctx().clone();
         let running = self.job.is_some();
         ui.heading("DCGAN run");
+        if self.project.is_some() {
+            let total: u64 = self.crops.iter().map(|(_, n)| n).sum();
+            let text = if total == 0 {
+                "This project has no crops yet: training on it uses its photos whole. \
+                 Draw boxes in Review and write crops there."
+                    .to_string()
+            } else {
+                let by_category: Vec<String> =
+                    self.crops.iter().map(|(c, n)| format!("{c} {n}")).collect();
+                format!(
+                    "This project has {total} crops ({}): training on it uses them.",
+                    by_category.join(", ")
+                )
+            };
+            ui.label(text);
+        }
         ui.add_enabled_ui(!running, |ui| {
             egui::Grid::new("train-form-grid")
                 .num_columns(2)
@@ -615,7 +669,9 @@ impl StudioTab for TrainTab {
     fn logic(&mut self, ctx: &egui::Context, project: Option<&Project>, _commands: &mut Commands) {
         if self.project.as_ref().map(Project::root) != project.map(Project::root) {
             self.project = project.cloned();
+            self.refresh_crops(ctx);
         }
+        self.poll_crops();
         self.poll(ctx);
     }
 
