@@ -71,6 +71,20 @@ enum Command {
     },
     /// Cut each box out of its image into a PNG for GAN training (default: the project's crops/)
     Crops(CropsArgs),
+    /// Write the project's boxes as COCO, YOLO or Pascal VOC, with the images beside them
+    Export {
+        /// Project folder
+        project: PathBuf,
+        /// coco, yolo or voc
+        #[arg(long)]
+        format: deepstyle::datasets::Format,
+        /// Folder to write into (created if missing)
+        #[arg(long)]
+        out: PathBuf,
+        /// Only accepted images and their reviewed boxes
+        #[arg(long)]
+        reviewed_only: bool,
+    },
     /// Train a DCGAN on DATA: a project, an image folder, or fashion-mnist:DIR
     TrainGan(TrainGanArgs),
     /// Write generated garments for a range of seeds
@@ -272,6 +286,12 @@ pub fn run(cli: Cli) -> Result<()> {
             near_duplicate_distance,
         }) => import(&project, &paths, near_duplicate_distance),
         Some(Command::Crops(args)) => crops(args),
+        Some(Command::Export {
+            project,
+            format,
+            out,
+            reviewed_only,
+        }) => export(&project, format, &out, reviewed_only),
         Some(Command::TrainGan(args)) => train_gan(args),
         Some(Command::Generate(args)) => generate(args),
         Some(Command::Interpolate(args)) => interpolate(args),
@@ -367,6 +387,36 @@ fn crops(args: CropsArgs) -> Result<()> {
         "{} crops written, {} failed",
         report.written.len(),
         report.failed.len()
+    );
+    Ok(())
+}
+
+fn export(
+    root: &Path,
+    format: deepstyle::datasets::Format,
+    out: &Path,
+    reviewed_only: bool,
+) -> Result<()> {
+    let project =
+        Project::open(root).with_context(|| format!("cannot export {}", root.display()))?;
+    let reporter = StderrProgress::new("export");
+    let cancel = reporter.cancel.clone();
+    let _ = ctrlc::set_handler(move || cancel.cancel());
+    let report = deepstyle::datasets::export::export_annotations(
+        &project,
+        format,
+        out,
+        reviewed_only,
+        &reporter,
+    )
+    .with_context(|| format!("{} export of {} failed", format.name(), root.display()))?;
+    reporter.finish();
+    println!(
+        "{} images, {} boxes, categories: {} -> {}",
+        report.images,
+        report.boxes,
+        report.categories.join(", "),
+        out.display()
     );
     Ok(())
 }

@@ -1,0 +1,263 @@
+//! Exporting boxes as COCO, YOLO and Pascal VOC through the command line: the numbers in each
+//! file are the boxes', the images lie beside the labels, rejected images stay out, and COCO's
+//! own API (pycocotools) reads the JSON.
+// Helpers here unwrap as the tests do: a failure there is a failing test.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::Path;
+
+use assert_cmd::Command;
+use deepstyle::detect::boxes::BoxRect;
+use deepstyle::project::Project;
+use deepstyle::project::ingest::{ImportOptions, import_paths};
+use deepstyle::review::{GarmentBox, ImageStatus, Origin};
+
+/// A project of three 200x100 photos: the first accepted with a reviewed human box and a model
+/// box, the second unreviewed with one box, the third rejected.
+fn project(dir: &Path) -> (Project, Vec<String>) {
+    let photos = dir.join("photos");
+    for i in 0..3u32 {
+        let bytes = common::encode(&common::picture(i, 200, 100), image::ImageFormat::Png);
+        common::write(&photos, &format!("look{i}.png"), &bytes);
+    }
+    let project = Project::create(&dir.join("p")).unwrap();
+    import_paths(
+        &project,
+        &[photos],
+        &ImportOptions::default(),
+        &deepstyle::jobs::Silent,
+    )
+    .unwrap();
+    let catalog = project.catalog().unwrap();
+    let images = catalog.list_images().unwrap();
+    let garment = |rect: BoxRect, category: &str, origin, score, reviewed| GarmentBox {
+        id: None,
+        rect,
+        category: category.into(),
+        score,
+        origin,
+        reviewed,
+    };
+    catalog
+        .save_boxes(
+            images[0].id,
+            &[
+                garment(
+                    BoxRect::new(10.0, 20.0, 60.0, 90.0),
+                    "full",
+                    Origin::Human,
+                    None,
+                    true,
+                ),
+                garment(
+                    BoxRect::new(100.5, 5.25, 150.0, 45.0),
+                    "upper",
+                    Origin::Model,
+                    Some(0.875),
+                    true,
+                ),
+            ],
+            Some(ImageStatus::Accepted),
+        )
+        .unwrap();
+    catalog
+        .save_boxes(
+            images[1].id,
+            &[garment(
+                BoxRect::new(0.0, 0.0, 200.0, 100.0),
+                "lower",
+                Origin::Human,
+                None,
+                false,
+            )],
+            None,
+        )
+        .unwrap();
+    catalog
+        .save_boxes(
+            images[2].id,
+            &[garment(
+                BoxRect::new(1.0, 1.0, 9.0, 9.0),
+                "full",
+                Origin::Human,
+                None,
+                true,
+            )],
+            Some(ImageStatus::Rejected),
+        )
+        .unwrap();
+    let names = images
+        .iter()
+        .map(|i| {
+            Path::new(&i.path)
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    (project, names)
+}
+
+fn export(project: &Project, format: &str, out: &Path, reviewed_only: bool) {
+    let mut command = Command::cargo_bin("deepstyle").unwrap();
+    command
+        .arg("export")
+        .arg(project.root())
+        .args(["--format", format, "--out"])
+        .arg(out);
+    if reviewed_only {
+        command.arg("--reviewed-only");
+    }
+    let output = command.output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn coco_holds_the_boxes_and_pycocotools_reads_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (project, names) = project(dir.path());
+    let out = dir.path().join("coco");
+    export(&project, "coco", &out, false);
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("annotations.json")).unwrap()).unwrap();
+    let images = json["images"].as_array().unwrap();
+    assert_eq!(images.len(), 2, "the rejected image stays out");
+    assert_eq!(images[0]["file_name"], names[0].as_str());
+    assert_eq!(images[0]["width"], 200);
+    assert!(out.join("images").join(&names[0]).is_file());
+    assert!(out.join("images").join(&names[1]).is_file());
+    assert!(!out.join("images").join(&names[2]).exists());
+    let categories: Vec<&str> = json["categories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(categories, ["upper", "lower", "full"]);
+    let annotations = json["annotations"].as_array().unwrap();
+    assert_eq!(annotations.len(), 3);
+    let model = annotations
+        .iter()
+        .find(|a| a.get("score").is_some())
+        .unwrap();
+    assert_eq!(model["bbox"], serde_json::json!([100.5, 5.25, 49.5, 39.75]));
+    assert_eq!(model["area"], serde_json::json!(49.5 * 39.75));
+    assert_eq!(model["category_id"], 1);
+    assert_eq!(model["score"], serde_json::json!(0.875));
+
+    // COCO's own reader: required where CI installs it, run wherever it is installed.
+    let check = "import sys; from pycocotools.coco import COCO; c = COCO(sys.argv[1]); \
+                 print(len(c.getImgIds()), len(c.getAnnIds()), len(c.getCatIds()))";
+    let python = std::process::Command::new("python3")
+        .args(["-c", check])
+        .arg(out.join("annotations.json"))
+        .output();
+    let required = std::env::var_os("DEEPSTYLE_REQUIRE_PYCOCOTOOLS").is_some();
+    match python {
+        Ok(run) if run.status.success() => {
+            let stdout = String::from_utf8_lossy(&run.stdout);
+            assert_eq!(stdout.lines().last(), Some("2 3 3"), "{stdout}");
+        }
+        Ok(run) if !required => eprintln!(
+            "pycocotools not run here ({}); .ci/run installs it and requires this check",
+            String::from_utf8_lossy(&run.stderr)
+                .lines()
+                .last()
+                .unwrap_or("")
+        ),
+        Err(e) if !required => eprintln!("no python3 here ({e}); .ci/run requires this check"),
+        other => panic!("pycocotools could not read the export: {other:?}"),
+    }
+}
+
+#[test]
+fn yolo_writes_normalised_centres_classes_and_data_yaml() {
+    let dir = tempfile::tempdir().unwrap();
+    let (project, names) = project(dir.path());
+    let out = dir.path().join("yolo");
+    export(&project, "yolo", &out, false);
+    let stem = |name: &str| {
+        Path::new(name)
+            .file_stem()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned()
+    };
+    let labels =
+        std::fs::read_to_string(out.join("labels").join(stem(&names[0]) + ".txt")).unwrap();
+    let rows: Vec<Vec<f64>> = labels
+        .lines()
+        .map(|l| l.split(' ').map(|v| v.parse().unwrap()).collect())
+        .collect();
+    // classes: upper 0, lower 1, full 2
+    let expected = [
+        [2.0, 35.0 / 200.0, 55.0 / 100.0, 50.0 / 200.0, 70.0 / 100.0],
+        [
+            0.0,
+            125.25 / 200.0,
+            25.125 / 100.0,
+            49.5 / 200.0,
+            39.75 / 100.0,
+        ],
+    ];
+    assert_eq!(rows.len(), 2);
+    for (row, want) in rows.iter().zip(expected) {
+        for (v, w) in row.iter().zip(want) {
+            assert!((v - w).abs() < 1e-6, "{row:?} is not {want:?}");
+        }
+    }
+    assert_eq!(
+        std::fs::read_to_string(out.join("classes.txt")).unwrap(),
+        "upper\nlower\nfull\n"
+    );
+    let yaml = std::fs::read_to_string(out.join("data.yaml")).unwrap();
+    assert!(
+        yaml.contains("nc: 3") && yaml.contains("names: ['upper', 'lower', 'full']"),
+        "{yaml}"
+    );
+    assert!(out.join("images").join(&names[0]).is_file());
+}
+
+#[test]
+fn voc_writes_one_xml_an_image_and_reviewed_only_keeps_accepted_images() {
+    let dir = tempfile::tempdir().unwrap();
+    let (project, names) = project(dir.path());
+    let out = dir.path().join("voc");
+    export(&project, "voc", &out, true);
+    let stem = |name: &str| {
+        Path::new(name)
+            .file_stem()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned()
+    };
+    let xml =
+        std::fs::read_to_string(out.join("Annotations").join(stem(&names[0]) + ".xml")).unwrap();
+    assert!(
+        xml.contains("<width>200</width><height>100</height>"),
+        "{xml}"
+    );
+    assert!(xml.contains("<name>full</name>"));
+    assert!(
+        xml.contains("<xmin>10</xmin><ymin>20</ymin><xmax>60</xmax><ymax>90</ymax>"),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("<xmin>101</xmin><ymin>5</ymin><xmax>150</xmax><ymax>45</ymax>"),
+        "{xml}"
+    );
+    assert!(out.join("JPEGImages").join(&names[0]).is_file());
+    assert!(
+        !out.join("Annotations")
+            .join(stem(&names[1]) + ".xml")
+            .exists(),
+        "an unreviewed image stays out with --reviewed-only"
+    );
+}
