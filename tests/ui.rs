@@ -504,3 +504,63 @@ fn review_draws_resizes_undoes_and_accepts_into_the_catalog() {
     h.run_steps(2);
     assert!(h.query_by_label("duplicate the selected box").is_none());
 }
+
+/// The Export tab writes the project's boxes in the chosen format, in a worker.
+#[test]
+fn export_tab_writes_the_projects_boxes() {
+    use deepstyle::datasets::Format;
+    use deepstyle::detect::boxes::BoxRect;
+    use deepstyle::review::{GarmentBox, Origin};
+    use deepstyle::ui::Command;
+    use deepstyle::ui::export::ExportKind;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("p");
+    let mut h = open_project_app(&root);
+    let photos = dir.path().join("photos");
+    let bytes = common::encode(&common::picture(7, 120, 90), image::ImageFormat::Png);
+    common::write(&photos, "look.png", &bytes);
+    h.input_mut().dropped_files.push(common::dropped(&photos));
+    step_until(&mut h, 30, "the import", |h| {
+        h.state().running_jobs().is_empty() && h.state().library().image_count() == 1
+    });
+    let catalog = Project::open(&root).unwrap().catalog().unwrap();
+    let image = catalog.list_images().unwrap()[0].clone();
+    catalog
+        .save_boxes(
+            image.id,
+            &[GarmentBox {
+                id: None,
+                rect: BoxRect::new(12.0, 9.0, 60.0, 81.0),
+                category: "dress".into(),
+                score: None,
+                origin: Origin::Human,
+                reviewed: true,
+            }],
+            None,
+        )
+        .unwrap();
+    h.state_mut().export_tab_mut().form.annotations = Format::Yolo;
+    let out = dir.path().join("yolo");
+    h.state_mut()
+        .send(Command::Export(ExportKind::Annotations, out.clone()));
+    h.run_steps(1);
+    step_until(&mut h, 30, "the export", |h| {
+        !h.state().export_tab().is_busy()
+    });
+    let status = h.state().export_tab().status().cloned().unwrap();
+    assert!(!status.is_error, "{status:?}");
+    assert_eq!(
+        std::fs::read_to_string(out.join("classes.txt")).unwrap(),
+        "dress\n"
+    );
+    let stem = Path::new(&image.path)
+        .file_stem()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let labels = std::fs::read_to_string(out.join("labels").join(stem + ".txt")).unwrap();
+    assert!(
+        labels.starts_with("0 0.300000 0.500000 0.400000 0.800000"),
+        "{labels}"
+    );
+}

@@ -25,6 +25,8 @@ pub enum Dialog {
     SaveGif,
     SaveLatents,
     LoadLatents,
+    /// A folder to export the project's boxes into.
+    SaveAnnotations,
 }
 
 impl Dialog {
@@ -54,6 +56,7 @@ impl Dialog {
             Dialog::SaveGif => Command::Export(ExportKind::Gif, first),
             Dialog::SaveLatents => Command::Export(ExportKind::Latents, first),
             Dialog::LoadLatents => Command::Export(ExportKind::LoadLatents, first),
+            Dialog::SaveAnnotations => Command::Export(ExportKind::Annotations, first),
         })
     }
 
@@ -61,7 +64,11 @@ impl Dialog {
     pub fn starts_in_exports(self) -> bool {
         matches!(
             self,
-            Dialog::SavePng | Dialog::SaveGif | Dialog::SaveLatents | Dialog::LoadLatents
+            Dialog::SavePng
+                | Dialog::SaveGif
+                | Dialog::SaveLatents
+                | Dialog::LoadLatents
+                | Dialog::SaveAnnotations
         )
     }
 }
@@ -142,6 +149,11 @@ impl PendingDialog {
                     .set_title("Import latent vectors")
                     .add_filter("Latent vectors", &["json"])
                     .pick_file()
+                    .into_iter()
+                    .collect(),
+                Dialog::SaveAnnotations => dialog
+                    .set_title("Choose a folder for the exported boxes and images")
+                    .pick_folder()
                     .into_iter()
                     .collect(),
                 Dialog::ImportFolder => dialog

@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 
 use candle_core::Device;
 
+use crate::datasets::Format;
+use crate::datasets::export::{ExportError as AnnotationsError, export_annotations};
 use crate::export::animation::AnimationOptions;
 use crate::export::grid::{GridLayout, Upscale};
 use crate::export::render::{Picture, RenderError, write_picture};
@@ -35,6 +37,9 @@ pub struct ExportForm {
     /// Frames from one garment to the next.
     pub frames: usize,
     pub animation_scale: u32,
+    pub annotations: Format,
+    /// Only accepted images and their reviewed boxes.
+    pub annotations_reviewed_only: bool,
 }
 
 impl Default for ExportForm {
@@ -50,6 +55,8 @@ impl Default for ExportForm {
             animation_path: AnimationPath::Picks,
             frames: 24,
             animation_scale: 4,
+            annotations: Format::Coco,
+            annotations_reviewed_only: false,
         }
     }
 }
@@ -61,6 +68,8 @@ pub enum ExportKind {
     Gif,
     Latents,
     LoadLatents,
+    /// The project's boxes in the form's annotation format, into a folder.
+    Annotations,
 }
 
 /// What a finished export job hands back.
@@ -74,6 +83,7 @@ pub struct ExportTab {
     pub form: ExportForm,
     explorer: Explorer,
     source: GeneratorSource,
+    project: Option<Project>,
     running: Option<JobHandle<(), Exported>>,
     status: Option<Status>,
 }
@@ -152,6 +162,22 @@ impl ExportTab {
                 let file = LatentFile::load(&path).map_err(|e| JobError::failed(&e))?;
                 Ok(Exported::Read(file.latents))
             }),
+            ExportKind::Annotations => {
+                let Some(project) = self.project.clone() else {
+                    self.status = Some(Status::error("Open a project to export its boxes."));
+                    return;
+                };
+                let (format, reviewed_only) = (form.annotations, form.annotations_reviewed_only);
+                Box::new(move |job| {
+                    export_annotations(&project, format, &path, reviewed_only, job).map_err(
+                        |e| match e {
+                            AnnotationsError::Cancelled => JobError::Cancelled,
+                            other => JobError::failed(&other),
+                        },
+                    )?;
+                    Ok(Exported::Written(path))
+                })
+            }
         };
         let ctx = ctx.clone();
         self.status = None;
@@ -247,6 +273,27 @@ impl ExportTab {
                 commands.push(Command::Ask(Dialog::LoadLatents));
             }
         });
+        ui.separator();
+        ui.heading("Boxes (COCO, YOLO, Pascal VOC)");
+        ui.horizontal(|ui| {
+            for format in Format::ALL {
+                ui.radio_value(&mut self.form.annotations, format, format.name());
+            }
+            ui.checkbox(
+                &mut self.form.annotations_reviewed_only,
+                "accepted images only",
+            );
+        });
+        if ui
+            .add_enabled(
+                !busy && self.project.is_some(),
+                egui::Button::new("Export boxes…"),
+            )
+            .on_hover_text("The project's boxes, with the images copied beside them")
+            .clicked()
+        {
+            commands.push(Command::Ask(Dialog::SaveAnnotations));
+        }
         if let Some(status) = &self.status {
             ui.separator();
             status_ui(ui, status);
@@ -255,7 +302,10 @@ impl ExportTab {
 }
 
 impl StudioTab for ExportTab {
-    fn logic(&mut self, _ctx: &egui::Context, _project: Option<&Project>, commands: &mut Commands) {
+    fn logic(&mut self, _ctx: &egui::Context, project: Option<&Project>, commands: &mut Commands) {
+        if self.project.as_ref().map(Project::root) != project.map(Project::root) {
+            self.project = project.cloned();
+        }
         let Some(job) = &mut self.running else {
             return;
         };
