@@ -30,8 +30,8 @@ use super::tab::{Command, Commands, Status, StudioTab, restore_form, save_form};
 use loader::{ImageLoader, Loaded, Opened};
 use transform::ViewTransform;
 
-/// Largest texture side the canvas uploads (bigger photos are shown shrunk; boxes stay in the
-/// original pixels).
+/// Largest texture side the canvas uploads, where the GPU allows that much (bigger photos are
+/// shown shrunk; boxes stay in the original pixels).
 const MAX_TEXTURE_SIDE: u32 = 4096;
 /// Opened images kept around the one shown.
 const OPENED_KEPT: usize = 3;
@@ -212,11 +212,12 @@ impl ReviewTab {
         };
         if let Some(project) = project {
             let repaint = ctx.clone();
-            self.loader = Some(ImageLoader::start(
-                project.clone(),
-                MAX_TEXTURE_SIDE,
-                move || repaint.request_repaint(),
-            ));
+            let max_side = ctx
+                .input(|i| i.max_texture_side)
+                .min(MAX_TEXTURE_SIDE as usize) as u32;
+            self.loader = Some(ImageLoader::start(project.clone(), max_side, move || {
+                repaint.request_repaint()
+            }));
             let repaint = ctx.clone();
             self.saver = Some(Saver::start(project.clone(), move || {
                 repaint.request_repaint()

@@ -306,7 +306,7 @@ impl ReviewTab {
             }
             ui.separator();
             let mut category = self.category.clone();
-            egui::ComboBox::from_id_salt("review-category")
+            egui::ComboBox::from_label("category")
                 .selected_text(&category)
                 .show_ui(ui, |ui| {
                     for (i, name) in self.categories.iter().enumerate() {
