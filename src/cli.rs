@@ -71,6 +71,17 @@ enum Command {
     },
     /// Cut each box out of its image into a PNG for GAN training (default: the project's crops/)
     Crops(CropsArgs),
+    /// Import images with their boxes from DeepFashion, COCO, YOLO or Pascal VOC (as reviewed
+    /// human boxes)
+    ImportAnnotations {
+        /// Project folder
+        project: PathBuf,
+        /// deepfashion, coco, yolo or voc
+        #[arg(long)]
+        format: deepstyle::datasets::import::SourceFormat,
+        /// DeepFashion's root, a COCO JSON file (or its folder), or a YOLO or VOC folder
+        path: PathBuf,
+    },
     /// Write the project's boxes as COCO, YOLO or Pascal VOC, with the images beside them
     Export {
         /// Project folder
@@ -286,6 +297,11 @@ pub fn run(cli: Cli) -> Result<()> {
             near_duplicate_distance,
         }) => import(&project, &paths, near_duplicate_distance),
         Some(Command::Crops(args)) => crops(args),
+        Some(Command::ImportAnnotations {
+            project,
+            format,
+            path,
+        }) => import_annotations(&project, format, &path),
         Some(Command::Export {
             project,
             format,
@@ -418,6 +434,27 @@ fn export(
         report.categories.join(", "),
         out.display()
     );
+    Ok(())
+}
+
+fn import_annotations(
+    root: &Path,
+    format: deepstyle::datasets::import::SourceFormat,
+    path: &Path,
+) -> Result<()> {
+    let project =
+        Project::open(root).with_context(|| format!("cannot import into {}", root.display()))?;
+    let reporter = StderrProgress::new("import");
+    let cancel = reporter.cancel.clone();
+    let _ = ctrlc::set_handler(move || cancel.cancel());
+    let report = deepstyle::datasets::import::import_annotations(&project, format, path, &reporter)
+        .with_context(|| format!("cannot import {}", path.display()))?;
+    reporter.finish();
+    let mut out = std::io::stdout().lock();
+    for problem in &report.problems {
+        let _ = writeln!(out, "problem\t{problem}");
+    }
+    let _ = writeln!(out, "{}", report.summary());
     Ok(())
 }
 

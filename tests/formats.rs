@@ -261,3 +261,195 @@ fn voc_writes_one_xml_an_image_and_reviewed_only_keeps_accepted_images() {
         "an unreviewed image stays out with --reviewed-only"
     );
 }
+
+fn import(project: &Project, format: &str, path: &Path) -> String {
+    let output = Command::cargo_bin("deepstyle")
+        .unwrap()
+        .arg("import-annotations")
+        .arg(project.root())
+        .args(["--format", format])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// An image's hash and its boxes as (category, corners).
+type ImageBoxes = (String, Vec<(String, [f32; 4])>);
+
+/// Every image's boxes as (category, corners), by image hash, sorted.
+fn boxes_by_image(project: &Project) -> Vec<ImageBoxes> {
+    let catalog = project.catalog().unwrap();
+    let mut all: Vec<_> = catalog
+        .list_images()
+        .unwrap()
+        .into_iter()
+        .map(|image| {
+            let mut boxes: Vec<(String, [f32; 4])> = catalog
+                .boxes_of(image.id)
+                .unwrap()
+                .into_iter()
+                .map(|b| (b.category, [b.rect.x0, b.rect.y0, b.rect.x1, b.rect.y1]))
+                .collect();
+            boxes.sort_by(|a, b| a.0.cmp(&b.0));
+            (image.sha256, boxes)
+        })
+        .filter(|(_, boxes)| !boxes.is_empty())
+        .collect();
+    all.sort_by(|a, b| a.0.cmp(&b.0));
+    all
+}
+
+/// Export then import of each format gives the same boxes on the same images (within a pixel:
+/// VOC keeps whole pixels, YOLO normalised centres); importing again adds nothing.
+#[test]
+fn every_format_round_trips() {
+    for format in ["coco", "yolo", "voc"] {
+        let dir = tempfile::tempdir().unwrap();
+        let (source, _) = project(dir.path());
+        let out = dir.path().join("out");
+        export(&source, format, &out, false);
+        let target = Project::create(&dir.path().join("target")).unwrap();
+        let stdout = import(&target, format, &out);
+        assert!(
+            stdout.contains("2 images added") && stdout.contains("3 boxes added"),
+            "{format}: {stdout}"
+        );
+        // The rejected image (its one box is 8 px wide) is not exported.
+        let want = boxes_by_image(&source)
+            .into_iter()
+            .filter(|(_, boxes)| boxes.iter().all(|(_, r)| r[2] - r[0] > 8.0))
+            .collect::<Vec<_>>();
+        let got = boxes_by_image(&target);
+        assert_eq!(got.len(), want.len(), "{format}: {got:?}");
+        for ((sha_a, a), (sha_b, b)) in want.iter().zip(&got) {
+            assert_eq!(sha_a, sha_b);
+            assert_eq!(a.len(), b.len());
+            for ((ca, ra), (cb, rb)) in a.iter().zip(b) {
+                assert_eq!(ca, cb, "{format}");
+                assert!(
+                    ra.iter().zip(rb).all(|(x, y)| (x - y).abs() <= 1.0),
+                    "{format}: {ra:?} vs {rb:?}"
+                );
+            }
+        }
+        let again = import(&target, format, &out);
+        assert!(
+            again.contains("0 boxes added, 3 already present"),
+            "{format}: {again}"
+        );
+    }
+}
+
+/// DeepFashion's lists as they come (CRLF, runs of spaces, zero-padded numbers) with every kind
+/// of bad record: each is reported with its file, line and reason, and the good ones import.
+#[test]
+fn deepfashion_reports_each_bad_record_and_imports_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("DeepFashion");
+    for name in [
+        "A/img_00000001",
+        "A/img_00000002",
+        "B/img_00000003",
+        "B/img_00000004",
+        "C/img_00000006",
+        "C/img_00000007",
+        "C/img_00000008",
+    ] {
+        let seed = name.bytes().map(u32::from).sum();
+        let bytes = common::encode(&common::picture(seed, 300, 300), image::ImageFormat::Jpeg);
+        let path = root.join("img").join(format!("{name}.jpg"));
+        common::write(
+            path.parent().unwrap(),
+            path.file_name().unwrap().to_str().unwrap(),
+            &bytes,
+        );
+    }
+    let anno = root.join("Anno");
+    std::fs::create_dir_all(&anno).unwrap();
+    std::fs::write(
+        anno.join("list_category_cloth.txt"),
+        "3\r\ncategory_name  category_type\r\nBlouse                       1\r\nJeans                        2\r\nDress                        3\r\n",
+    )
+    .unwrap();
+    std::fs::write(
+        anno.join("list_category_img.txt"),
+        "8\r\nimage_name  category_label\r\n\
+         img/A/img_00000001.jpg   1\r\n\
+         img/A/img_00000002.jpg   1\r\n\
+         img/B/img_00000003.jpg   2\r\n\
+         img/B/img_00000004.jpg   2\r\n\
+         img/B/img_00000005.jpg   2\r\n\
+         img/C/img_00000006.jpg   3\r\n\
+         img/C/img_00000007.jpg   51\r\n\
+         img/C/img_00000008.jpg   03\r\n",
+    )
+    .unwrap();
+    std::fs::write(
+        anno.join("list_bbox.txt"),
+        "9\nimage_name  x_1  y_1  x_2  y_2\n\
+         img/A/img_00000001.jpg                   072 079 232 273\n\
+         img/A/img_00000002.jpg                   010 010 005 200\n\
+         img/B/img_00000003.jpg                   000 000 400 100\n\
+         img/B/img_00000004.jpg                   1 2 3\n\
+         img/B/img_00000005.jpg                   010 010 100 100\n\
+         img/C/img_00000006.jpg                   01a 010 100 100\n\
+         img/C/img_00000007.jpg                   020 030 120 250\n\
+         img/C/img_00000008.jpg                   005 005 200 290",
+    )
+    .unwrap();
+    let project = Project::create(&dir.path().join("p")).unwrap();
+    let stdout = import(&project, "deepfashion", &root);
+    let problems: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("problem\t"))
+        .collect();
+    let expect = [
+        ("list_category_img.txt:9:", "unknown category label \"51\""),
+        (
+            "list_bbox.txt:1:",
+            "the count says 9 records, the file holds 8",
+        ),
+        ("list_bbox.txt:4:", "inverted or empty box"),
+        ("list_bbox.txt:5:", "outside the 300x300 image"),
+        ("list_bbox.txt:6:", "expected 5 fields, found 4"),
+        ("list_bbox.txt:7:", "image not found"),
+        ("list_bbox.txt:8:", "not a whole number"),
+        ("list_bbox.txt:9:", "has no category"),
+    ];
+    for (place, reason) in expect {
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.contains(place) && p.contains(reason)),
+            "no problem {place} {reason} in:\n{stdout}"
+        );
+    }
+    assert_eq!(problems.len(), expect.len(), "{stdout}");
+    let catalog = project.catalog().unwrap();
+    let images = catalog.list_images().unwrap();
+    let mut boxes: Vec<(String, [f32; 4])> = images
+        .iter()
+        .flat_map(|i| catalog.boxes_of(i.id).unwrap())
+        .map(|b| (b.category, [b.rect.x0, b.rect.y0, b.rect.x1, b.rect.y1]))
+        .collect();
+    boxes.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        boxes,
+        vec![
+            ("full".to_string(), [5.0, 5.0, 200.0, 290.0]),
+            ("upper".to_string(), [72.0, 79.0, 232.0, 273.0]),
+        ]
+    );
+    let queue = catalog.review_queue().unwrap();
+    let accepted = queue
+        .iter()
+        .filter(|e| e.status == ImageStatus::Accepted)
+        .count();
+    assert_eq!(accepted, 2, "images with imported boxes are accepted");
+}

@@ -2,6 +2,8 @@
 //! (`export` writes a project's boxes in each, with the images beside them).
 
 pub mod export;
+pub mod import;
+pub mod read;
 
 /// An annotation format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -129,6 +129,45 @@ impl Catalog {
         Ok(ids)
     }
 
+    /// Adds boxes to several images, and sets their status when given, in one transaction.
+    pub fn add_boxes(
+        &self,
+        additions: &[(i64, Vec<GarmentBox>)],
+        status: Option<ImageStatus>,
+    ) -> Result<(), CatalogError> {
+        let err = |e| self.sqlite_error(e);
+        let tx = self.connection().unchecked_transaction().map_err(err)?;
+        for (image_id, boxes) in additions {
+            for b in boxes {
+                tx.execute(
+                    "INSERT INTO boxes (image_id, x0, y0, x1, y1, category, score, origin,
+                                        reviewed)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    params![
+                        image_id,
+                        b.rect.x0 as f64,
+                        b.rect.y0 as f64,
+                        b.rect.x1 as f64,
+                        b.rect.y1 as f64,
+                        b.category,
+                        b.score.map(|s| s as f64),
+                        b.origin.as_str(),
+                        b.reviewed,
+                    ],
+                )
+                .map_err(err)?;
+            }
+            if let Some(status) = status {
+                tx.execute(
+                    "UPDATE images SET status = ?1 WHERE id = ?2",
+                    params![status.as_str(), image_id],
+                )
+                .map_err(err)?;
+            }
+        }
+        tx.commit().map_err(err)
+    }
+
     /// Every image with what the queue filters on, oldest first.
     pub fn review_queue(&self) -> Result<Vec<QueueEntry>, CatalogError> {
         let err = |e| self.sqlite_error(e);
