@@ -35,6 +35,38 @@ fn garment_box(r: &rusqlite::Row<'_>) -> rusqlite::Result<GarmentBox> {
     })
 }
 
+/// Inserts a box of `image_id`; returns its new id.
+fn insert_box(conn: &rusqlite::Connection, image_id: i64, b: &GarmentBox) -> rusqlite::Result<i64> {
+    conn.execute(
+        "INSERT INTO boxes (image_id, x0, y0, x1, y1, category, score, origin, reviewed)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![
+            image_id,
+            b.rect.x0 as f64,
+            b.rect.y0 as f64,
+            b.rect.x1 as f64,
+            b.rect.y1 as f64,
+            b.category,
+            b.score.map(|s| s as f64),
+            b.origin.as_str(),
+            b.reviewed,
+        ],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+fn set_status(
+    conn: &rusqlite::Connection,
+    image_id: i64,
+    status: ImageStatus,
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE images SET status = ?1 WHERE id = ?2",
+        params![status.as_str(), image_id],
+    )
+    .map(|_| ())
+}
+
 impl Catalog {
     /// An image's boxes, oldest first.
     pub fn boxes_of(&self, image_id: i64) -> Result<Vec<GarmentBox>, CatalogError> {
@@ -85,45 +117,31 @@ impl Catalog {
         }
         let mut ids = Vec::with_capacity(boxes.len());
         for b in boxes {
-            let values = params![
-                image_id,
-                b.rect.x0 as f64,
-                b.rect.y0 as f64,
-                b.rect.x1 as f64,
-                b.rect.y1 as f64,
-                b.category,
-                b.score.map(|s| s as f64),
-                b.origin.as_str(),
-                b.reviewed,
-            ];
             match b.id.filter(|id| stored.contains(id)) {
                 Some(id) => {
                     tx.execute(
-                        "UPDATE boxes SET image_id = ?1, x0 = ?2, y0 = ?3, x1 = ?4, y1 = ?5,
-                         category = ?6, score = ?7, origin = ?8, reviewed = ?9 WHERE id = ?10",
-                        rusqlite::params_from_iter(values.iter().copied().chain([&id as _])),
+                        "UPDATE boxes SET x0 = ?1, y0 = ?2, x1 = ?3, y1 = ?4, category = ?5,
+                         score = ?6, origin = ?7, reviewed = ?8 WHERE id = ?9",
+                        params![
+                            b.rect.x0 as f64,
+                            b.rect.y0 as f64,
+                            b.rect.x1 as f64,
+                            b.rect.y1 as f64,
+                            b.category,
+                            b.score.map(|s| s as f64),
+                            b.origin.as_str(),
+                            b.reviewed,
+                            id,
+                        ],
                     )
                     .map_err(err)?;
                     ids.push(id);
                 }
-                None => {
-                    tx.execute(
-                        "INSERT INTO boxes (image_id, x0, y0, x1, y1, category, score, origin,
-                                            reviewed)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                        values,
-                    )
-                    .map_err(err)?;
-                    ids.push(tx.last_insert_rowid());
-                }
+                None => ids.push(insert_box(&tx, image_id, b).map_err(err)?),
             }
         }
         if let Some(status) = status {
-            tx.execute(
-                "UPDATE images SET status = ?1 WHERE id = ?2",
-                params![status.as_str(), image_id],
-            )
-            .map_err(err)?;
+            set_status(&tx, image_id, status).map_err(err)?;
         }
         tx.commit().map_err(err)?;
         Ok(ids)
@@ -139,30 +157,10 @@ impl Catalog {
         let tx = self.connection().unchecked_transaction().map_err(err)?;
         for (image_id, boxes) in additions {
             for b in boxes {
-                tx.execute(
-                    "INSERT INTO boxes (image_id, x0, y0, x1, y1, category, score, origin,
-                                        reviewed)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                    params![
-                        image_id,
-                        b.rect.x0 as f64,
-                        b.rect.y0 as f64,
-                        b.rect.x1 as f64,
-                        b.rect.y1 as f64,
-                        b.category,
-                        b.score.map(|s| s as f64),
-                        b.origin.as_str(),
-                        b.reviewed,
-                    ],
-                )
-                .map_err(err)?;
+                insert_box(&tx, *image_id, b).map_err(err)?;
             }
             if let Some(status) = status {
-                tx.execute(
-                    "UPDATE images SET status = ?1 WHERE id = ?2",
-                    params![status.as_str(), image_id],
-                )
-                .map_err(err)?;
+                set_status(&tx, *image_id, status).map_err(err)?;
             }
         }
         tx.commit().map_err(err)
