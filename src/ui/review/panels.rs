@@ -63,12 +63,12 @@ impl ReviewTab {
         }
     }
 
-    fn keyboard(&mut self, ui: &egui::Ui) {
+    fn keyboard(&mut self, ui: &mut egui::Ui) {
         if ui.ctx().egui_wants_keyboard_input() {
             return;
         }
         let mut actions = Vec::new();
-        ui.input(|i| {
+        ui.input_mut(|i| {
             for event in &i.events {
                 if let egui::Event::Key {
                     key,
@@ -85,6 +85,22 @@ impl ReviewTab {
                     actions.push((Key::F1, true, egui::Modifiers::NONE));
                 }
             }
+            // The canvas owns these keys: a focused button must not also take Space as a click,
+            // nor the arrows as a move of the focus.
+            i.events.retain(|e| {
+                !matches!(
+                    e,
+                    egui::Event::Key {
+                        key: Key::Space
+                            | Key::ArrowLeft
+                            | Key::ArrowRight
+                            | Key::ArrowUp
+                            | Key::ArrowDown
+                            | Key::Escape,
+                        ..
+                    }
+                )
+            });
         });
         for (key, pressed, modifiers) in actions {
             if key == Key::Space {
