@@ -496,6 +496,12 @@ fn review_draws_resizes_undoes_and_accepts_into_the_catalog() {
     let entry = queue.iter().find(|e| e.image.id == first).unwrap();
     assert_eq!(entry.status, ImageStatus::Accepted);
 
+    // The filmstrip goes back to the first image.
+    h.get_by_label("filmstrip look0.png").click();
+    step_until(&mut h, 30, "the first image again", |h| {
+        h.state().review_tab().current() == Some(first) && h.state().review_tab().is_shown()
+    });
+
     // F1 lists the shortcuts; Esc closes them.
     h.key_press(Key::F1);
     h.run_steps(2);

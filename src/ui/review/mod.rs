@@ -20,6 +20,7 @@ use crate::export::crops::{CropOptions, CropReport, crop_image, crop_region, wri
 use crate::jobs::{self, JobError, JobHandle};
 use crate::project::Project;
 use crate::project::boxes::QueueEntry;
+use crate::project::thumbs::ThumbLoader;
 use crate::review::editor::Editor;
 use crate::review::queue::QueueFilter;
 use crate::review::saver::{SaveReply, SaveRequest, Saver};
@@ -92,6 +93,9 @@ pub struct ReviewTab {
     opened: HashMap<i64, Opened>,
     texture: Option<(i64, egui::TextureHandle)>,
     loader: Option<ImageLoader>,
+    /// The filmstrip's thumbnails (the library's cache), by image hash.
+    thumbs: Option<ThumbLoader>,
+    thumb_textures: HashMap<String, egui::TextureHandle>,
     /// Images asked of the loader that have not arrived.
     requested: Vec<i64>,
     failed: HashMap<i64, String>,
@@ -135,6 +139,8 @@ impl Default for ReviewTab {
             opened: HashMap::new(),
             texture: None,
             loader: None,
+            thumbs: None,
+            thumb_textures: HashMap::new(),
             requested: Vec::new(),
             failed: HashMap::new(),
             saver: None,
@@ -216,6 +222,10 @@ impl ReviewTab {
                 .input(|i| i.max_texture_side)
                 .min(MAX_TEXTURE_SIDE as usize) as u32;
             self.loader = Some(ImageLoader::start(project.clone(), max_side, move || {
+                repaint.request_repaint()
+            }));
+            let repaint = ctx.clone();
+            self.thumbs = Some(ThumbLoader::new(project.clone(), 1, move || {
                 repaint.request_repaint()
             }));
             let repaint = ctx.clone();
@@ -402,6 +412,27 @@ impl ReviewTab {
                 && asked == id
             {
                 self.open_millis = Some(at.elapsed().as_secs_f64() * 1000.0);
+            }
+        }
+    }
+
+    /// Uploads the filmstrip's thumbnails that arrived (keeping a few hundred at most).
+    fn poll_thumbs(&mut self, ctx: &egui::Context) {
+        let Some(thumbs) = &self.thumbs else {
+            return;
+        };
+        for done in thumbs.finished() {
+            if let Ok(rgba) = done.image {
+                if self.thumb_textures.len() > 300 {
+                    self.thumb_textures.clear();
+                }
+                let texture = super::widgets::upload_texture(
+                    ctx,
+                    format!("review-thumb-{}", done.sha256),
+                    &rgba,
+                    egui::TextureOptions::LINEAR,
+                );
+                self.thumb_textures.insert(done.sha256, texture);
             }
         }
     }
@@ -623,6 +654,7 @@ impl StudioTab for ReviewTab {
         self.update_visible();
         self.poll_loader(ctx);
         self.ask_for_images();
+        self.poll_thumbs(ctx);
         self.poll_saver();
         self.send_saves();
         self.poll_crops(commands);

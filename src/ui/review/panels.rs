@@ -9,7 +9,12 @@ use super::{ReviewTab, category_colour};
 use crate::review::queue::StatusFilter;
 use crate::review::{ImageStatus, Origin};
 
-use super::super::widgets::status_ui;
+use super::super::widgets::{status_ui, tile_ui};
+use crate::project::thumbs::ThumbRequest;
+
+/// Images the filmstrip shows around the current one, and the side of their tiles (points).
+const FILMSTRIP: usize = 9;
+const FILMSTRIP_TILE: f32 = 64.0;
 
 /// Nudge distance with Shift held, in image pixels.
 const BIG_NUDGE: f32 = 10.0;
@@ -363,10 +368,11 @@ impl ReviewTab {
             .current
             .and_then(|id| self.position_of(id))
             .unwrap_or(0);
-        let first = position.saturating_sub(4);
+        let first = position.saturating_sub(FILMSTRIP / 2);
         let mut clicked = None;
+        let mut wanted = Vec::new();
         ui.horizontal(|ui| {
-            for p in first..(first + 9).min(self.visible.len()) {
+            for p in first..(first + FILMSTRIP).min(self.visible.len()) {
                 let Some(entry) = self.visible.get(p).and_then(|&i| self.queue.get(i)) else {
                     continue;
                 };
@@ -375,12 +381,28 @@ impl ReviewTab {
                     .original_name
                     .clone()
                     .unwrap_or_else(|| entry.image.sha256[..8].to_string());
+                let texture = self.thumb_textures.get(&entry.image.sha256);
+                if texture.is_none() {
+                    wanted.push(ThumbRequest {
+                        sha256: entry.image.sha256.clone(),
+                        relpath: entry.image.path.clone(),
+                    });
+                }
                 let shown = self.current == Some(entry.image.id);
-                if ui.selectable_label(shown, name).clicked() {
+                let response = tile_ui(ui, texture, FILMSTRIP_TILE, shown)
+                    .on_hover_text(format!("{name} ({} boxes)", entry.boxes));
+                response.widget_info(|| {
+                    egui::WidgetInfo::labeled(egui::Role::Button, true, format!("filmstrip {name}"))
+                });
+                if response.clicked() {
                     clicked = Some(entry.image.id);
                 }
             }
         });
+        if let Some(thumbs) = &self.thumbs {
+            wanted.reverse();
+            thumbs.want(wanted);
+        }
         if let Some(id) = clicked {
             self.show(Some(id));
         }
