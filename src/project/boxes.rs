@@ -147,6 +147,21 @@ impl Catalog {
         Ok(ids)
     }
 
+    /// Sets an image's review status alone.
+    pub fn set_image_status(&self, image_id: i64, status: ImageStatus) -> Result<(), CatalogError> {
+        let changed = self
+            .connection()
+            .execute(
+                "UPDATE images SET status = ?1 WHERE id = ?2",
+                params![status.as_str(), image_id],
+            )
+            .map_err(|e| self.sqlite_error(e))?;
+        if changed == 0 {
+            return Err(self.sqlite_error(rusqlite::Error::QueryReturnedNoRows));
+        }
+        Ok(())
+    }
+
     /// Adds boxes to several images, and sets their status when given, in one transaction.
     pub fn add_boxes(
         &self,

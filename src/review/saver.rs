@@ -19,7 +19,9 @@ pub struct SaveRequest {
     pub image_id: i64,
     /// The editor's revision this state is, echoed in the reply.
     pub revision: u64,
-    pub boxes: Vec<EditBox>,
+    /// The image's whole box set; `None` leaves its boxes as they are (a status change alone,
+    /// for an image that could not be opened).
+    pub boxes: Option<Vec<EditBox>>,
     pub status: Option<ImageStatus>,
 }
 
@@ -110,7 +112,12 @@ fn run(
             match latest.iter_mut().find(|r| r.image_id == request.image_id) {
                 Some(slot) => {
                     let status = request.status.or(slot.status);
-                    *slot = SaveRequest { status, ..request };
+                    let boxes = request.boxes.or(slot.boxes.take());
+                    *slot = SaveRequest {
+                        status,
+                        boxes,
+                        ..request
+                    };
                 }
                 None => latest.push(request),
             }
@@ -134,8 +141,24 @@ fn save(
     request: &SaveRequest,
     ids: &mut HashMap<u64, i64>,
 ) -> SaveReply {
-    let boxes: Vec<_> = request
-        .boxes
+    let Some(edit_boxes) = &request.boxes else {
+        let saved = match request.status {
+            Some(status) => catalog.set_image_status(request.image_id, status),
+            None => Ok(()),
+        };
+        return match saved {
+            Ok(()) => SaveReply::Saved {
+                image_id: request.image_id,
+                revision: request.revision,
+                ids: Vec::new(),
+            },
+            Err(e) => SaveReply::Failed {
+                image_id: request.image_id,
+                message: e.to_string(),
+            },
+        };
+    };
+    let boxes: Vec<_> = edit_boxes
         .iter()
         .map(|b| {
             let mut garment = b.garment.clone();
@@ -146,7 +169,7 @@ fn save(
     match catalog.save_boxes(request.image_id, &boxes, request.status) {
         Ok(saved) => {
             let mut new_ids = Vec::new();
-            for (b, id) in request.boxes.iter().zip(saved) {
+            for (b, id) in edit_boxes.iter().zip(saved) {
                 if b.garment.id.is_none() {
                     ids.insert(b.key, id);
                     new_ids.push((b.key, id));
@@ -198,7 +221,7 @@ mod tests {
         let request = |editor: &Editor, status| SaveRequest {
             image_id: image,
             revision: editor.revision(),
-            boxes: editor.boxes().to_vec(),
+            boxes: Some(editor.boxes().to_vec()),
             status,
         };
         saver.save(request(&editor, None));
@@ -218,6 +241,21 @@ mod tests {
             catalog.review_queue().unwrap()[0].status,
             ImageStatus::Accepted
         );
+
+        // A status alone (an image that would not open) keeps the boxes.
+        let saver = Saver::start(project.clone(), || {});
+        saver.save(SaveRequest {
+            image_id: image,
+            revision: 9,
+            boxes: None,
+            status: Some(ImageStatus::Rejected),
+        });
+        saver.finish();
+        assert_eq!(catalog.boxes_of(image).unwrap(), stored);
+        assert_eq!(
+            catalog.review_queue().unwrap()[0].status,
+            ImageStatus::Rejected
+        );
     }
 
     #[test]
@@ -228,7 +266,7 @@ mod tests {
         saver.save(SaveRequest {
             image_id: 12,
             revision: 1,
-            boxes: Vec::new(),
+            boxes: Some(Vec::new()),
             status: Some(ImageStatus::Rejected),
         });
         let reply = (0..500).find_map(|_| {

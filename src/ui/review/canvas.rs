@@ -76,7 +76,7 @@ impl ReviewTab {
         };
         let Some((width, height)) = self.editor().map(|e| e.image_size()) else {
             let text = match self.failed.get(&id) {
-                Some(reason) => format!("Cannot open this image: {reason}"),
+                Some(reason) => format!("Cannot open this image: {reason} (R rejects it)"),
                 None => "Opening…".to_string(),
             };
             painter.text(

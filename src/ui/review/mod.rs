@@ -481,7 +481,7 @@ impl ReviewTab {
                 saver.save(SaveRequest {
                     image_id,
                     revision: editor.revision(),
-                    boxes: editor.boxes().to_vec(),
+                    boxes: Some(editor.boxes().to_vec()),
                     status: None,
                 });
                 self.sent.insert(image_id, editor.revision());
@@ -489,31 +489,44 @@ impl ReviewTab {
         }
     }
 
-    /// Accepts (or rejects) the image shown, saves it with its status and moves on.
+    /// Accepts (or rejects) the image shown, saves it with its status and moves on. An image
+    /// that could not be opened can be rejected (its boxes, if any, are left as they are).
     pub fn decide(&mut self, status: ImageStatus) {
         let Some(id) = self.current else {
             return;
         };
-        let Some(editor) = self.editors.get_mut(&id) else {
-            return;
+        let request = match self.editors.get_mut(&id) {
+            Some(editor) => {
+                editor.end_drag();
+                if status == ImageStatus::Accepted {
+                    editor.accept();
+                }
+                self.sent.insert(id, editor.revision());
+                SaveRequest {
+                    image_id: id,
+                    revision: editor.revision(),
+                    boxes: Some(editor.boxes().to_vec()),
+                    status: Some(status),
+                }
+            }
+            None if self.failed.contains_key(&id) && status == ImageStatus::Rejected => {
+                SaveRequest {
+                    image_id: id,
+                    revision: 0,
+                    boxes: None,
+                    status: Some(status),
+                }
+            }
+            None => return,
         };
-        editor.end_drag();
-        if status == ImageStatus::Accepted {
-            editor.accept();
-        }
-        if let Some(saver) = &self.saver {
-            saver.save(SaveRequest {
-                image_id: id,
-                revision: editor.revision(),
-                boxes: editor.boxes().to_vec(),
-                status: Some(status),
-            });
-            self.sent.insert(id, editor.revision());
-        }
-        let boxes = editor.boxes().len();
         if let Some(entry) = self.queue.iter_mut().find(|e| e.image.id == id) {
             entry.status = status;
-            entry.boxes = boxes;
+            if let Some(boxes) = &request.boxes {
+                entry.boxes = boxes.len();
+            }
+        }
+        if let Some(saver) = &self.saver {
+            saver.save(request);
         }
         let before = self.position_of(id);
         // The filter may hide the image now; stay at its place in the queue.
