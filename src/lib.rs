@@ -6,6 +6,7 @@
 
 pub mod atomic;
 pub mod checkpoint;
+pub mod collect;
 pub mod datasets;
 pub mod detect;
 pub mod device;
