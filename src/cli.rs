@@ -58,6 +58,9 @@ enum Command {
         #[arg(long)]
         demo: bool,
     },
+    /// Scrape a Pinterest board, a board through the Pinterest API, or a web page or feed into a
+    /// project (politely: robots.txt, a per-host delay, a concurrency limit)
+    Scrape(ScrapeArgs),
     /// Import image files and folders (recursively) into a project
     Import {
         /// Project folder
@@ -297,6 +300,7 @@ pub fn run(cli: Cli) -> Result<()> {
             near_duplicate_distance,
         }) => import(&project, &paths, near_duplicate_distance),
         Some(Command::Crops(args)) => crops(args),
+        Some(Command::Scrape(args)) => scrape(args),
         Some(Command::ImportAnnotations {
             project,
             format,
@@ -472,6 +476,95 @@ fn import(root: &Path, paths: &[PathBuf], near_duplicate_distance: u32) -> Resul
         .with_context(|| format!("import into {} failed", root.display()))?;
     reporter.finish();
     print_report(&report);
+    Ok(())
+}
+
+#[derive(clap::Args)]
+struct ScrapeArgs {
+    /// Project folder
+    project: PathBuf,
+    /// A Pinterest board (https://www.pinterest.com/USER/BOARD/), an API v5 board
+    /// (https://api.pinterest.com/v5/boards/ID/pins), or any web page or RSS/Atom feed
+    url: String,
+    /// Fetch at most N new images
+    #[arg(long)]
+    max: Option<usize>,
+    /// Requests in flight at once
+    #[arg(long, default_value_t = 4)]
+    concurrency: usize,
+    /// Milliseconds between two requests to the same host
+    #[arg(long, default_value_t = 1000)]
+    delay_ms: u64,
+    /// Follow same-host links of a web page this many levels deep
+    #[arg(long, default_value_t = 0)]
+    depth: u32,
+    /// The environment variable holding the Pinterest API token (never stored)
+    #[arg(long)]
+    token_env: Option<String>,
+    /// Replace https://www.pinterest.com (a mirror, a test server)
+    #[arg(long)]
+    pinterest_base: Option<String>,
+    /// Replace https://api.pinterest.com
+    #[arg(long)]
+    api_base: Option<String>,
+    /// Seconds before a request gives up
+    #[arg(long, default_value_t = 60)]
+    timeout_s: u64,
+}
+
+fn scrape(args: ScrapeArgs) -> Result<()> {
+    use deepstyle::collect::scrape::{self as scraping, ScrapeEvent, ScrapeOptions};
+
+    let project = Project::open(&args.project)
+        .with_context(|| format!("cannot scrape into {}", args.project.display()))?;
+    let mut options = ScrapeOptions {
+        max_images: args.max,
+        depth: args.depth,
+        token_env: args.token_env,
+        ..ScrapeOptions::default()
+    };
+    options.http.concurrency = args.concurrency.max(1);
+    options.http.delay = Duration::from_millis(args.delay_ms);
+    options.http.timeout = Duration::from_secs(args.timeout_s.max(1));
+    if let Some(base) = args.pinterest_base {
+        options.hosts.pinterest = base;
+    }
+    if let Some(base) = args.api_base {
+        options.hosts.api = base;
+    }
+    let reporter = StderrProgress::new("scrape");
+    let cancel = reporter.cancel.clone();
+    // Ctrl-C stops cleanly: what was added stays, the rest is fetched by the next scrape.
+    let _ = ctrlc::set_handler(move || cancel.cancel());
+    let print = |event: ScrapeEvent| {
+        let mut out = std::io::stdout().lock();
+        let _ = match event {
+            ScrapeEvent::Added {
+                image_url,
+                sha256,
+                near_duplicate_of: Some(similar),
+                ..
+            } => writeln!(
+                out,
+                "added\t{image_url}\t{sha256}\tnear-duplicate of {similar}"
+            ),
+            ScrapeEvent::Added {
+                image_url, sha256, ..
+            } => writeln!(out, "added\t{image_url}\t{sha256}"),
+            ScrapeEvent::Duplicate { image_url, sha256 } => {
+                writeln!(out, "present\t{image_url}\t{sha256}")
+            }
+            ScrapeEvent::Failed(failure) => {
+                writeln!(out, "failed\t{}\t{}", failure.url, failure.reason)
+            }
+            ScrapeEvent::Page { .. } => Ok(()),
+        };
+    };
+    let report = scraping::scrape(&project, &args.url, &options, &reporter, &print)
+        .with_context(|| format!("cannot scrape {}", args.url.trim()))?;
+    reporter.finish();
+    let verb = if report.cancelled { "cancelled: " } else { "" };
+    println!("{verb}{}", report.counts.summary());
     Ok(())
 }
 

@@ -1,8 +1,12 @@
 //! Collecting runway photos from the web: what a pasted address is (`source`), the pins and
-//! images in Pinterest's responses (`pinterest`), and the images a web page or feed offers
-//! (`web`). These read responses; fetching them (a polite HTTP client on worker threads, the
-//! scrape job, `deepstyle scrape` and the Collect tab's scraping) is not built yet.
+//! images in Pinterest's responses (`pinterest`) and in web pages and feeds (`web`), a polite
+//! HTTP client (`http`, `robots`), the listing of a source page by page (`listing`), and the
+//! scrape that fetches, stores and records what it finds (`scrape`).
 
+pub mod http;
+pub mod listing;
 pub mod pinterest;
+pub mod robots;
+pub mod scrape;
 pub mod source;
 pub mod web;

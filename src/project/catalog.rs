@@ -76,6 +76,25 @@ const MIGRATIONS: &[&str] = &[
         size       INTEGER NOT NULL,
         created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
      );",
+    // 5: where a scraped image came from, and every address a scrape has already fetched (so
+    // that scraping again, or after a crash, fetches only what is new).
+    "CREATE TABLE provenance (
+        image_id    INTEGER PRIMARY KEY REFERENCES images(id) ON DELETE CASCADE,
+        source_kind TEXT NOT NULL,
+        source_url  TEXT NOT NULL,
+        page_url    TEXT,
+        pin_id      TEXT,
+        image_url   TEXT NOT NULL,
+        title       TEXT,
+        description TEXT,
+        fetched_at  TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+     );
+     CREATE TABLE fetched_urls (
+        url        TEXT PRIMARY KEY,
+        sha256     TEXT NOT NULL,
+        source_url TEXT NOT NULL,
+        fetched_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+     );",
 ];
 
 /// The schema version this build writes.

@@ -183,32 +183,47 @@ pub fn import_paths(
     Ok(report)
 }
 
-/// A candidate after the parallel stage: hashed, decoded and thumbnailed.
-struct Prepared {
-    sha256: String,
-    ext: &'static str,
-    width: u32,
-    height: u32,
-    dhash: u64,
+/// An image's bytes after the parallel stage: hashed, decoded and thumbnailed. Import and
+/// scrape both go through [`prepare_bytes`] and [`store_prepared`], so an image is stored the
+/// same whichever way it came.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub sha256: String,
+    pub ext: &'static str,
+    pub width: u32,
+    pub height: u32,
+    pub dhash: u64,
     thumb_png: Vec<u8>,
 }
 
-fn prepare(candidate: &Candidate) -> Result<(Prepared, std::borrow::Cow<'static, [u8]>), String> {
-    let bytes = candidate.read()?;
-    let sha256 = hex::encode(Sha256::digest(&bytes));
-    let decoded = imaging::decode_with_limits(&bytes).map_err(|e: DecodeError| e.to_string())?;
+impl Prepared {
+    /// Where the original is stored, relative to the project root.
+    pub fn relpath(&self) -> String {
+        Project::image_relpath(&self.sha256, self.ext)
+    }
+}
+
+/// Hashes, decodes (within the decode limits; the bytes decide the format, never a name or a
+/// header) and thumbnails an image. `Err` says why the bytes are not a usable image.
+pub fn prepare_bytes(bytes: &[u8]) -> Result<Prepared, String> {
+    let sha256 = hex::encode(Sha256::digest(bytes));
+    let decoded = imaging::decode_with_limits(bytes).map_err(|e: DecodeError| e.to_string())?;
     let ext = imaging::stored_extension(decoded.format).unwrap_or("bin");
     let thumb = imaging::thumbnail(&decoded.image, imaging::THUMB_SIDE);
     let thumb_png = imaging::encode_png(&thumb).map_err(|e| e.to_string())?;
-    let prepared = Prepared {
+    Ok(Prepared {
         sha256,
         ext,
         width: decoded.image.width(),
         height: decoded.image.height(),
         dhash: imaging::dhash(&decoded.image),
         thumb_png,
-    };
-    Ok((prepared, bytes))
+    })
+}
+
+fn prepare(candidate: &Candidate) -> Result<(Prepared, std::borrow::Cow<'static, [u8]>), String> {
+    let bytes = candidate.read()?;
+    Ok((prepare_bytes(&bytes)?, bytes))
 }
 
 /// Files this import created, removed again unless the import commits.
@@ -286,7 +301,7 @@ pub fn import_candidates(
                 known_dhashes.push((image.sha256.clone(), image.dhash));
                 rows.push(NewImage {
                     sha256: image.sha256.clone(),
-                    path: Project::image_relpath(&image.sha256, image.ext),
+                    path: image.relpath(),
                     width: image.width,
                     height: image.height,
                     dhash: image.dhash,
@@ -324,36 +339,49 @@ pub fn import_candidates(
     }
 }
 
-/// The closest known hash within `max_distance`, if any.
-fn nearest(known: &[(String, u64)], dhash: u64, max_distance: u32) -> Option<(String, u32)> {
-    known
-        .iter()
-        .map(|(sha, d)| (sha, imaging::hamming(*d, dhash)))
-        .filter(|(_, distance)| *distance <= max_distance)
-        .min_by_key(|(_, distance)| *distance)
-        .map(|(sha, distance)| (sha.clone(), distance))
+/// Writes the original (unless the store already holds it) and the thumbnail, atomically.
+/// Returns the files it created.
+pub fn store_prepared(
+    project: &Project,
+    image: &Prepared,
+    bytes: &[u8],
+) -> Result<Vec<PathBuf>, ImportError> {
+    let original = project.resolve(&image.relpath());
+    let thumb = project.thumb_path(&image.sha256);
+    let mut created = Vec::new();
+    for (path, content) in [(original, bytes), (thumb, image.thumb_png.as_slice())] {
+        if path.is_file() {
+            continue;
+        }
+        if let Err(source) = write_atomic(&path, content) {
+            for path in created {
+                let _ = std::fs::remove_file(path);
+            }
+            return Err(ImportError::Store { path, source });
+        }
+        created.push(path);
+    }
+    Ok(created)
 }
 
-/// Writes the original (unless the store already holds it) and the thumbnail.
 fn store(
     project: &Project,
     image: &Prepared,
     bytes: &[u8],
     created: &mut CreatedFiles,
 ) -> Result<(), ImportError> {
-    let original = project.resolve(&Project::image_relpath(&image.sha256, image.ext));
-    let thumb = project.thumb_path(&image.sha256);
-    for (path, content) in [(original, bytes), (thumb, image.thumb_png.as_slice())] {
-        if path.is_file() {
-            continue;
-        }
-        write_atomic(&path, content).map_err(|source| ImportError::Store {
-            path: path.clone(),
-            source,
-        })?;
-        created.0.push(path);
-    }
+    created.0.extend(store_prepared(project, image, bytes)?);
     Ok(())
+}
+
+/// The closest known hash within `max_distance`, if any.
+pub fn nearest(known: &[(String, u64)], dhash: u64, max_distance: u32) -> Option<(String, u32)> {
+    known
+        .iter()
+        .map(|(sha, d)| (sha, imaging::hamming(*d, dhash)))
+        .filter(|(_, distance)| *distance <= max_distance)
+        .min_by_key(|(_, distance)| *distance)
+        .map(|(sha, distance)| (sha.clone(), distance))
 }
 
 fn file_url(path: &Path) -> String {

@@ -13,6 +13,7 @@ pub mod catalog;
 pub mod demo;
 pub mod favourites;
 pub mod ingest;
+pub mod provenance;
 pub mod thumbs;
 
 use std::path::{Path, PathBuf};

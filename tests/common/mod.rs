@@ -124,3 +124,4 @@ impl egui::DroppedFile for Dropped {
 pub fn dropped(path: &std::path::Path) -> egui::DroppedFileHandle {
     std::sync::Arc::new(Dropped(path.to_path_buf()))
 }
+pub mod server;
