@@ -552,3 +552,129 @@ fn crops_writes_one_file_a_box() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--size"));
 }
+
+/// A gallery of `count` PNG looks, each answered after `delay_ms`.
+fn gallery_server(count: u32, delay_ms: u64) -> common::server::Server {
+    use common::server::{Reply, Seen, Server};
+    Server::start(move |seen: &Seen| match seen.path() {
+        "/robots.txt" => Reply::status(404),
+        "/gallery" => Reply::ok(
+            "text/html",
+            (0..count)
+                .map(|n| format!("<img src=\"/look/{n}.png\">"))
+                .collect::<String>(),
+        ),
+        path => match path
+            .strip_prefix("/look/")
+            .and_then(|p| p.strip_suffix(".png"))
+            .and_then(|n| n.parse::<u32>().ok())
+        {
+            Some(n) => Reply::ok(
+                "image/png",
+                common::encode(&common::picture(n, 60, 90), image::ImageFormat::Png),
+            )
+            .slow(std::time::Duration::from_millis(delay_ms)),
+            None => Reply::status(404),
+        },
+    })
+}
+
+#[test]
+fn scrape_prints_a_line_per_image_and_fails_in_one_line_on_an_unreadable_source() {
+    let server = gallery_server(5, 0);
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("studio");
+    deepstyle().arg("new").arg(&project).assert().success();
+    let out = deepstyle()
+        .args(["scrape", "--delay-ms", "0"])
+        .arg(&project)
+        .arg(server.url("/gallery"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with("added\t")).count(),
+        5
+    );
+    assert!(stdout.contains("5 added"), "{stdout}");
+
+    let out = deepstyle()
+        .args(["scrape", "--delay-ms", "0"])
+        .arg(&project)
+        .arg(server.url("/missing"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let reason = stderr.lines().last().unwrap();
+    assert!(
+        reason.contains("/missing") && reason.contains("404"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_scrape_killed_midway_resumes_and_loses_nothing() {
+    use std::io::{BufRead, BufReader};
+    let server = gallery_server(30, 60);
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("studio");
+    deepstyle().arg("new").arg(&project).assert().success();
+    let binary = assert_cmd::cargo::cargo_bin("deepstyle");
+    let mut child = std::process::Command::new(&binary)
+        .args(["scrape", "--delay-ms", "0", "--concurrency", "2"])
+        .arg(&project)
+        .arg(server.url("/gallery"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut added_before_kill = Vec::new();
+    while added_before_kill.len() < 6 {
+        let line = lines.next().unwrap().unwrap();
+        if let Some(rest) = line.strip_prefix("added\t") {
+            added_before_kill.push(rest.split('\t').nth(1).unwrap().to_string());
+        }
+    }
+    child.kill().unwrap(); // SIGKILL: no cleanup runs.
+    child.wait().unwrap();
+
+    let catalog = deepstyle::project::Project::open(&project)
+        .unwrap()
+        .catalog()
+        .unwrap();
+    let kept: Vec<String> = catalog
+        .list_images()
+        .unwrap()
+        .into_iter()
+        .map(|r| r.sha256)
+        .collect();
+    for sha in &added_before_kill {
+        assert!(kept.contains(sha), "an image reported added was lost");
+    }
+    assert!(kept.len() < 30, "the scrape finished before it was killed");
+
+    let out = deepstyle()
+        .args(["scrape", "--delay-ms", "0"])
+        .arg(&project)
+        .arg(server.url("/gallery"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("{} fetched before", kept.len())),
+        "{stdout}"
+    );
+    assert_eq!(catalog.image_count().unwrap(), 30);
+}

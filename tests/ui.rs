@@ -570,3 +570,56 @@ fn export_tab_writes_the_projects_boxes() {
         "{labels}"
     );
 }
+
+#[test]
+fn collect_scrapes_a_local_runway_page_from_the_tab() {
+    use common::server::{Reply, Seen, Server};
+    let server = Server::start(|seen: &Seen| match seen.path() {
+        "/robots.txt" => Reply::status(404),
+        "/show" => Reply::ok(
+            "text/html",
+            "<h1>Fall</h1><img src=\"/look/1.png\"><img src=\"/look/2.png\">\
+             <img srcset=\"/look/3.png 800w\"><img src=\"/broken.png\">",
+        ),
+        "/broken.png" => Reply::ok("image/png", "<html>not an image</html>"),
+        path => {
+            let n: u32 = path
+                .trim_start_matches("/look/")
+                .trim_end_matches(".png")
+                .parse()
+                .unwrap_or(0);
+            Reply::ok(
+                "image/png",
+                common::encode(&common::picture(n, 64, 80), image::ImageFormat::Png),
+            )
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = open_project_app(&dir.path().join("p"));
+    h.get_by_role_and_label(Role::Button, "Collect").click();
+    h.run_steps(2);
+    h.state_mut().collect_tab_mut().form.scrape.delay_ms = 0;
+    let address = h.get_by_label("Address");
+    address.focus();
+    address.type_text(&server.url("/show"));
+    h.run_steps(2);
+    h.get_by_label_contains("Source: web page");
+    h.get_by_role_and_label(Role::Button, "Start scraping")
+        .click();
+    h.run_steps(1);
+    step_until(&mut h, 60, "the scrape to finish", |h| {
+        !h.state().collect_tab().scraping().is_running()
+    });
+    h.run_steps(2);
+    let panel = h.state().collect_tab().scraping();
+    assert_eq!(panel.counts().added, 3, "{:?}", panel.status());
+    assert_eq!(panel.counts().failed, 1);
+    assert_eq!(panel.arrivals().count(), 3);
+    assert!(panel.failures_text().contains("/broken.png"));
+    assert!(h.query_all_by_label_contains("Scrape finished").count() >= 1);
+    h.get_by_role_and_label(Role::Button, "Copy failure list");
+    // The Library reads the catalog again and lists the scraped images with their source.
+    step_until(&mut h, 30, "the library to list the scraped images", |h| {
+        h.state().library().image_count() == 3
+    });
+}

@@ -81,6 +81,8 @@ pub enum ScrapeEvent {
     Added {
         image_id: i64,
         sha256: String,
+        /// Where the original is stored, relative to the project root.
+        relpath: String,
         image_url: String,
         title: Option<String>,
         /// An image already in the project that looks almost the same.
@@ -552,7 +554,13 @@ impl Committer<'_> {
                 source_url: self.source_url.to_string(),
                 new_image,
             });
-            pending.push((found, downloaded.url, prepared.sha256, near));
+            pending.push((
+                found,
+                downloaded.url,
+                prepared.relpath(),
+                prepared.sha256,
+                near,
+            ));
         }
         let ids = match self.catalog.commit_fetches(&fetches) {
             Ok(ids) => ids,
@@ -563,7 +571,7 @@ impl Committer<'_> {
                 return Err(error.into());
             }
         };
-        for ((found, image_url, sha256, near), id) in pending.into_iter().zip(ids) {
+        for ((found, image_url, relpath, sha256, near), id) in pending.into_iter().zip(ids) {
             match id {
                 Some(image_id) => {
                     self.counts.added += 1;
@@ -573,6 +581,7 @@ impl Committer<'_> {
                     (self.on_event)(ScrapeEvent::Added {
                         image_id,
                         sha256,
+                        relpath,
                         image_url,
                         title: found.title,
                         near_duplicate_of: near,

@@ -4,6 +4,8 @@
 //! point (cancel, crash, kill -9) loses nothing it reported as added and, run again, fetches
 //! only what it has not fetched.
 
+use std::collections::HashMap;
+
 use rusqlite::{OptionalExtension, params};
 
 use super::catalog::{Catalog, CatalogError, NewImage};
@@ -146,6 +148,35 @@ impl Catalog {
             .map_err(|e| self.sqlite_error(e))
     }
 
+    /// The provenance of every scraped image, by image id.
+    pub fn provenances(&self) -> Result<HashMap<i64, Provenance>, CatalogError> {
+        let mut stmt = self
+            .connection()
+            .prepare(
+                "SELECT image_id, source_kind, source_url, page_url, pin_id, image_url, title,
+                        description, fetched_at
+                 FROM provenance",
+            )
+            .map_err(|e| self.sqlite_error(e))?;
+        stmt.query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                Provenance {
+                    source_kind: r.get(1)?,
+                    source_url: r.get(2)?,
+                    page_url: r.get(3)?,
+                    pin_id: r.get(4)?,
+                    image_url: r.get(5)?,
+                    title: r.get(6)?,
+                    description: r.get(7)?,
+                    fetched_at: r.get(8)?,
+                },
+            ))
+        })
+        .and_then(|rows| rows.collect::<Result<HashMap<_, _>, _>>())
+        .map_err(|e| self.sqlite_error(e))
+    }
+
     /// How many addresses scrapes have fetched.
     pub fn fetched_count(&self) -> Result<u64, CatalogError> {
         self.connection()
@@ -215,6 +246,7 @@ mod tests {
         assert!(catalog.was_fetched("https://cdn.example/b.jpg").unwrap());
         assert!(!catalog.was_fetched("https://cdn.example/c.jpg").unwrap());
         let origin = catalog.provenance_of(ids[0].unwrap()).unwrap().unwrap();
+        assert_eq!(catalog.provenances().unwrap()[&ids[0].unwrap()], origin);
         assert_eq!(origin.pin_id.as_deref(), Some("42"));
         assert_eq!(origin.title.as_deref(), Some("Look 1"));
         assert_eq!(origin.image_url, "https://cdn.example/a.jpg");

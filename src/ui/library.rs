@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use crate::jobs::{self, JobError, JobHandle};
+use crate::project::provenance::Provenance;
 use crate::project::thumbs::{ThumbLoader, ThumbRequest};
 use crate::project::{ImageRow, Project};
 
@@ -15,13 +16,18 @@ use super::widgets::{status_ui, upload_texture};
 const TEXTURE_BUDGET: usize = 2_000;
 const TILE_GAP: f32 = 6.0;
 
+/// The catalog's images and the provenance of the scraped ones.
+type Listing = (Vec<ImageRow>, HashMap<i64, Provenance>);
+
 pub struct LibraryView {
     project: Option<Project>,
-    listing: Option<JobHandle<(), Vec<ImageRow>>>,
+    listing: Option<JobHandle<(), Listing>>,
     /// The catalog changed while it was being read: read it again when that read ends.
     stale: bool,
     status: Option<Status>,
     images: Vec<ImageRow>,
+    /// Where scraped images came from, by image id.
+    provenance: HashMap<i64, Provenance>,
     loader: Option<ThumbLoader>,
     textures: HashMap<String, (egui::TextureHandle, u64)>,
     failed: HashMap<String, String>,
@@ -38,6 +44,7 @@ impl Default for LibraryView {
             stale: false,
             status: None,
             images: Vec::new(),
+            provenance: HashMap::new(),
             loader: None,
             textures: HashMap::new(),
             failed: HashMap::new(),
@@ -81,10 +88,11 @@ impl LibraryView {
             "Read the catalog",
             move || ctx.request_repaint(),
             move |_job| {
-                project
-                    .catalog()
-                    .and_then(|c| c.list_images())
-                    .map_err(|e| JobError::failed(&e))
+                let read = || {
+                    let catalog = project.catalog()?;
+                    Ok((catalog.list_images()?, catalog.provenances()?))
+                };
+                read().map_err(|e: crate::project::CatalogError| JobError::failed(&e))
             },
         ));
     }
@@ -100,8 +108,9 @@ impl LibraryView {
         let title = job.title().to_string();
         self.listing = None;
         match outcome {
-            Ok(images) => {
+            Ok((images, provenance)) => {
                 self.status = None;
+                self.provenance = provenance;
                 self.set_images(images);
             }
             Err(e) => self.status = Some(Status::error(format!("{title}: {e}"))),
@@ -320,6 +329,22 @@ impl LibraryView {
                         .clone()
                         .unwrap_or_else(|| image.source_kind.clone()),
                 );
+                if let Some(origin) = self.provenance.get(&image.id) {
+                    row("Scraped from", origin.source_url.clone());
+                    if let Some(page) = &origin.page_url {
+                        row("Page", page.clone());
+                    }
+                    if let Some(pin) = &origin.pin_id {
+                        row("Pin", pin.clone());
+                    }
+                    if let Some(title) = &origin.title {
+                        row("Title", title.clone());
+                    }
+                    if let Some(description) = &origin.description {
+                        row("Description", description.clone());
+                    }
+                    row("Fetched", origin.fetched_at.clone());
+                }
                 row("Added", image.added_at.clone());
                 row("Status", image.status.clone());
                 row("SHA-256", image.sha256[..16].to_string() + "…");

@@ -1,11 +1,15 @@
-//! The Collect tab: bring images into the project (files, folders, drag and drop) and see
-//! what the last import did, file by file. Scraping arrives in a later issue.
+//! The Collect tab: scrape a Pinterest board or a runway page (`scraping`), or bring images in
+//! from disk (files, folders, drag and drop) and see what the last import did, file by file.
+
+mod scraping;
 
 use std::path::PathBuf;
 
 use crate::jobs::{self, JobError, JobHandle};
 use crate::project::Project;
 use crate::project::ingest::{self, ImportOptions, ImportReport};
+
+pub use scraping::{Arrival, LiveCounts, ScrapeForm, ScrapePanel};
 
 use super::dialogs::Dialog;
 use super::jobs_bar::JobView;
@@ -18,12 +22,14 @@ use super::widgets::status_ui;
 pub struct CollectForm {
     /// Images within this dHash distance of one already in the project are reported.
     pub near_duplicate_distance: u32,
+    pub scrape: ScrapeForm,
 }
 
 impl Default for CollectForm {
     fn default() -> Self {
         CollectForm {
             near_duplicate_distance: ingest::DEFAULT_NEAR_DUPLICATE_DISTANCE,
+            scrape: ScrapeForm::default(),
         }
     }
 }
@@ -35,6 +41,7 @@ pub struct CollectTab {
     import: Option<JobHandle<(), ImportReport>>,
     last_report: Option<ImportReport>,
     status: Option<Status>,
+    scraping: ScrapePanel,
 }
 
 impl CollectTab {
@@ -51,6 +58,17 @@ impl CollectTab {
 
     pub fn is_importing(&self) -> bool {
         self.import.is_some()
+    }
+
+    /// The scraping panel (its live counts, arrivals and failures).
+    pub fn scraping(&self) -> &ScrapePanel {
+        &self.scraping
+    }
+
+    /// Starts scraping the form's address (as the Start button does).
+    pub fn start_scraping(&mut self, ctx: &egui::Context) {
+        self.scraping
+            .start(ctx, &self.form.scrape, self.form.near_duplicate_distance);
     }
 
     /// Imports files and folders into the open project in a worker.
@@ -92,10 +110,11 @@ impl CollectTab {
 }
 
 impl StudioTab for CollectTab {
-    fn logic(&mut self, _ctx: &egui::Context, project: Option<&Project>, commands: &mut Commands) {
+    fn logic(&mut self, ctx: &egui::Context, project: Option<&Project>, commands: &mut Commands) {
         if self.project.as_ref().map(Project::root) != project.map(Project::root) {
             self.project = project.cloned();
         }
+        self.scraping.logic(ctx, project, commands);
         let Some(job) = &mut self.import else {
             return;
         };
@@ -126,6 +145,10 @@ impl StudioTab for CollectTab {
 
     fn ui(&mut self, ui: &mut egui::Ui, commands: &mut Commands) {
         ui.heading("Collect");
+        self.scraping
+            .ui(ui, &mut self.form.scrape, self.form.near_duplicate_distance);
+        ui.separator();
+        ui.strong("Import from disk");
         ui.label(
             "Import JPEG, PNG, WebP, BMP or GIF photos. Folders are searched recursively; \
              identical files are added once and near-duplicates are reported. \
@@ -158,7 +181,11 @@ impl StudioTab for CollectTab {
     }
 
     fn jobs(&self) -> Vec<&dyn JobView> {
-        self.import.iter().map(|j| j as &dyn JobView).collect()
+        self.import
+            .iter()
+            .map(|j| j as &dyn JobView)
+            .chain(self.scraping.job())
+            .collect()
     }
 
     fn save(&self, storage: &mut dyn eframe::Storage) {
