@@ -61,6 +61,9 @@ enum Command {
     /// Scrape a Pinterest board, a board through the Pinterest API, or a web page or feed into a
     /// project (politely: robots.txt, a per-host delay, a concurrency limit)
     Scrape(ScrapeArgs),
+    /// Find the people (on runway photos: the outfits) in a project's images and store their
+    /// boxes for review
+    Detect(DetectArgs),
     /// Import image files and folders (recursively) into a project
     Import {
         /// Project folder
@@ -301,6 +304,7 @@ pub fn run(cli: Cli) -> Result<()> {
         }) => import(&project, &paths, near_duplicate_distance),
         Some(Command::Crops(args)) => crops(args),
         Some(Command::Scrape(args)) => scrape(args),
+        Some(Command::Detect(args)) => detect(args),
         Some(Command::ImportAnnotations {
             project,
             format,
@@ -565,6 +569,91 @@ fn scrape(args: ScrapeArgs) -> Result<()> {
     reporter.finish();
     let verb = if report.cancelled { "cancelled: " } else { "" };
     println!("{verb}{}", report.counts.summary());
+    Ok(())
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum DetectModel {
+    /// The pretrained SSDLite-MobileNetV2 person detector
+    Person,
+}
+
+#[derive(clap::Args)]
+struct DetectArgs {
+    /// Project folder
+    project: PathBuf,
+    #[arg(long, value_enum, default_value = "person")]
+    model: DetectModel,
+    /// Weights (.safetensors with its .json card) instead of the shipped ones
+    #[arg(long)]
+    weights: Option<PathBuf>,
+    /// Store only detections scoring at least this
+    #[arg(long, default_value_t = deepstyle::detect::run::DEFAULT_MIN_SCORE)]
+    min_score: f32,
+    /// Also detect in images a person has accepted or rejected (their model boxes are replaced)
+    #[arg(long)]
+    reviewed_too: bool,
+    /// Only these images (catalog ids, comma-separated)
+    #[arg(long, value_delimiter = ',')]
+    images: Option<Vec<i64>>,
+    /// Images per batch
+    #[arg(long, default_value_t = deepstyle::detect::run::DEFAULT_BATCH)]
+    batch: usize,
+    /// cpu, cuda or metal
+    #[arg(long, default_value = "cpu")]
+    device: deepstyle::device::DeviceChoice,
+}
+
+fn detect(args: DetectArgs) -> Result<()> {
+    use deepstyle::detect::run::{DetectEvent, DetectOptions, detect_project};
+    use deepstyle::detect::ssd::PersonDetector;
+
+    let project = Project::open(&args.project)
+        .with_context(|| format!("cannot detect in {}", args.project.display()))?;
+    let device = args.device.open()?;
+    let DetectModel::Person = args.model;
+    let detector = match &args.weights {
+        Some(path) => PersonDetector::from_file(path, &device),
+        None => PersonDetector::shipped(&device),
+    }
+    .context("cannot load the detector")?;
+    let options = DetectOptions {
+        min_score: args.min_score,
+        reviewed_too: args.reviewed_too,
+        images: args.images,
+        batch: args.batch.max(1),
+    };
+    let reporter = StderrProgress::new("detect");
+    let cancel = reporter.cancel.clone();
+    // Ctrl-C stops after the current batch; the batches stored so far stay.
+    let _ = ctrlc::set_handler(move || cancel.cancel());
+    let print = |event: DetectEvent| {
+        let mut out = std::io::stdout().lock();
+        let _ = match event {
+            DetectEvent::Detected {
+                image_id,
+                origin,
+                detections,
+            } => {
+                let best = detections.first().map_or(0.0, |d| d.score);
+                writeln!(
+                    out,
+                    "detected\t{image_id}\t{origin}\t{} boxes\tbest {best:.3}",
+                    detections.len()
+                )
+            }
+            DetectEvent::Failed {
+                image_id,
+                origin,
+                reason,
+            } => writeln!(out, "failed\t{image_id}\t{origin}\t{reason}"),
+        };
+    };
+    let report = detect_project(&project, &detector, &options, &reporter, &print)
+        .with_context(|| format!("detection in {} failed", args.project.display()))?;
+    reporter.finish();
+    let verb = if report.cancelled { "cancelled: " } else { "" };
+    println!("{verb}{}", report.summary());
     Ok(())
 }
 

@@ -235,7 +235,11 @@ pub fn write_crops(
                 });
             match written {
                 Ok(()) => {
-                    recorded.push((b.box_id, stored_path(project, &path), b.category.clone()));
+                    recorded.push((
+                        b.box_id,
+                        stored_path(project, &path),
+                        crate::review::crop_category(&b.category).to_string(),
+                    ));
                     report.written.push(path);
                 }
                 Err(reason) => report.failed.push((path.display().to_string(), reason)),

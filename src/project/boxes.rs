@@ -181,6 +181,29 @@ impl Catalog {
         tx.commit().map_err(err)
     }
 
+    /// Replaces the model boxes of several images with `boxes`, in one transaction. Boxes
+    /// people drew always stay; model boxes a person reviewed stay unless `reviewed_too`.
+    pub fn replace_model_boxes(
+        &self,
+        images: &[(i64, Vec<GarmentBox>)],
+        reviewed_too: bool,
+    ) -> Result<(), CatalogError> {
+        let err = |e| self.sqlite_error(e);
+        let tx = self.connection().unchecked_transaction().map_err(err)?;
+        for (image_id, boxes) in images {
+            tx.execute(
+                "DELETE FROM boxes WHERE image_id = ?1 AND origin = 'model'
+                                         AND (reviewed = 0 OR ?2)",
+                params![image_id, reviewed_too],
+            )
+            .map_err(err)?;
+            for b in boxes {
+                insert_box(&tx, *image_id, b).map_err(err)?;
+            }
+        }
+        tx.commit().map_err(err)
+    }
+
     /// Every image with what the queue filters on, oldest first.
     pub fn review_queue(&self) -> Result<Vec<QueueEntry>, CatalogError> {
         let err = |e| self.sqlite_error(e);

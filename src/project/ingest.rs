@@ -72,6 +72,8 @@ impl Candidate {
 pub struct Added {
     pub origin: String,
     pub sha256: String,
+    /// Its catalog id (set once the import commits).
+    pub image_id: i64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -318,6 +320,7 @@ pub fn import_candidates(
                 report.added.push(Added {
                     origin,
                     sha256: image.sha256,
+                    image_id: 0,
                 });
             }
             let done = ((chunk_index + 1) * CHUNK).min(candidates.len()) as u64;
@@ -326,7 +329,10 @@ pub fn import_candidates(
         if reporter.is_cancelled() {
             return Err(ImportError::Cancelled);
         }
-        catalog.insert_images(&rows)?;
+        let ids = catalog.insert_images(&rows)?;
+        for (added, id) in report.added.iter_mut().zip(ids) {
+            added.image_id = id;
+        }
         Ok(())
     })();
 

@@ -11,6 +11,16 @@ use crate::detect::boxes::BoxRect;
 /// DeepFashion's three category types, the default categories of a project.
 pub const DEFAULT_CATEGORIES: [&str; 3] = ["upper", "lower", "full"];
 
+/// The category a box's crop is filed under: a detected person is DeepFashion's `full` (on a
+/// runway photo the person's box is the whole outfit); every other category is its own.
+pub fn crop_category(category: &str) -> &str {
+    if category == crate::detect::ssd::PERSON {
+        "full"
+    } else {
+        category
+    }
+}
+
 /// Who made a box.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Origin {

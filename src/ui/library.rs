@@ -8,8 +8,9 @@ use crate::project::provenance::Provenance;
 use crate::project::thumbs::{ThumbLoader, ThumbRequest};
 use crate::project::{ImageRow, Project};
 
+use super::detect::DetectScope;
 use super::jobs_bar::JobView;
-use super::tab::{Commands, Status, StudioTab};
+use super::tab::{Command, Commands, Status, StudioTab};
 use super::widgets::{status_ui, upload_texture};
 
 /// Textures kept beyond the visible ones before the least recently drawn are dropped.
@@ -176,7 +177,7 @@ impl LibraryView {
         }
     }
 
-    fn library_ui(&mut self, ui: &mut egui::Ui) {
+    fn library_ui(&mut self, ui: &mut egui::Ui, commands: &mut Commands) {
         self.frame += 1;
         if let Some(status) = &self.status {
             status_ui(ui, status);
@@ -196,7 +197,7 @@ impl LibraryView {
         egui::Panel::right("library-details")
             .resizable(true)
             .default_size(260.0)
-            .show(ui, |ui| self.details_ui(ui));
+            .show(ui, |ui| self.details_ui(ui, commands));
         egui::CentralPanel::default().show(ui, |ui| {
             ui.horizontal(|ui| {
                 ui.label(format!("{} images", self.images.len()));
@@ -205,6 +206,16 @@ impl LibraryView {
                         .text("Tile size")
                         .show_value(false),
                 );
+                if ui
+                    .button("Detect people")
+                    .on_hover_text(
+                        "Find the people (on runway photos, the outfits) in every image not yet \
+                         reviewed; the boxes appear in Review",
+                    )
+                    .clicked()
+                {
+                    commands.push(Command::Detect(DetectScope::Project));
+                }
             });
             self.grid_ui(ui);
         });
@@ -306,7 +317,7 @@ impl LibraryView {
         response.on_hover_text(name)
     }
 
-    fn details_ui(&mut self, ui: &mut egui::Ui) {
+    fn details_ui(&mut self, ui: &mut egui::Ui, commands: &mut Commands) {
         ui.heading("Details");
         let Some(image) = self.selected.and_then(|i| self.images.get(i)) else {
             ui.label("Click an image to see where it came from.");
@@ -349,6 +360,9 @@ impl LibraryView {
                 row("Status", image.status.clone());
                 row("SHA-256", image.sha256[..16].to_string() + "…");
             });
+        if ui.button("Detect people in this image").clicked() {
+            commands.push(Command::Detect(DetectScope::Images(vec![image.id])));
+        }
         if let Some(reason) = self.failed.get(&image.sha256) {
             ui.colored_label(ui.visuals().error_fg_color, reason);
         }
@@ -364,8 +378,8 @@ impl StudioTab for LibraryView {
         self.take_finished_thumbnails(ctx);
     }
 
-    fn ui(&mut self, ui: &mut egui::Ui, _commands: &mut Commands) {
-        self.library_ui(ui);
+    fn ui(&mut self, ui: &mut egui::Ui, commands: &mut Commands) {
+        self.library_ui(ui, commands);
     }
 
     fn jobs(&self) -> Vec<&dyn JobView> {

@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod collect;
+pub mod detect;
 pub mod dialogs;
 pub mod explore;
 pub mod export;

@@ -14,6 +14,7 @@ use crate::gan::sampler::GeneratorSource;
 use crate::latent::sample::Sample;
 use crate::project::Project;
 
+use super::detect::DetectScope;
 use super::dialogs::Dialog;
 use super::export::ExportKind;
 use super::jobs_bar::JobView;
@@ -58,6 +59,8 @@ pub enum Command {
     OpenRun(PathBuf),
     /// Load a generator into the explorer.
     LoadGenerator(GeneratorSource),
+    /// Run the person detector over these images (its boxes appear in Review).
+    Detect(DetectScope),
     /// Add these samples to the explorer's picks.
     UsePicks(Vec<Sample>),
     /// Write (or, for latents, read) an export file.

@@ -11,6 +11,7 @@ use crate::project::ingest::{self, ImportOptions, ImportReport};
 
 pub use scraping::{Arrival, LiveCounts, ScrapeForm, ScrapePanel};
 
+use super::detect::DetectScope;
 use super::dialogs::Dialog;
 use super::jobs_bar::JobView;
 use super::tab::{Command, Commands, Status, StudioTab, restore_form, save_form};
@@ -22,6 +23,8 @@ use super::widgets::status_ui;
 pub struct CollectForm {
     /// Images within this dHash distance of one already in the project are reported.
     pub near_duplicate_distance: u32,
+    /// Run the person detector on the images an import or a scrape adds.
+    pub detect_new: bool,
     pub scrape: ScrapeForm,
 }
 
@@ -29,6 +32,7 @@ impl Default for CollectForm {
     fn default() -> Self {
         CollectForm {
             near_duplicate_distance: ingest::DEFAULT_NEAR_DUPLICATE_DISTANCE,
+            detect_new: false,
             scrape: ScrapeForm::default(),
         }
     }
@@ -114,7 +118,10 @@ impl StudioTab for CollectTab {
         if self.project.as_ref().map(Project::root) != project.map(Project::root) {
             self.project = project.cloned();
         }
-        self.scraping.logic(ctx, project, commands);
+        let added = self.scraping.logic(ctx, project, commands);
+        if self.form.detect_new && !added.is_empty() {
+            commands.push(Command::Detect(DetectScope::Images(added)));
+        }
         let Some(job) = &mut self.import else {
             return;
         };
@@ -130,6 +137,10 @@ impl StudioTab for CollectTab {
                     text: format!("Import finished: {}", report.summary()),
                     is_error: !report.failed.is_empty(),
                 };
+                if self.form.detect_new {
+                    let ids = report.added.iter().map(|a| a.image_id).collect();
+                    commands.push(Command::Detect(DetectScope::Images(ids)));
+                }
                 self.last_report = Some(report);
                 commands.push(Command::CatalogChanged);
                 status
@@ -147,6 +158,11 @@ impl StudioTab for CollectTab {
         ui.heading("Collect");
         self.scraping
             .ui(ui, &mut self.form.scrape, self.form.near_duplicate_distance);
+        ui.checkbox(
+            &mut self.form.detect_new,
+            "Detect people in the images a scrape or an import adds",
+        )
+        .on_hover_text("Their boxes appear in Review; the least score is set there");
         ui.separator();
         ui.strong("Import from disk");
         ui.label(

@@ -116,6 +116,8 @@ pub struct ScrapePanel {
     status: Option<Status>,
     /// Images arrived since the Library was last told.
     unannounced: bool,
+    /// The running scrape's new images.
+    added_ids: Vec<i64>,
     last_announced: Option<Instant>,
 }
 
@@ -192,13 +194,14 @@ impl ScrapePanel {
         }
     }
 
-    /// Follows the project, drains the job's events, uploads arrived thumbnails.
+    /// Follows the project, drains the job's events, uploads arrived thumbnails. Returns the
+    /// ids of the images a finished scrape added.
     pub fn logic(
         &mut self,
         ctx: &egui::Context,
         project: Option<&Project>,
         commands: &mut Commands,
-    ) {
+    ) -> Vec<i64> {
         if self.project.as_ref().map(Project::root) != project.map(Project::root) {
             self.cancel();
             let repaint = ctx.clone();
@@ -223,12 +226,13 @@ impl ScrapePanel {
             }
         }
         let Some(job) = &mut self.job else {
-            return;
+            return Vec::new();
         };
         for event in job.poll() {
             self.counts.apply(&event);
             match event {
                 ScrapeEvent::Added {
+                    image_id,
                     sha256,
                     relpath,
                     image_url,
@@ -237,6 +241,7 @@ impl ScrapePanel {
                     ..
                 } => {
                     self.unannounced = true;
+                    self.added_ids.push(image_id);
                     self.arrivals.push_front(Arrival {
                         sha256,
                         relpath,
@@ -264,7 +269,7 @@ impl ScrapePanel {
             commands.push(Command::CatalogChanged);
         }
         let Some(outcome) = finished else {
-            return;
+            return Vec::new();
         };
         let title = job.title().to_string();
         self.job = None;
@@ -285,6 +290,7 @@ impl ScrapePanel {
         };
         commands.push(Command::Status(status.clone()));
         self.status = Some(status);
+        std::mem::take(&mut self.added_ids)
     }
 
     pub fn ui(&mut self, ui: &mut egui::Ui, form: &mut ScrapeForm, near_duplicate_distance: u32) {

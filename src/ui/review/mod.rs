@@ -26,6 +26,7 @@ use crate::review::queue::QueueFilter;
 use crate::review::saver::{SaveReply, SaveRequest, Saver};
 use crate::review::{DEFAULT_CATEGORIES, ImageStatus};
 
+use super::detect::{DetectRunner, DetectScope};
 use super::jobs_bar::JobView;
 use super::tab::{Command, Commands, Status, StudioTab, restore_form, save_form};
 use loader::{ImageLoader, Loaded, Opened};
@@ -44,6 +45,8 @@ pub struct ReviewForm {
     pub filter: QueueFilter,
     /// Model boxes scored below this are hidden (and cannot be picked).
     pub score_threshold: f32,
+    /// Detections scoring below this are not stored.
+    pub detect_min_score: f32,
     pub crops: CropOptions,
 }
 
@@ -52,6 +55,7 @@ impl Default for ReviewForm {
         ReviewForm {
             filter: QueueFilter::default(),
             score_threshold: 0.0,
+            detect_min_score: super::detect::DEFAULT_MIN_SCORE,
             crops: CropOptions::default(),
         }
     }
@@ -118,6 +122,7 @@ pub struct ReviewTab {
     categories: Vec<String>,
     show_help: bool,
     crops_job: Option<JobHandle<(), CropReport>>,
+    detector: DetectRunner,
     preview: Option<CropPreview>,
     status: Option<Status>,
     /// Milliseconds from asking for the shown image to having it on screen.
@@ -157,6 +162,7 @@ impl Default for ReviewTab {
             categories: DEFAULT_CATEGORIES.iter().map(|c| c.to_string()).collect(),
             show_help: false,
             crops_job: None,
+            detector: DetectRunner::default(),
             preview: None,
             status: None,
             open_millis: None,
@@ -545,6 +551,42 @@ impl ReviewTab {
         }
     }
 
+    /// Runs the person detector over `scope`; the boxes appear here as each batch is stored.
+    pub fn detect(&mut self, ctx: &egui::Context, scope: DetectScope, commands: &mut Commands) {
+        if let Err(reason) = self.detector.start(ctx, scope, self.form.detect_min_score) {
+            commands.push(Command::Status(Status::error(reason)));
+        }
+    }
+
+    pub fn is_detecting(&self) -> bool {
+        self.detector.is_running()
+    }
+
+    /// Forgets what was opened of images whose boxes changed elsewhere (a detection), so they
+    /// open again with their new boxes; an image with edits not yet saved keeps its editor.
+    fn reopen(&mut self, changed: &[i64]) {
+        for id in changed {
+            let unsaved = self
+                .editors
+                .get(id)
+                .is_some_and(|e| self.saved.get(id).copied().unwrap_or(0) != e.revision());
+            if unsaved {
+                continue;
+            }
+            self.editors.remove(id);
+            self.opened.remove(id);
+            self.sent.remove(id);
+            self.saved.remove(id);
+            if self.texture_of(*id) {
+                self.texture = None;
+            }
+            if self.current == Some(*id) {
+                self.selected = None;
+                self.preview = None;
+            }
+        }
+    }
+
     fn start_crops(&mut self, ctx: &egui::Context) {
         let Some(project) = self.project.clone() else {
             return;
@@ -671,6 +713,8 @@ impl StudioTab for ReviewTab {
         self.poll_saver();
         self.send_saves();
         self.poll_crops(commands);
+        let changed = self.detector.logic(project, commands);
+        self.reopen(&changed);
         self.update_preview(ctx);
     }
 
@@ -686,6 +730,7 @@ impl StudioTab for ReviewTab {
         if let Some(job) = &self.crops_job {
             jobs.push(job);
         }
+        jobs.extend(self.detector.job());
         jobs
     }
 

@@ -11,6 +11,8 @@ use crate::review::{ImageStatus, Origin};
 
 use super::super::widgets::{status_ui, tile_ui};
 use crate::project::thumbs::ThumbRequest;
+use crate::ui::detect::DetectScope;
+use crate::ui::tab::Command;
 
 /// Images the filmstrip shows around the current one, and the side of their tiles (points).
 const FILMSTRIP: usize = 9;
@@ -454,6 +456,8 @@ impl ReviewTab {
             }
         }
         ui.separator();
+        self.detect_ui(ui);
+        ui.separator();
         ui.heading("Crops");
         let crops = &mut self.form.crops;
         ui.add(egui::Slider::new(&mut crops.size, 16..=512).text("size (px)"));
@@ -472,6 +476,47 @@ impl ReviewTab {
         if let Some(ms) = self.open_millis {
             ui.weak(format!("last image opened in {ms:.0} ms"));
         }
+    }
+
+    /// The person detector: its least score, and where to run it.
+    fn detect_ui(&mut self, ui: &mut egui::Ui) {
+        ui.heading("Detect");
+        ui.add(egui::Slider::new(&mut self.form.detect_min_score, 0.05..=0.95).text("least score"))
+            .on_hover_text("Detections scoring below this are not stored");
+        let running = self.detector.is_running();
+        ui.horizontal_wrapped(|ui| {
+            let ctx = ui.ctx().clone();
+            let mut commands = Vec::new();
+            if ui
+                .add_enabled(!running, egui::Button::new("Detect people"))
+                .on_hover_text(
+                    "Find the people (on runway photos, the outfits) in every image not yet \
+                     reviewed; their boxes replace earlier detections",
+                )
+                .clicked()
+            {
+                self.detect(&ctx, DetectScope::Project, &mut commands);
+            }
+            let current = self.current;
+            if ui
+                .add_enabled(
+                    !running && current.is_some(),
+                    egui::Button::new("Detect in this image"),
+                )
+                .clicked()
+                && let Some(id) = current
+            {
+                self.detect(&ctx, DetectScope::Images(vec![id]), &mut commands);
+            }
+            if running && ui.button("Cancel detection").clicked() {
+                self.detector.cancel();
+            }
+            for command in commands {
+                if let Command::Status(status) = command {
+                    self.status = Some(status);
+                }
+            }
+        });
     }
 
     fn help_ui(&mut self, ctx: &egui::Context) {
