@@ -171,6 +171,19 @@ fn main() {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
 
+    // What each image costs the CPU after its bytes arrive (the import's own hash, decode,
+    // dHash and thumbnail), on one thread: the bound on our rate that curl does not pay.
+    let started = Instant::now();
+    let rounds = 40;
+    for n in 0..rounds {
+        deepstyle::project::ingest::prepare_bytes(&with_comment(&jpeg, &n.to_string())).unwrap();
+    }
+    let prepare_ms = started.elapsed().as_secs_f64() * 1000.0 / rounds as f64;
+    println!(
+        "hash + decode + dHash + thumbnail of one image on one thread: {prepare_ms:.1} ms (at most {:.0} images/s per core)",
+        1000.0 / prepare_ms
+    );
+
     let dir = tempfile::tempdir().unwrap();
     let server = start_server(Arc::clone(&jpeg), images);
     let config = dir.path().join("curl.cfg");

@@ -27,27 +27,32 @@ fn arg(args: &[String], name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-/// `count` 640x480 photographs made from the two test photos.
-fn photos(count: usize) -> Vec<RgbImage> {
+/// The two test photographs.
+fn bases() -> Vec<RgbImage> {
     let data = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/photos");
-    let bases: Vec<RgbImage> = ["astronaut.png", "camera.png"]
+    ["astronaut.png", "camera.png"]
         .iter()
         .map(|n| image::open(format!("{data}/{n}")).unwrap().to_rgb8())
-        .collect();
-    (0..count)
-        .map(|i| {
-            let base = &bases[i % 2];
-            let scale = 1.0 + (i % 5) as f32 * 0.15;
-            let shift = (i * 37 % 200) as f32;
-            let mirror = i % 3 == 0;
-            RgbImage::from_fn(640, 480, |x, y| {
-                let x = if mirror { 639 - x } else { x };
-                let sx = ((x as f32 + shift) / scale * base.width() as f32 / 640.0) as u32;
-                let sy = (y as f32 / scale * base.height() as f32 / 480.0) as u32;
-                *base.get_pixel(sx.min(base.width() - 1), sy.min(base.height() - 1))
-            })
-        })
         .collect()
+}
+
+/// Photograph `i` of 640x480, made from the test photos (shifted, mirrored, scaled, and with
+/// `i` coded in its first pixels so that every one differs).
+fn photo(bases: &[RgbImage], i: usize) -> RgbImage {
+    let base = &bases[i % 2];
+    let scale = 1.0 + (i % 5) as f32 * 0.15;
+    let shift = (i * 37 % 200) as f32;
+    let mirror = i % 3 == 0;
+    RgbImage::from_fn(640, 480, |x, y| {
+        if y == 0 && x < 16 {
+            let bit = ((i >> x) & 1) as u8;
+            return image::Rgb([255 * bit, 255 * bit, 255 * bit]);
+        }
+        let x = if mirror { 639 - x } else { x };
+        let sx = ((x as f32 + shift) / scale * base.width() as f32 / 640.0) as u32;
+        let sy = (y as f32 / scale * base.height() as f32 / 480.0) as u32;
+        *base.get_pixel(sx.min(base.width() - 1), sy.min(base.height() - 1))
+    })
 }
 
 fn median(mut values: Vec<f64>) -> f64 {
@@ -148,7 +153,8 @@ fn main() {
     );
 
     let dir = tempfile::tempdir().unwrap();
-    let images = photos(count);
+    let bases = bases();
+    let images: Vec<RgbImage> = (0..count).map(|i| photo(&bases, i)).collect();
     let paths: Vec<PathBuf> = images
         .iter()
         .enumerate()
@@ -188,8 +194,13 @@ fn main() {
     // `deepstyle detect` over a project of JPEG photos.
     let folder = dir.path().join("photos");
     std::fs::create_dir_all(&folder).unwrap();
-    for (i, image) in photos(project_images).iter().enumerate() {
-        image.save(folder.join(format!("look{i:05}.jpg"))).unwrap();
+    // One at a time: a child's peak RSS counts the memory this process holds when it forks.
+    drop(images);
+    drop(detector);
+    for i in 0..project_images {
+        photo(&bases, i)
+            .save(folder.join(format!("look{i:05}.jpg")))
+            .unwrap();
     }
     let project = dir.path().join("project");
     assert!(
@@ -210,6 +221,13 @@ fn main() {
             .unwrap()
             .success()
     );
+    let in_project = deepstyle::project::Project::open(&project)
+        .unwrap()
+        .catalog()
+        .unwrap()
+        .image_count()
+        .unwrap();
+    assert_eq!(in_project, project_images as u64, "every photo is distinct");
     let (secs, peak) = run_with_peak(deepstyle(dir.path()).arg("detect").arg(&project));
     println!(
         "\n`deepstyle detect` over {project_images} JPEG photos of 640x480: {secs:.1} s, {:.1} images/s, peak RSS {}",

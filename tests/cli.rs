@@ -678,3 +678,126 @@ fn a_scrape_killed_midway_resumes_and_loses_nothing() {
     );
     assert_eq!(catalog.image_count().unwrap(), 30);
 }
+
+#[test]
+fn detect_finds_the_people_keeps_reviewed_images_and_never_duplicates_boxes() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("studio");
+    deepstyle().arg("new").arg(&project).assert().success();
+    let photos = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/photos");
+    deepstyle()
+        .arg("import")
+        .arg(&project)
+        .arg(format!("{photos}/astronaut.png"))
+        .arg(format!("{photos}/camera.png"))
+        .assert()
+        .success();
+
+    let boxes = |project: &std::path::Path| {
+        let catalog = deepstyle::project::Project::open(project)
+            .unwrap()
+            .catalog()
+            .unwrap();
+        let mut all = Vec::new();
+        for image in catalog.list_images().unwrap() {
+            for b in catalog.boxes_of(image.id).unwrap() {
+                all.push((image.original_name.clone().unwrap(), b));
+            }
+        }
+        all
+    };
+    let out = deepstyle().arg("detect").arg(&project).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        stdout
+            .lines()
+            .filter(|l| l.starts_with("detected\t"))
+            .count(),
+        2
+    );
+    assert!(stdout.contains("2 images, 2 boxes stored"), "{stdout}");
+    let found = boxes(&project);
+    assert_eq!(found.len(), 2, "{found:?}");
+    for (_, b) in &found {
+        assert_eq!(b.category, "person");
+        assert_eq!(b.origin, deepstyle::review::Origin::Model);
+        assert!(b.score.unwrap() > 0.5);
+    }
+
+    // Again: the model boxes are replaced, not added to.
+    deepstyle().arg("detect").arg(&project).assert().success();
+    assert_eq!(boxes(&project).len(), 2);
+
+    // A person accepts the astronaut and moves its box; detection leaves it alone.
+    let catalog = deepstyle::project::Project::open(&project)
+        .unwrap()
+        .catalog()
+        .unwrap();
+    let astronaut = catalog
+        .list_images()
+        .unwrap()
+        .into_iter()
+        .find(|r| r.original_name.as_deref() == Some("astronaut.png"))
+        .unwrap();
+    let mut edited = catalog.boxes_of(astronaut.id).unwrap();
+    edited[0].rect.x0 = 30.0;
+    edited[0].reviewed = true;
+    catalog
+        .save_boxes(
+            astronaut.id,
+            &edited,
+            Some(deepstyle::review::ImageStatus::Accepted),
+        )
+        .unwrap();
+    let out = deepstyle().arg("detect").arg(&project).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 reviewed images kept"));
+    assert_eq!(catalog.boxes_of(astronaut.id).unwrap()[0].rect.x0, 30.0);
+    deepstyle()
+        .args(["detect", "--reviewed-too", "--images"])
+        .arg(astronaut.id.to_string())
+        .arg(&project)
+        .assert()
+        .success();
+    let redone = catalog.boxes_of(astronaut.id).unwrap();
+    assert_eq!(redone.len(), 1);
+    assert_ne!(redone[0].rect.x0, 30.0);
+
+    // An image whose file broke is reported and skipped; the rest are still detected.
+    std::fs::write(project.join(&astronaut.path), b"broken").unwrap();
+    let out = deepstyle()
+        .args(["detect", "--reviewed-too"])
+        .arg(&project)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("failed\t") && stdout.contains("1 failed"),
+        "{stdout}"
+    );
+
+    // Weights without their card: one line naming the file.
+    let weights = dir.path().join("other.safetensors");
+    std::fs::copy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/weights/ssdlite-person.safetensors"
+        ),
+        &weights,
+    )
+    .unwrap();
+    let out = deepstyle()
+        .arg("detect")
+        .arg("--weights")
+        .arg(&weights)
+        .arg(&project)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("other.json"));
+}

@@ -623,3 +623,44 @@ fn collect_scrapes_a_local_runway_page_from_the_tab() {
         h.state().library().image_count() == 3
     });
 }
+
+#[test]
+fn review_detects_the_person_and_shows_the_box() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("p");
+    let photos = dir.path().join("photos");
+    std::fs::create_dir_all(&photos).unwrap();
+    std::fs::copy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/photos/astronaut.png"
+        ),
+        photos.join("astronaut.png"),
+    )
+    .unwrap();
+    let mut h = open_project_app(&root);
+    h.input_mut().dropped_files.push(common::dropped(&photos));
+    step_until(&mut h, 30, "the import", |h| {
+        h.state().running_jobs().is_empty() && h.state().library().image_count() == 1
+    });
+    h.get_by_role_and_label(Role::Button, "Review").click();
+    step_until(&mut h, 30, "the image", |h| {
+        h.state().review_tab().is_shown()
+    });
+    assert_eq!(h.state().review_tab().editor().unwrap().boxes().len(), 0);
+    h.get_by_role_and_label(Role::Button, "Detect people")
+        .click();
+    h.run_steps(1);
+    step_until(&mut h, 60, "the detection and the reopened image", |h| {
+        let review = h.state().review_tab();
+        !review.is_detecting()
+            && review.is_shown()
+            && review.editor().is_some_and(|e| e.boxes().len() == 1)
+    });
+    let editor = h.state().review_tab().editor().unwrap();
+    let found = &editor.boxes()[0].garment;
+    assert_eq!(found.category, "person");
+    assert!(found.score.unwrap() > 0.5);
+    let person = deepstyle::detect::boxes::BoxRect::new(20.0, 15.0, 370.0, 512.0);
+    assert!(found.rect.iou(&person) > 0.5, "{:?}", found.rect);
+}

@@ -21,6 +21,7 @@ mod implicit;
 pub mod isa;
 mod layout;
 mod plan;
+mod pointwise;
 mod scratch;
 mod sgemm;
 pub mod threads;
@@ -38,6 +39,7 @@ pub use depthwise::{depthwise_conv2d, same_padding};
 pub use gemm::{MatRef, matmul};
 pub use isa::Isa;
 pub use layout::{ConvGeometry, col2im, im2col};
+pub use pointwise::{bias_relu6, pointwise_conv2d};
 
 use candle_core::{CpuStorage, Layout};
 

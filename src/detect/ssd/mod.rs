@@ -157,15 +157,21 @@ impl PersonDetector {
         if images.is_empty() {
             return Ok(Vec::new());
         }
-        let raw = self.raw(images)?;
-        let encodings = raw
-            .box_encodings
-            .to_dtype(candle_core::DType::F32)?
-            .to_vec3::<f32>()?;
-        let logits = raw
-            .class_logits
-            .to_dtype(candle_core::DType::F32)?
-            .to_vec3::<f32>()?;
+        // On the CPU one image at a time keeps each layer's activations in cache (a batch of
+        // eight runs 1.6 times slower per image); GPUs take the batch at once.
+        let per_run = if self.device.is_cpu() {
+            1
+        } else {
+            images.len()
+        };
+        let mut encodings = Vec::with_capacity(images.len());
+        let mut logits = Vec::with_capacity(images.len());
+        for chunk in images.chunks(per_run) {
+            let raw = self.raw(chunk)?;
+            let f32s = |t: &Tensor| t.to_dtype(candle_core::DType::F32)?.to_vec3::<f32>();
+            encodings.extend(f32s(&raw.box_encodings)?);
+            logits.extend(f32s(&raw.class_logits)?);
+        }
         Ok(images
             .iter()
             .zip(encodings.iter().zip(&logits))

@@ -8,7 +8,7 @@
 use candle_core::{D, Device, Tensor};
 
 use super::card::SsdCard;
-use crate::kernels::{conv2d, depthwise_conv2d, same_padding};
+use crate::kernels::{bias_relu6, conv2d, depthwise_conv2d, pointwise_conv2d, same_padding};
 
 #[derive(Debug, thiserror::Error)]
 pub enum NetworkError {
@@ -79,9 +79,10 @@ impl Conv {
             return depthwise_conv2d(x, &self.weight, &self.bias, self.stride, self.relu6);
         }
         let (_, _, k, _) = self.weight.dims4()?;
-        let y = if k == 1 && self.stride == 1 {
-            conv2d(x, &self.weight, 1, 0, 1)?
-        } else {
+        if k == 1 && self.stride == 1 {
+            return pointwise_conv2d(x, &self.weight, &self.bias, self.relu6);
+        }
+        let y = {
             let (_, _, h, w) = x.dims4()?;
             let (oh, top) = same_padding(h, k, self.stride);
             let (ow, left) = same_padding(w, k, self.stride);
@@ -92,12 +93,7 @@ impl Conv {
                 .pad_with_zeros(3, left, right)?;
             conv2d(&padded, &self.weight, self.stride, 0, 1)?
         };
-        let y = y.broadcast_add(&self.bias.reshape((1, self.out_channels(), 1, 1))?)?;
-        if self.relu6 {
-            y.clamp(0f32, 6f32)
-        } else {
-            Ok(y)
-        }
+        bias_relu6(&y, &self.bias, self.relu6)
     }
 }
 
