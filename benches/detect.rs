@@ -42,7 +42,7 @@ fn photo(bases: &[RgbImage], i: usize) -> RgbImage {
     let base = &bases[i % 2];
     let scale = 1.0 + (i % 5) as f32 * 0.15;
     let shift = (i * 37 % 200) as f32;
-    let mirror = i % 3 == 0;
+    let mirror = i.is_multiple_of(3);
     RgbImage::from_fn(640, 480, |x, y| {
         if y == 0 && x < 16 {
             let bit = ((i >> x) & 1) as u8;
