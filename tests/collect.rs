@@ -23,6 +23,18 @@ fn jpeg(n: u32) -> Vec<u8> {
     common::encode(&common::picture(n, 96, 128), ImageFormat::Jpeg)
 }
 
+/// `/img/N.jpg` answers picture N; anything else 404.
+fn numbered_jpeg(path: &str) -> Reply {
+    match path
+        .strip_prefix("/img/")
+        .and_then(|p| p.strip_suffix(".jpg"))
+        .and_then(|n| n.parse::<u32>().ok())
+    {
+        Some(n) => Reply::ok("image/jpeg", jpeg(n)),
+        None => Reply::status(404),
+    }
+}
+
 fn fast_options(server: &Server) -> ScrapeOptions {
     let mut options = ScrapeOptions::default();
     options.hosts.pinterest = server.base.clone();
@@ -136,14 +148,7 @@ fn board_server() -> Server {
             }
             "/originals/4.jpg" => Reply::status(404),
             "/736x/4.jpg" => Reply::ok("image/jpeg", jpeg(4)),
-            path => match path
-                .strip_prefix("/img/")
-                .and_then(|p| p.strip_suffix(".jpg"))
-                .and_then(|n| n.parse::<u32>().ok())
-            {
-                Some(n) => Reply::ok("image/jpeg", jpeg(n)),
-                None => Reply::status(404),
-            },
+            path => numbered_jpeg(path),
         }
     })
 }
@@ -312,14 +317,7 @@ fn the_api_v5_with_a_token_from_the_environment_in_two_pages() {
                 };
                 Reply::ok("application/json", body.to_string())
             }
-            path => match path
-                .strip_prefix("/img/")
-                .and_then(|p| p.strip_suffix(".jpg"))
-                .and_then(|n| n.parse::<u32>().ok())
-            {
-                Some(n) => Reply::ok("image/jpeg", jpeg(n)),
-                None => Reply::status(404),
-            },
+            path => numbered_jpeg(path),
         }
     });
     let dir = tempfile::tempdir().unwrap();
@@ -442,14 +440,7 @@ fn faulty_runway_server() -> Server {
             "/huge.jpg" => Reply::ok("image/jpeg", vec![0xFFu8; 3 * 1024 * 1024]),
             "/to-file.jpg" => Reply::redirect("file:///etc/passwd"),
             "/slow.jpg" => Reply::ok("image/jpeg", jpeg(47)).slow(Duration::from_secs(4)),
-            path => match path
-                .strip_prefix("/img/")
-                .and_then(|p| p.strip_suffix(".jpg"))
-                .and_then(|n| n.parse::<u32>().ok())
-            {
-                Some(n) => Reply::ok("image/jpeg", jpeg(n)),
-                None => Reply::status(404),
-            },
+            path => numbered_jpeg(path),
         }
     })
 }

@@ -8,7 +8,7 @@
 //! Forward only: the detector runs it at inference. On CUDA and Metal, and when gradients are
 //! wanted, [`depthwise_conv2d`] falls back to Candle's grouped convolution with explicit padding.
 
-use candle_core::{CpuStorage, CustomOp2, DType, Layout, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::{KernelError, f32_slice};
@@ -181,12 +181,7 @@ pub fn depthwise_conv2d(
         ))
         .into());
     }
-    let on_kernels = x.device().is_cpu()
-        && x.dtype() == DType::F32
-        && weight.dtype() == DType::F32
-        && !x.track_op()
-        && !weight.track_op();
-    if on_kernels {
+    if super::inference_on_kernels(x, weight) {
         let packed = Tensor::cat(&[weight.reshape((c, k * k))?, bias.reshape((c, 1))?], 1)?;
         return x
             .contiguous()?

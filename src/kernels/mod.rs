@@ -57,6 +57,16 @@ impl From<KernelError> for candle_core::Error {
     }
 }
 
+/// Whether an inference-only kernel (forward, no gradient) can take `x` and `weight`: f32 on
+/// the CPU, and no gradient wanted through either.
+fn inference_on_kernels(x: &candle_core::Tensor, weight: &candle_core::Tensor) -> bool {
+    x.device().is_cpu()
+        && x.dtype() == candle_core::DType::F32
+        && weight.dtype() == candle_core::DType::F32
+        && !x.track_op()
+        && !weight.track_op()
+}
+
 /// The values of a contiguous f32 operand.
 fn f32_slice<'a>(storage: &'a CpuStorage, layout: &Layout) -> Result<&'a [f32], KernelError> {
     match (storage, layout.contiguous_offsets()) {

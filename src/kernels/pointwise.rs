@@ -140,12 +140,7 @@ pub fn pointwise_conv2d(
         ))
         .into());
     }
-    let on_kernels = x.device().is_cpu()
-        && x.dtype() == DType::F32
-        && weight.dtype() == DType::F32
-        && !x.track_op()
-        && !weight.track_op();
-    if on_kernels {
+    if super::inference_on_kernels(x, weight) {
         return x.contiguous()?.apply_op3(
             &weight.reshape((c_out, c))?.contiguous()?,
             &bias.contiguous()?,

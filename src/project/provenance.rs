@@ -38,6 +38,20 @@ pub struct Fetch {
     pub new_image: Option<(NewImage, Provenance)>,
 }
 
+/// A provenance from its eight columns, starting at column `first`.
+fn provenance_row(r: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Provenance> {
+    Ok(Provenance {
+        source_kind: r.get(first)?,
+        source_url: r.get(first + 1)?,
+        page_url: r.get(first + 2)?,
+        pin_id: r.get(first + 3)?,
+        image_url: r.get(first + 4)?,
+        title: r.get(first + 5)?,
+        description: r.get(first + 6)?,
+        fetched_at: r.get(first + 7)?,
+    })
+}
+
 impl Catalog {
     /// Whether a scrape has already fetched `url`.
     pub fn was_fetched(&self, url: &str) -> Result<bool, CatalogError> {
@@ -131,18 +145,7 @@ impl Catalog {
                         fetched_at
                  FROM provenance WHERE image_id = ?1",
                 [image_id],
-                |r| {
-                    Ok(Provenance {
-                        source_kind: r.get(0)?,
-                        source_url: r.get(1)?,
-                        page_url: r.get(2)?,
-                        pin_id: r.get(3)?,
-                        image_url: r.get(4)?,
-                        title: r.get(5)?,
-                        description: r.get(6)?,
-                        fetched_at: r.get(7)?,
-                    })
-                },
+                |r| provenance_row(r, 0),
             )
             .optional()
             .map_err(|e| self.sqlite_error(e))
@@ -158,23 +161,9 @@ impl Catalog {
                  FROM provenance",
             )
             .map_err(|e| self.sqlite_error(e))?;
-        stmt.query_map([], |r| {
-            Ok((
-                r.get(0)?,
-                Provenance {
-                    source_kind: r.get(1)?,
-                    source_url: r.get(2)?,
-                    page_url: r.get(3)?,
-                    pin_id: r.get(4)?,
-                    image_url: r.get(5)?,
-                    title: r.get(6)?,
-                    description: r.get(7)?,
-                    fetched_at: r.get(8)?,
-                },
-            ))
-        })
-        .and_then(|rows| rows.collect::<Result<HashMap<_, _>, _>>())
-        .map_err(|e| self.sqlite_error(e))
+        stmt.query_map([], |r| Ok((r.get(0)?, provenance_row(r, 1)?)))
+            .and_then(|rows| rows.collect::<Result<HashMap<_, _>, _>>())
+            .map_err(|e| self.sqlite_error(e))
     }
 
     /// How many addresses scrapes have fetched.
