@@ -271,7 +271,7 @@ impl ReviewTab {
         self.queue_job = None;
         match outcome {
             Ok(mut queue) => {
-                // What this session changed may not have reached the catalog yet.
+                // Edits made here may not have reached the catalog yet.
                 for entry in &mut queue {
                     if let Some(old) = self.queue.iter().find(|e| e.image.id == entry.image.id) {
                         entry.status = old.status;
