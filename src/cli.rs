@@ -373,8 +373,13 @@ fn new_project(root: &Path, with_demo: bool) -> Result<()> {
         let (project, report) = demo::create_demo(root, &reporter)
             .with_context(|| format!("could not create the demo project in {}", root.display()))?;
         reporter.finish();
-        println!("created {}", project.root().display());
-        print_report(&report);
+        match report {
+            Some(report) => {
+                println!("created {}", project.root().display());
+                print_report(&report);
+            }
+            None => println!("{} already holds the demo images", project.root().display()),
+        }
     } else {
         let project = Project::create(root)
             .with_context(|| format!("could not create a project in {}", root.display()))?;

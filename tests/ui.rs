@@ -112,6 +112,19 @@ fn first_start_opens_the_demo_project_and_shows_thumbnails() {
         h.state().library().image_count() == 32
     });
     assert!(!elsewhere.exists(), "the demo was not created again");
+
+    // Without a last project the demo folder opens again, and imports nothing.
+    let mut reopened = harness(StudioApp::new(
+        Settings::default(),
+        Startup::LastOrDemo {
+            demo_dir: demo_dir.clone(),
+        },
+    ));
+    step_until(&mut reopened, 30, "the demo project again", |h| {
+        h.state().library().image_count() == 32 && h.state().running_jobs().is_empty()
+    });
+    let status = reopened.state().status().unwrap().text.clone();
+    assert!(status.starts_with("Opened"), "{status}");
 }
 
 #[test]
@@ -663,4 +676,29 @@ fn review_detects_the_person_and_shows_the_box() {
     assert!(found.score.unwrap() > 0.5);
     let person = deepstyle::detect::boxes::BoxRect::new(20.0, 15.0, 370.0, 512.0);
     assert!(found.rect.iou(&person) > 0.5, "{:?}", found.rect);
+}
+
+#[test]
+fn empty_tabs_say_what_to_do_next_with_the_button_that_does_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = open_project_app(&dir.path().join("p"));
+    h.get_by_label_contains("No images yet");
+    h.get_by_role_and_label(Role::Button, "Collect from the web")
+        .click();
+    h.run_steps(2);
+    assert_eq!(h.state().tab(), Tab::Collect);
+
+    h.get_by_role_and_label(Role::Button, "Review").click();
+    h.run_steps(2);
+    step_until(&mut h, 30, "the empty review queue", |h| {
+        h.query_by_label_contains("Nothing to review yet").is_some()
+    });
+    h.get_by_role_and_label(Role::Button, "Collect photos")
+        .click();
+    h.run_steps(2);
+    assert_eq!(h.state().tab(), Tab::Collect);
+
+    h.get_by_role_and_label(Role::Button, "Train").click();
+    h.run_steps(2);
+    h.get_by_label_contains("No training yet");
 }

@@ -58,14 +58,23 @@ pub enum DemoError {
     Project(#[from] ProjectError),
     #[error(transparent)]
     Import(#[from] ingest::ImportError),
+    #[error(transparent)]
+    Catalog(#[from] super::CatalogError),
 }
 
-/// Creates (or opens) the project at `root` and adds the demo images to it. Repeating it adds
-/// nothing: the images are deduplicated by content.
+/// Creates the project at `root` and adds the demo images to it; the report says what the
+/// import did. A demo project that already holds images is only opened (no report): reopening
+/// the demo does no import work.
 pub fn create_demo(
     root: &Path,
     reporter: &dyn Reporter,
-) -> Result<(Project, ImportReport), DemoError> {
+) -> Result<(Project, Option<ImportReport>), DemoError> {
+    if root.join(super::CATALOG_FILE).is_file() {
+        let project = Project::open(root)?;
+        if project.catalog()?.image_count()? > 0 {
+            return Ok((project, None));
+        }
+    }
     let project = Project::create(root)?;
     let report = ingest::import_candidates(
         &project,
@@ -73,5 +82,5 @@ pub fn create_demo(
         &ingest::ImportOptions::default(),
         reporter,
     )?;
-    Ok((project, report))
+    Ok((project, Some(report)))
 }

@@ -278,7 +278,7 @@ impl StudioApp {
                 demo::create_demo(&root, job)
                     .map(|(project, report)| OpenedProject {
                         project,
-                        demo_report: Some(report),
+                        demo_report: report,
                     })
                     .map_err(|e| JobError::failed(&e))
             },
@@ -381,6 +381,7 @@ impl StudioApp {
             Command::LoadGenerator(source) => self.explore.load(source),
             Command::UsePicks(samples) => self.explore.use_picks(samples),
             Command::Export(kind, path) => self.export.start(ctx, kind, path),
+            Command::ShowTab(tab) => self.settings.tab = tab,
             Command::Status(status) => self.set_status(status),
         }
     }

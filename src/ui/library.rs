@@ -8,7 +8,9 @@ use crate::project::provenance::Provenance;
 use crate::project::thumbs::{ThumbLoader, ThumbRequest};
 use crate::project::{ImageRow, Project};
 
+use super::app::Tab;
 use super::detect::DetectScope;
+use super::dialogs::Dialog;
 use super::jobs_bar::JobView;
 use super::tab::{Command, Commands, Status, StudioTab};
 use super::widgets::{status_ui, upload_texture};
@@ -190,7 +192,18 @@ impl LibraryView {
             ui.vertical_centered(|ui| {
                 ui.add_space(40.0);
                 ui.heading("No images yet");
-                ui.label("Drop photos or folders onto the window, or use File > Import.");
+                ui.label(
+                    "Scrape a Pinterest board or a runway page, import photos, or drop them \
+                     onto the window.",
+                );
+                ui.horizontal(|ui| {
+                    if ui.button("Collect from the web").clicked() {
+                        commands.push(Command::ShowTab(Tab::Collect));
+                    }
+                    if ui.button("Import images…").clicked() {
+                        commands.push(Command::Ask(Dialog::ImportFiles));
+                    }
+                });
             });
             return;
         }

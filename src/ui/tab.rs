@@ -14,6 +14,7 @@ use crate::gan::sampler::GeneratorSource;
 use crate::latent::sample::Sample;
 use crate::project::Project;
 
+use super::app::Tab;
 use super::detect::DetectScope;
 use super::dialogs::Dialog;
 use super::export::ExportKind;
@@ -65,6 +66,8 @@ pub enum Command {
     UsePicks(Vec<Sample>),
     /// Write (or, for latents, read) an export file.
     Export(ExportKind, PathBuf),
+    /// Bring a tab to the front (an empty state's next step).
+    ShowTab(Tab),
     /// A message for the status bar.
     Status(Status),
 }

@@ -565,6 +565,17 @@ impl TrainTab {
     }
 
     fn charts_ui(&mut self, ui: &mut egui::Ui) {
+        if self.metrics.is_empty() {
+            ui.vertical_centered(|ui| {
+                ui.add_space(40.0);
+                ui.heading("No training yet");
+                ui.label(
+                    "Choose the data on the left (the project's crops by default) and press \
+                     Start; the losses and sample grids appear here as it trains.",
+                );
+            });
+            return;
+        }
         ui.horizontal(|ui| {
             ui.add(egui::Slider::new(&mut self.smoothing, 0.0..=0.99).text("Smoothing"));
             ui.checkbox(&mut self.log_scale, "Log scale");

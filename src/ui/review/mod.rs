@@ -718,8 +718,8 @@ impl StudioTab for ReviewTab {
         self.update_preview(ctx);
     }
 
-    fn ui(&mut self, ui: &mut egui::Ui, _commands: &mut Commands) {
-        self.review_ui(ui);
+    fn ui(&mut self, ui: &mut egui::Ui, commands: &mut Commands) {
+        self.review_ui(ui, commands);
     }
 
     fn jobs(&self) -> Vec<&dyn JobView> {

@@ -12,7 +12,7 @@ use crate::review::{ImageStatus, Origin};
 use super::super::widgets::{status_ui, tile_ui};
 use crate::project::thumbs::ThumbRequest;
 use crate::ui::detect::DetectScope;
-use crate::ui::tab::Command;
+use crate::ui::tab::{Command, Commands};
 
 /// Images the filmstrip shows around the current one, and the side of their tiles (points).
 const FILMSTRIP: usize = 9;
@@ -46,9 +46,20 @@ pub const SHORTCUTS: &[(&str, &str)] = &[
 ];
 
 impl ReviewTab {
-    pub(super) fn review_ui(&mut self, ui: &mut egui::Ui) {
+    pub(super) fn review_ui(&mut self, ui: &mut egui::Ui, commands: &mut Commands) {
         if self.project.is_none() {
             ui.label("Opening a project…");
+            return;
+        }
+        if self.queue.is_empty() && self.queue_job.is_none() {
+            ui.vertical_centered(|ui| {
+                ui.add_space(40.0);
+                ui.heading("Nothing to review yet");
+                ui.label("Collect or import photos; their boxes are reviewed here.");
+                if ui.button("Collect photos").clicked() {
+                    commands.push(Command::ShowTab(crate::ui::app::Tab::Collect));
+                }
+            });
             return;
         }
         self.keyboard(ui);
