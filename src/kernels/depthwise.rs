@@ -26,23 +26,41 @@ struct Depthwise {
     relu6: bool,
 }
 
+/// One plane's geometry: input and output sizes, the padding before each, the kernel's side.
+#[derive(Debug, Clone, Copy)]
+struct PlaneShape {
+    h: usize,
+    w: usize,
+    oh: usize,
+    ow: usize,
+    pad_top: usize,
+    pad_left: usize,
+    k: usize,
+}
+
 impl Depthwise {
-    /// One output plane from one input plane, through `scratch`: the input with its zero
-    /// border, so the loops below need no bounds logic.
-    #[allow(clippy::too_many_arguments)]
+    /// One output plane from one input plane and its channel's `weights` (the kernel, then the
+    /// bias), through `scratch`: the input with its zero border, so the loops below need no
+    /// bounds logic.
     #[inline(always)]
     fn plane(
         &self,
+        shape: PlaneShape,
         input: &[f32],
-        (h, w): (usize, usize),
-        kernel: &[f32],
-        k: usize,
-        bias: f32,
-        (oh, ow): (usize, usize),
-        (pad_top, pad_left): (usize, usize),
+        weights: &[f32],
         out: &mut [f32],
         scratch: &mut Vec<f32>,
     ) {
+        let PlaneShape {
+            h,
+            w,
+            oh,
+            ow,
+            pad_top,
+            pad_left,
+            k,
+        } = shape;
+        let (kernel, bias) = (&weights[..k * k], weights[k * k]);
         let s = self.stride;
         let (ph, pw) = ((oh - 1) * s + k, (ow - 1) * s + k);
         scratch.clear();
@@ -124,23 +142,16 @@ impl Depthwise {
 #[cfg(target_arch = "x86_64")]
 impl Depthwise {
     /// [`Depthwise::plane`] compiled for AVX2 (8 floats a register), for CPUs that have it.
-    #[allow(clippy::too_many_arguments)]
     #[target_feature(enable = "avx2")]
     unsafe fn plane_avx2(
         &self,
+        shape: PlaneShape,
         input: &[f32],
-        size: (usize, usize),
-        kernel: &[f32],
-        k: usize,
-        bias: f32,
-        out_size: (usize, usize),
-        padding: (usize, usize),
+        weights: &[f32],
         out: &mut [f32],
         scratch: &mut Vec<f32>,
     ) {
-        self.plane(
-            input, size, kernel, k, bias, out_size, padding, out, scratch,
-        )
+        self.plane(shape, input, weights, out, scratch)
     }
 }
 
@@ -172,43 +183,31 @@ impl CustomOp2 for Depthwise {
         let (oh, pad_top) = same_padding(h, k, self.stride);
         let (ow, pad_left) = same_padding(w, k, self.stride);
         let mut out = vec![0f32; n * c * oh * ow];
+        // Read only on x86-64, where an AVX2 copy of the plane loops exists.
+        #[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
         let avx2 = super::isa::Isa::current().has_avx2();
+        let shape = PlaneShape {
+            h,
+            w,
+            oh,
+            ow,
+            pad_top,
+            pad_left,
+            k,
+        };
         out.par_chunks_mut(oh * ow)
             .enumerate()
             .for_each_init(Vec::new, |scratch, (plane, out)| {
                 let channel = plane % c;
                 let weights = &packed[channel * row..(channel + 1) * row];
                 let input = &x[plane * h * w..(plane + 1) * h * w];
-                let (kernel, bias) = (&weights[..k * k], weights[k * k]);
                 #[cfg(target_arch = "x86_64")]
                 if avx2 {
                     // SAFETY: the CPU has AVX2, the one feature `plane_avx2` is compiled for.
-                    unsafe {
-                        self.plane_avx2(
-                            input,
-                            (h, w),
-                            kernel,
-                            k,
-                            bias,
-                            (oh, ow),
-                            (pad_top, pad_left),
-                            out,
-                            scratch,
-                        )
-                    };
+                    unsafe { self.plane_avx2(shape, input, weights, out, scratch) };
                     return;
                 }
-                self.plane(
-                    input,
-                    (h, w),
-                    kernel,
-                    k,
-                    bias,
-                    (oh, ow),
-                    (pad_top, pad_left),
-                    out,
-                    scratch,
-                );
+                self.plane(shape, input, weights, out, scratch);
             });
         Ok((CpuStorage::F32(out), Shape::from((n, c, oh, ow))))
     }
