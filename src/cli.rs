@@ -102,6 +102,15 @@ enum Command {
         #[arg(long)]
         reviewed_only: bool,
     },
+    /// Make garment-detection scenes in DeepFashion's layout: Fashion-MNIST garments pasted onto
+    /// crops of your photographs, with their boxes (upper, lower, full body) and a train / val /
+    /// test partition
+    MakeScenes(MakeScenesArgs),
+    /// Train the garment detector (Faster R-CNN on the person detector's MobileNetV2 features)
+    /// on a DeepFashion-format set
+    TrainDetector(TrainDetectorArgs),
+    /// Score a trained garment detector on a split of a DeepFashion-format set (COCO's mAP)
+    EvalDetector(EvalDetectorArgs),
     /// Train a DCGAN on DATA: a project, an image folder, or fashion-mnist:DIR
     TrainGan(TrainGanArgs),
     /// Write generated garments for a range of seeds
@@ -316,6 +325,9 @@ pub fn run(cli: Cli) -> Result<()> {
             out,
             reviewed_only,
         }) => export(&project, format, &out, reviewed_only),
+        Some(Command::MakeScenes(args)) => make_scenes(args),
+        Some(Command::TrainDetector(args)) => train_detector(args),
+        Some(Command::EvalDetector(args)) => eval_detector(args),
         Some(Command::TrainGan(args)) => train_gan(args),
         Some(Command::Generate(args)) => generate(args),
         Some(Command::Interpolate(args)) => interpolate(args),
@@ -581,6 +593,8 @@ fn scrape(args: ScrapeArgs) -> Result<()> {
 enum DetectModel {
     /// The pretrained SSDLite-MobileNetV2 person detector
     Person,
+    /// A garment detector trained by train-detector (needs --weights)
+    FasterRcnn,
 }
 
 #[derive(clap::Args)]
@@ -616,12 +630,22 @@ fn detect(args: DetectArgs) -> Result<()> {
     let project = Project::open(&args.project)
         .with_context(|| format!("cannot detect in {}", args.project.display()))?;
     let device = args.device.open()?;
-    let DetectModel::Person = args.model;
-    let detector = match &args.weights {
-        Some(path) => PersonDetector::from_file(path, &device),
-        None => PersonDetector::shipped(&device),
-    }
-    .context("cannot load the detector")?;
+    let detector: Box<dyn deepstyle::detect::run::Detector> = match (args.model, &args.weights) {
+        (DetectModel::Person, Some(path)) => Box::new(
+            PersonDetector::from_file(path, &device)
+                .with_context(|| format!("cannot load {}", path.display()))?,
+        ),
+        (DetectModel::Person, None) => {
+            Box::new(PersonDetector::shipped(&device).context("cannot load the person detector")?)
+        }
+        (DetectModel::FasterRcnn, Some(path)) => Box::new(
+            deepstyle::detect::faster_rcnn::infer::GarmentDetector::from_file(path, &device)
+                .with_context(|| format!("cannot load {}", path.display()))?,
+        ),
+        (DetectModel::FasterRcnn, None) => {
+            anyhow::bail!("--model faster-rcnn needs --weights (from train-detector)")
+        }
+    };
     let options = DetectOptions {
         min_score: args.min_score,
         reviewed_too: args.reviewed_too,
@@ -654,11 +678,203 @@ fn detect(args: DetectArgs) -> Result<()> {
             } => writeln!(out, "failed\t{image_id}\t{origin}\t{reason}"),
         };
     };
-    let report = detect_project(&project, &detector, &options, &reporter, &print)
+    let report = detect_project(&project, detector.as_ref(), &options, &reporter, &print)
         .with_context(|| format!("detection in {} failed", args.project.display()))?;
     reporter.finish();
     let verb = if report.cancelled { "cancelled: " } else { "" };
     println!("{verb}{}", report.summary());
+    Ok(())
+}
+
+#[derive(clap::Args)]
+struct MakeScenesArgs {
+    /// Folder with Fashion-MNIST's IDX files (gzip or not; Debian's dataset-fashion-mnist puts
+    /// them in /usr/share/datasets/fashion-mnist)
+    #[arg(long)]
+    fashion_mnist: PathBuf,
+    /// Folder of photographs to crop backgrounds from (JPEG, PNG, WebP or BMP)
+    #[arg(long)]
+    backgrounds: PathBuf,
+    /// Root to write (img/, Anno/, Eval/ as DeepFashion lays them out)
+    #[arg(long)]
+    out: PathBuf,
+    /// Scenes to make
+    #[arg(long, default_value_t = 1_000)]
+    count: usize,
+    /// Every scene is drawn from this seed and its index
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Long side of a scene in pixels (DeepFashion's: 300)
+    #[arg(long, default_value_t = 300)]
+    long_side: u32,
+    /// At most this many garments a scene
+    #[arg(long, default_value_t = 4)]
+    max_garments: usize,
+}
+
+fn make_scenes(args: MakeScenesArgs) -> Result<()> {
+    use deepstyle::datasets::scenes::{SceneOptions, make_scenes};
+    let options = SceneOptions {
+        count: args.count,
+        seed: args.seed,
+        long_side: args.long_side,
+        max_garments: args.max_garments,
+        ..SceneOptions::default()
+    };
+    let reporter = StderrProgress::new("make-scenes");
+    let cancel = reporter.cancel.clone();
+    let _ = ctrlc::set_handler(move || cancel.cancel());
+    let report = make_scenes(
+        &args.fashion_mnist,
+        &args.backgrounds,
+        &args.out,
+        &options,
+        &reporter,
+    )
+    .with_context(|| format!("cannot make scenes in {}", args.out.display()))?;
+    reporter.finish();
+    println!("{}", report.summary());
+    Ok(())
+}
+
+#[derive(clap::Args)]
+struct TrainDetectorArgs {
+    /// The root of a DeepFashion-format set (img/, Anno/, Eval/), as make-scenes writes
+    data: PathBuf,
+    /// Weights to write (.safetensors; the card goes beside as .json, the losses as
+    /// .metrics.jsonl)
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long, default_value_t = 2_000)]
+    iters: u64,
+    /// AdamW's learning rate, divided by ten for the last quarter of the iterations
+    #[arg(long, default_value_t = 3e-4)]
+    lr: f64,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    #[arg(long, default_value_t = 500)]
+    checkpoint_every: u64,
+}
+
+fn train_detector(args: TrainDetectorArgs) -> Result<()> {
+    use deepstyle::detect::faster_rcnn::model::DetectorConfig;
+    use deepstyle::detect::faster_rcnn::train::{DetectorStep, DetectorTraining, train_detector};
+    let options = DetectorTraining {
+        iterations: args.iters,
+        learning_rate: args.lr,
+        seed: args.seed,
+        checkpoint_every: args.checkpoint_every,
+        ..DetectorTraining::default()
+    };
+    let reporter = StderrProgress::new("train-detector");
+    let cancel = reporter.cancel.clone();
+    // Ctrl-C stops after the current iteration and writes the weights.
+    let _ = ctrlc::set_handler(move || cancel.cancel());
+    let print = |step: &DetectorStep| {
+        if step.iter.is_multiple_of(10) || step.iter == 1 {
+            println!(
+                "iter {}\tloss {:.4}\trpn_objectness {:.4}\trpn_box {:.4}\thead_class {:.4}\thead_box {:.4}\t{:.0} ms",
+                step.iter,
+                step.total(),
+                step.rpn_objectness,
+                step.rpn_box,
+                step.head_class,
+                step.head_box,
+                step.secs * 1000.0
+            );
+        }
+    };
+    let done = train_detector(
+        &args.data,
+        &args.out,
+        &DetectorConfig::default(),
+        &options,
+        &reporter,
+        &print,
+    )
+    .with_context(|| format!("cannot train a detector on {}", args.data.display()))?;
+    reporter.finish();
+    println!("trained {done} iterations: {}", args.out.display());
+    Ok(())
+}
+
+#[derive(clap::Args)]
+struct EvalDetectorArgs {
+    /// The root of a DeepFashion-format set
+    data: PathBuf,
+    /// Weights from train-detector
+    #[arg(long)]
+    weights: PathBuf,
+    /// The partition to score on: train, val, test, or all
+    #[arg(long, default_value = "test")]
+    split: String,
+    /// Write the detections as COCO results JSON here (and the ground truth as a COCO
+    /// dataset beside it, `.gt.json`), for COCO's own evaluation
+    #[arg(long)]
+    predictions: Option<PathBuf>,
+}
+
+fn eval_detector(args: EvalDetectorArgs) -> Result<()> {
+    use deepstyle::detect::faster_rcnn::eval::{Scored, evaluate};
+    use deepstyle::detect::faster_rcnn::infer::GarmentDetector;
+    use deepstyle::detect::faster_rcnn::train::examples;
+    let detector = GarmentDetector::from_file(&args.weights, &candle_core::Device::Cpu)
+        .with_context(|| format!("cannot load {}", args.weights.display()))?;
+    let classes = detector.card().config.classes.clone();
+    let images = examples(&args.data, &args.split, &classes)
+        .with_context(|| format!("cannot read {}", args.data.display()))?;
+    let reporter = StderrProgress::new("eval-detector");
+    let mut detections = Vec::with_capacity(images.len());
+    let mut truths = Vec::with_capacity(images.len());
+    let mut sizes = Vec::with_capacity(images.len());
+    for (i, example) in images.iter().enumerate() {
+        reporter.progress(i as u64, images.len() as u64, "detecting");
+        let image = image::open(&example.path)
+            .with_context(|| format!("cannot read {}", example.path.display()))?
+            .to_rgb8();
+        sizes.push((image.width(), image.height()));
+        let found = detector.detect(&image, 0.05)?;
+        detections.push(
+            found
+                .into_iter()
+                .filter_map(|g| {
+                    let class = classes.iter().position(|c| *c == g.category)?;
+                    Some(Scored {
+                        rect: g.rect,
+                        class,
+                        score: g.score,
+                    })
+                })
+                .collect::<Vec<_>>(),
+        );
+        truths.push(
+            example
+                .truths
+                .iter()
+                .map(|t| (t.rect, t.class - 1))
+                .collect::<Vec<_>>(),
+        );
+    }
+    reporter.finish();
+    let evaluation = evaluate(&detections, &truths, classes.len());
+    if let Some(path) = &args.predictions {
+        let (gt, results) =
+            deepstyle::detect::faster_rcnn::eval::coco_json(&detections, &truths, &classes, &sizes);
+        let gt_path = path.with_extension("gt.json");
+        for (file, json) in [(path, &results), (&gt_path, &gt)] {
+            deepstyle::atomic::write_atomic(file, json.to_string().as_bytes())
+                .with_context(|| format!("cannot write {}", file.display()))?;
+        }
+    }
+    println!("images: {}", images.len());
+    println!("mAP@0.5: {:.4}", evaluation.map50);
+    println!("mAP@[.5:.95]: {:.4}", evaluation.map);
+    for (name, ap) in classes.iter().zip(&evaluation.per_class) {
+        match ap {
+            Some((ap50, ap)) => println!("AP {name}: {ap50:.4} @0.5, {ap:.4} @[.5:.95]"),
+            None => println!("AP {name}: no boxes"),
+        }
+    }
     Ok(())
 }
 

@@ -1,7 +1,10 @@
 //! The person detector against TensorFlow's own outputs on two real photographs
 //! (`tests/data/detect/ssdlite_reference.json`, written by `tools/convert_ssdlite.py`), and
-//! against the people annotated in them.
+//! against the people annotated in them; RoIAlign against torchvision's on fixed tensors
+//! (`tests/data/detect/roi_align.json`, written by `tools/roi_align_fixture.py`).
 #![allow(clippy::unwrap_used)]
+
+mod common;
 
 use candle_core::Device;
 use deepstyle::detect::boxes::BoxRect;
@@ -142,4 +145,145 @@ fn a_weights_file_with_a_wrong_shape_or_no_card_is_named() {
         message.contains("Conv_1.weight") && message.contains("broken.safetensors"),
         "{message}"
     );
+}
+
+#[test]
+fn roi_align_and_its_gradient_match_torchvision() {
+    use candle_core::{Tensor, Var};
+    use deepstyle::kernels::{RoiAlign, roi_align};
+    let text = std::fs::read_to_string(format!("{DATA}/detect/roi_align.json")).unwrap();
+    let fixture: Value = serde_json::from_str(&text).unwrap();
+    let device = Device::Cpu;
+    let shape: Vec<usize> = fixture["features_shape"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap() as usize)
+        .collect();
+    let features = Var::from_vec(floats(&fixture["features"]), shape.as_slice(), &device).unwrap();
+    let rois = floats(&fixture["rois"]);
+    let rois = Tensor::from_vec(rois.clone(), (rois.len() / 5, 5), &device).unwrap();
+    for case in fixture["cases"].as_array().unwrap() {
+        let ratio = case["sampling_ratio"].as_i64().unwrap();
+        let op = RoiAlign {
+            pooled: (3, 4),
+            spatial_scale: fixture["spatial_scale"].as_f64().unwrap() as f32,
+            sampling_ratio: ratio.max(0) as usize,
+            aligned: case["aligned"].as_bool().unwrap(),
+        };
+        let out = roi_align(features.as_tensor(), &rois, op).unwrap();
+        let ours = out.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let theirs = floats(&case["output"]);
+        assert_eq!(ours.len(), theirs.len());
+        let worst = ours
+            .iter()
+            .zip(&theirs)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(worst < 1e-5, "{op:?}: forward differs by {worst}");
+
+        let mix = Tensor::from_vec(floats(&case["mix"]), out.dims(), &device).unwrap();
+        let grads = (out * mix).unwrap().sum_all().unwrap().backward().unwrap();
+        let grad = grads
+            .get(features.as_tensor())
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        let worst = grad
+            .iter()
+            .zip(floats(&case["grad"]))
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(worst < 1e-5, "{op:?}: gradient differs by {worst}");
+    }
+}
+
+/// Our COCO-style mAP beside pycocotools' COCOeval on the same boxes: ground truth and
+/// detections drawn at random around it (some shifted, some missed, some false).
+#[test]
+fn our_map_agrees_with_pycocotools() {
+    use deepstyle::detect::faster_rcnn::eval::{Scored, coco_json, evaluate};
+    use deepstyle::latent::SeededRng;
+    let mut rng = SeededRng::new(11);
+    let mut uniform = |lo: f32, hi: f32| lo + (hi - lo) * rng.next_f64() as f32;
+    let (mut truths, mut detections, mut sizes) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..30 {
+        let mut gts = Vec::new();
+        let mut found = Vec::new();
+        for _ in 0..(1 + (uniform(0.0, 3.99) as usize)) {
+            let (x, y) = (uniform(0.0, 200.0), uniform(0.0, 150.0));
+            let rect = BoxRect::new(x, y, x + uniform(20.0, 100.0), y + uniform(20.0, 100.0));
+            let class = uniform(0.0, 2.99) as usize;
+            gts.push((rect, class));
+            if uniform(0.0, 1.0) < 0.85 {
+                let jitter = |v: f32, u: &mut dyn FnMut(f32, f32) -> f32| v + u(-12.0, 12.0);
+                let found_rect = BoxRect::new(
+                    jitter(rect.x0, &mut uniform),
+                    jitter(rect.y0, &mut uniform),
+                    jitter(rect.x1, &mut uniform),
+                    jitter(rect.y1, &mut uniform),
+                );
+                found.push(Scored {
+                    rect: found_rect,
+                    class,
+                    score: uniform(0.3, 1.0),
+                });
+            }
+        }
+        for _ in 0..(uniform(0.0, 2.99) as usize) {
+            let (x, y) = (uniform(0.0, 250.0), uniform(0.0, 200.0));
+            found.push(Scored {
+                rect: BoxRect::new(x, y, x + 40.0, y + 50.0),
+                class: uniform(0.0, 2.99) as usize,
+                score: uniform(0.05, 0.9),
+            });
+        }
+        truths.push(gts);
+        detections.push(found);
+        sizes.push((320, 260));
+    }
+    let ours = evaluate(&detections, &truths, 3);
+    let classes = ["upper", "lower", "full"].map(String::from);
+    let (gt, results) = coco_json(&detections, &truths, &classes, &sizes);
+    let dir = tempfile::tempdir().unwrap();
+    let (gt_path, results_path) = (dir.path().join("gt.json"), dir.path().join("results.json"));
+    std::fs::write(&gt_path, gt.to_string()).unwrap();
+    std::fs::write(&results_path, results.to_string()).unwrap();
+    let script = r#"import sys, io, contextlib
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
+with contextlib.redirect_stdout(io.StringIO()):
+    gt = COCO(sys.argv[1])
+    dt = gt.loadRes(sys.argv[2])
+    e = COCOeval(gt, dt, "bbox")
+    e.evaluate()
+    e.accumulate()
+    e.summarize()
+print(e.stats[0], e.stats[1])
+"#;
+    if let Some(stdout) = common::pycocotools(script, &[&gt_path, &results_path]) {
+        let values: Vec<f32> = stdout
+            .split_whitespace()
+            .map(|v| v.parse().unwrap())
+            .collect();
+        assert!(ours.map50 > 0.3 && ours.map < ours.map50, "{ours:?}");
+        eprintln!(
+            "pycocotools: mAP {} mAP@0.5 {}; ours {} {}",
+            values[0], values[1], ours.map, ours.map50
+        );
+        assert!(
+            (values[0] - ours.map).abs() < 0.01,
+            "mAP {} vs ours {}",
+            values[0],
+            ours.map
+        );
+        assert!(
+            (values[1] - ours.map50).abs() < 0.01,
+            "mAP@0.5 {} vs ours {}",
+            values[1],
+            ours.map50
+        );
+    }
 }

@@ -155,25 +155,8 @@ fn coco_holds_the_boxes_and_pycocotools_reads_it() {
     // COCO's own reader: required where CI installs it, run wherever it is installed.
     let check = "import sys; from pycocotools.coco import COCO; c = COCO(sys.argv[1]); \
                  print(len(c.getImgIds()), len(c.getAnnIds()), len(c.getCatIds()))";
-    let python = std::process::Command::new("python3")
-        .args(["-c", check])
-        .arg(out.join("annotations.json"))
-        .output();
-    let required = std::env::var_os("DEEPSTYLE_REQUIRE_PYCOCOTOOLS").is_some();
-    match python {
-        Ok(run) if run.status.success() => {
-            let stdout = String::from_utf8_lossy(&run.stdout);
-            assert_eq!(stdout.lines().last(), Some("2 3 3"), "{stdout}");
-        }
-        Ok(run) if !required => eprintln!(
-            "pycocotools not run here ({}); .ci/run installs it and requires this check",
-            String::from_utf8_lossy(&run.stderr)
-                .lines()
-                .last()
-                .unwrap_or("")
-        ),
-        Err(e) if !required => eprintln!("no python3 here ({e}); .ci/run requires this check"),
-        other => panic!("pycocotools could not read the export: {other:?}"),
+    if let Some(stdout) = common::pycocotools(check, &[&out.join("annotations.json")]) {
+        assert_eq!(stdout.lines().last(), Some("2 3 3"), "{stdout}");
     }
 }
 

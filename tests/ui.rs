@@ -702,3 +702,219 @@ fn empty_tabs_say_what_to_do_next_with_the_button_that_does_it() {
     h.run_steps(2);
     h.get_by_label_contains("No training yet");
 }
+
+/// Two clicks at `pos` one frame apart (a quarter second, within egui's double-click delay);
+/// `Node::click` takes a frame for each of its events, too slow for a double-click.
+fn double_click(h: &mut Harness<'static, StudioApp>, pos: egui::Pos2) {
+    let button = |pressed| egui::Event::PointerButton {
+        pos,
+        button: egui::PointerButton::Primary,
+        pressed,
+        modifiers: egui::Modifiers::default(),
+    };
+    h.input_mut()
+        .events
+        .extend([egui::Event::PointerMoved(pos), button(true), button(false)]);
+    h.run_steps(1);
+    h.input_mut().events.extend([button(true), button(false)]);
+    h.run_steps(2);
+}
+
+/// The seed grid fills the Explore panel: its tiles grow with the window; a double-click shows
+/// a seed large over the window, and Escape closes it.
+#[test]
+fn explore_grid_scales_with_the_window_and_a_double_click_enlarges_a_seed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = open_project_app(&dir.path().join("p"));
+    h.get_by_role_and_label(Role::Button, "Explore").click();
+    step_until(&mut h, 60, "the seed grid", |h| {
+        h.state().explore_tab().grid_ready()
+    });
+    let small = h.state().explore_tab().grid_tile_side();
+    let small_rect = h.get_by_label("seed 3").rect();
+    assert!(
+        (small_rect.width() - small).abs() < 1.0,
+        "{small_rect:?} {small}"
+    );
+
+    h.set_size(egui::vec2(1800.0, 1300.0));
+    h.run_steps(3);
+    let large = h.state().explore_tab().grid_tile_side();
+    assert!(large > small * 1.4, "tiles {small} -> {large}");
+    assert!((h.get_by_label("seed 3").rect().width() - large).abs() < 1.0);
+
+    let centre = h.get_by_label("seed 3").rect().center();
+    double_click(&mut h, centre);
+    assert_eq!(h.state().explore_tab().enlarged(), Some(3));
+    let shown = h.get_by_label("seed 3, large").rect();
+    assert!(shown.width() > large, "{shown:?}");
+    // The first click of the double-click picked the seed, once.
+    assert_eq!(h.state().explore_tab().picks().len(), 1);
+    h.key_press(egui::Key::Escape);
+    h.run_steps(2);
+    assert_eq!(h.state().explore_tab().enlarged(), None);
+}
+
+/// The Export tab shows what it will write before the file dialog: the preview follows the
+/// columns, and an animation without picks says how to get one.
+#[test]
+fn export_preview_updates_when_a_setting_changes() {
+    use deepstyle::ui::export::PreviewOf;
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = open_project_app(&dir.path().join("p"));
+    h.get_by_role_and_label(Role::Button, "Export").click();
+    step_until(&mut h, 60, "the grid preview", |h| {
+        h.state().export_tab().preview_is_current()
+    });
+    let (count, [wide, _]) = h.state().export_tab().preview_shown().unwrap();
+    assert_eq!(count, 1);
+    h.get_by_label_contains("export preview");
+
+    h.state_mut().export_tab_mut().form.layout.cols = 2;
+    h.run_steps(1);
+    assert!(!h.state().export_tab().preview_is_current());
+    step_until(&mut h, 60, "the preview of two columns", |h| {
+        h.state().export_tab().preview_is_current()
+    });
+    let (_, [narrow, tall]) = h.state().export_tab().preview_shown().unwrap();
+    assert!(narrow < wide, "{narrow} !< {wide}");
+    assert!(
+        tall > narrow,
+        "16 samples in 2 columns are taller than wide"
+    );
+
+    h.state_mut().export_tab_mut().preview_of = PreviewOf::Animation;
+    h.run_steps(2);
+    h.get_by_label_contains("An animation needs two picks");
+    h.get_by_role_and_label(Role::Button, "Open Explore")
+        .click();
+    h.run_steps(2);
+    assert_eq!(h.state().tab(), Tab::Explore);
+}
+
+/// Before Start, the Train tab times a few iterations of the form's model and says what the
+/// run would take, and warns that an empty project has nothing to train on.
+#[test]
+fn the_train_tab_estimates_the_run_before_it_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = open_project_app(&dir.path().join("p"));
+    h.get_by_role_and_label(Role::Button, "Train").click();
+    {
+        let config = &mut h.state_mut().train_tab_mut().form.config;
+        config.ngf = 8;
+        config.ndf = 8;
+        config.batch_size = 8;
+        config.iterations = 1_000;
+    }
+    step_until(&mut h, 120, "the estimate", |h| {
+        h.state().train_tab().estimate().is_some()
+    });
+    let estimate = h.state().train_tab().estimate().unwrap().clone().unwrap();
+    assert!(estimate.secs_per_iteration > 0.0);
+    h.get_by_label_contains("Estimated on the CPU");
+    h.get_by_label_contains("No training images yet");
+
+    // Another width is another model: timed again.
+    h.state_mut().train_tab_mut().form.config.ngf = 16;
+    h.run_steps(1);
+    assert!(h.state().train_tab().estimate().is_none());
+    step_until(&mut h, 120, "the new estimate", |h| {
+        h.state().train_tab().estimate().is_some()
+    });
+}
+
+/// Review's model choice: garment-detector weights switch the Detect buttons to garments, and
+/// weights that cannot be read fail the job with a reason naming the file.
+#[test]
+fn review_runs_the_chosen_detector_and_names_weights_it_cannot_read() {
+    use deepstyle::detect::run::DetectorChoice;
+    use deepstyle::ui::Command;
+    let dir = tempfile::tempdir().unwrap();
+    let photos = dir.path().join("photos");
+    std::fs::create_dir_all(&photos).unwrap();
+    let bytes = common::encode(&common::picture(1, 64, 48), image::ImageFormat::Png);
+    common::write(&photos, "look.png", &bytes);
+    let mut h = open_project_app(&dir.path().join("p"));
+    h.input_mut().dropped_files.push(common::dropped(&photos));
+    step_until(&mut h, 30, "the import", |h| {
+        h.state().running_jobs().is_empty() && h.state().library().image_count() == 1
+    });
+    h.get_by_role_and_label(Role::Button, "Review").click();
+    step_until(&mut h, 30, "the image", |h| {
+        h.state().review_tab().is_shown()
+    });
+    let missing = dir.path().join("no-such-detector.safetensors");
+    h.state_mut()
+        .send(Command::UseDetector(DetectorChoice::Garments(missing)));
+    h.run_steps(2);
+    h.get_by_label_contains("garments: no-such-detector");
+    h.get_by_role_and_label(Role::Button, "Detect garments")
+        .click();
+    h.run_steps(1);
+    step_until(&mut h, 30, "the failed detection", |h| {
+        !h.state().review_tab().is_detecting()
+            && h.state()
+                .status()
+                .is_some_and(|s| s.text.contains("no-such-detector"))
+    });
+    assert!(h.state().status().unwrap().is_error);
+}
+
+/// The Train tab's garment-detector section: a short training on generated scenes plots its
+/// losses live, writes the weights into the project, and hands them to Review.
+#[test]
+fn the_train_tab_trains_the_garment_detector_and_review_uses_it() {
+    use deepstyle::datasets::scenes::{SceneOptions, make_scenes};
+    use deepstyle::detect::run::DetectorChoice;
+    use deepstyle::ui::train::TrainMode;
+    let dir = tempfile::tempdir().unwrap();
+    let garments = dir.path().join("fashion-mnist");
+    common::write_fashion_mnist(&garments, 30);
+    let scenes = dir.path().join("scenes");
+    let photos = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/photos");
+    let options = SceneOptions {
+        count: 6,
+        ..SceneOptions::default()
+    };
+    make_scenes(
+        &garments,
+        Path::new(photos),
+        &scenes,
+        &options,
+        &deepstyle::jobs::Silent,
+    )
+    .unwrap();
+    let root = dir.path().join("p");
+    let mut h = open_project_app(&root);
+    h.get_by_role_and_label(Role::Button, "Train").click();
+    h.run_steps(1);
+    h.get_by_role_and_label(Role::Button, "Garment detector")
+        .click();
+    h.run_steps(1);
+    assert_eq!(h.state().train_tab().mode, TrainMode::Detector);
+    {
+        let form = &mut h.state_mut().train_tab_mut().detector.form;
+        form.data = scenes.display().to_string();
+        form.iterations = 5;
+    }
+    h.run_steps(1);
+    h.get_by_role_and_label(Role::Button, "Train detector")
+        .click();
+    step_until(&mut h, 120, "the detector's training", |h| {
+        let section = &h.state().train_tab().detector;
+        !section.is_running() && section.status().is_some()
+    });
+    let section = &h.state().train_tab().detector;
+    assert_eq!(section.points(), 5, "{:?}", section.status());
+    let weights = std::path::absolute(root.join("detectors/garments.safetensors")).unwrap();
+    assert!(weights.is_file());
+    h.get_by_label_contains("Detector trained for 5 iterations");
+    h.get_by_role_and_label(Role::Button, "Use in Review")
+        .click();
+    h.run_steps(2);
+    let chosen = &h.state().review_tab().form.detector;
+    assert!(
+        matches!(chosen, DetectorChoice::Garments(p) if std::path::absolute(p).unwrap() == weights),
+        "{chosen:?}"
+    );
+}

@@ -4,6 +4,7 @@
 pub mod export;
 pub mod import;
 pub mod read;
+pub mod scenes;
 
 /// An annotation format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -489,14 +489,17 @@ pub fn read_deepfashion(root: &Path) -> Result<AnnotationSet, ReadError> {
         })
         .collect();
     let category_path = root.join("Anno/list_category_img.txt");
-    let mut category_of: HashMap<String, &'static str> = HashMap::new();
+    // An image's boxes take its category records in order (DeepFashion has one of each per
+    // image; generated scenes list one a box); a single record serves all its boxes.
+    let mut category_of: HashMap<String, Vec<&'static str>> = HashMap::new();
     let category_text = read_text(&category_path)?;
     for (line, fields) in records(&category_text, &category_path, 2, &mut out) {
         let label = fields[1].parse::<usize>().ok();
         match label.and_then(|l| types.get(l.wrapping_sub(1)).copied().flatten()) {
-            Some(kind) => {
-                category_of.insert(fields[0].to_string(), kind);
-            }
+            Some(kind) => category_of
+                .entry(fields[0].to_string())
+                .or_default()
+                .push(kind),
             None => out.problem(
                 &category_path,
                 Some(line),
@@ -506,13 +509,20 @@ pub fn read_deepfashion(root: &Path) -> Result<AnnotationSet, ReadError> {
     }
     let bbox_path = root.join("Anno/list_bbox.txt");
     let bbox_text = read_text(&bbox_path)?;
+    let mut boxes_seen: HashMap<&str, usize> = HashMap::new();
     for (line, fields) in records(&bbox_text, &bbox_path, 5, &mut out) {
         let coords: Option<Vec<f32>> = fields[1..5].iter().map(|v| v.parse().ok()).collect();
         let Some(c) = coords else {
             out.problem(&bbox_path, Some(line), "a coordinate is not a whole number");
             continue;
         };
-        let Some(kind) = category_of.get(fields[0]).copied() else {
+        let seen = boxes_seen.entry(fields[0]).or_insert(0);
+        let kind = category_of
+            .get(fields[0])
+            .and_then(|kinds| kinds.get((*seen).min(kinds.len().saturating_sub(1))))
+            .copied();
+        *seen += 1;
+        let Some(kind) = kind else {
             out.problem(
                 &bbox_path,
                 Some(line),

@@ -6,6 +6,7 @@
 
 use rayon::prelude::*;
 
+use super::faster_rcnn::infer::GarmentDetector;
 use super::ssd::{Detection, DetectorError, PersonDetector};
 use crate::imaging;
 use crate::jobs::Reporter;
@@ -78,6 +79,8 @@ pub enum DetectError {
     Catalog(#[from] CatalogError),
     #[error(transparent)]
     Detector(#[from] DetectorError),
+    #[error("detection failed: {0}")]
+    Model(String),
     #[error("no image with id {0} in the project")]
     NoImage(i64),
 }
@@ -110,10 +113,87 @@ fn chosen_images(
     Ok((kept, skipped))
 }
 
+/// A model that finds boxes in images: the shipped person detector, or a trained garment
+/// detector.
+pub trait Detector: Sync {
+    /// The detections in each image scoring at least `min_score`, best first.
+    fn detect_images(
+        &self,
+        images: &[&image::RgbImage],
+        min_score: f32,
+    ) -> Result<Vec<Vec<Detection>>, DetectError>;
+}
+
+impl Detector for PersonDetector {
+    fn detect_images(
+        &self,
+        images: &[&image::RgbImage],
+        min_score: f32,
+    ) -> Result<Vec<Vec<Detection>>, DetectError> {
+        Ok(self.detect(images, min_score)?)
+    }
+}
+
+impl Detector for GarmentDetector {
+    fn detect_images(
+        &self,
+        images: &[&image::RgbImage],
+        min_score: f32,
+    ) -> Result<Vec<Vec<Detection>>, DetectError> {
+        images
+            .iter()
+            .map(|image| {
+                let found = self
+                    .detect(image, min_score)
+                    .map_err(|e| DetectError::Model(e.to_string()))?;
+                Ok(found
+                    .into_iter()
+                    .map(|g| Detection {
+                        rect: g.rect,
+                        score: g.score,
+                        class: g.category,
+                    })
+                    .collect())
+            })
+            .collect()
+    }
+}
+
+/// Which detector a detection runs: the shipped person detector, or garment-detector weights
+/// written by `train-detector`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum DetectorChoice {
+    #[default]
+    People,
+    Garments(std::path::PathBuf),
+}
+
+impl DetectorChoice {
+    /// Loads the detector (on the CPU).
+    pub fn load(&self) -> Result<Box<dyn Detector>, DetectError> {
+        let device = candle_core::Device::Cpu;
+        Ok(match self {
+            DetectorChoice::People => Box::new(PersonDetector::shipped(&device)?),
+            DetectorChoice::Garments(path) => Box::new(
+                GarmentDetector::from_file(path, &device)
+                    .map_err(|e| DetectError::Model(format!("{}: {e}", path.display())))?,
+            ),
+        })
+    }
+
+    /// What it finds, for buttons and job titles: "people" or "garments".
+    pub fn finds(&self) -> &'static str {
+        match self {
+            DetectorChoice::People => "people",
+            DetectorChoice::Garments(_) => "garments",
+        }
+    }
+}
+
 /// Runs `detector` over the project's images; see the module documentation.
 pub fn detect_project(
     project: &Project,
-    detector: &PersonDetector,
+    detector: &dyn Detector,
     options: &DetectOptions,
     reporter: &dyn Reporter,
     on_event: &(dyn Fn(DetectEvent) + Sync),
@@ -160,7 +240,7 @@ pub fn detect_project(
             }
         }
         let pictures: Vec<&image::RgbImage> = good.iter().map(|(_, image)| *image).collect();
-        let found = detector.detect(&pictures, options.min_score)?;
+        let found = detector.detect_images(&pictures, options.min_score)?;
         let stored: Vec<(i64, Vec<GarmentBox>)> = good
             .iter()
             .zip(&found)

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use image::RgbaImage;
 use image::imageops::FilterType;
 
-use super::animation::{AnimationOptions, encode_gif};
+use super::animation::{AnimationOptions, encode_gif, playing_order};
 use super::grid::{GridLayout, tile_captioned};
 use crate::gan::sample::LoadedGenerator;
 use crate::jobs::Reporter;
@@ -107,6 +107,42 @@ pub fn write_picture(
     })
 }
 
+/// What `picture` will look like, to show before writing it: the grid (shrunk, if need be, to
+/// at most `max_side` pixels a side), or the animation's frames in playing order at the size
+/// the generator makes them.
+pub fn preview(
+    generator: &LoadedGenerator,
+    latents: &[Vec<f32>],
+    picture: &Picture,
+    max_side: u32,
+    reporter: &dyn Reporter,
+) -> Result<Vec<RgbaImage>, RenderError> {
+    if latents.is_empty() {
+        return Err(RenderError::Empty);
+    }
+    let images = render(generator, latents, reporter)?;
+    Ok(match picture {
+        Picture::Grid { layout, captions } => {
+            vec![fit_within(
+                tile_captioned(&images, captions, layout),
+                max_side,
+            )]
+        }
+        Picture::Animation { options, .. } => playing_order(&images, options),
+    })
+}
+
+/// `image` shrunk (Triangle filter, aspect kept) so neither side exceeds `max_side`.
+fn fit_within(image: RgbaImage, max_side: u32) -> RgbaImage {
+    let longest = image.width().max(image.height());
+    if longest <= max_side.max(1) {
+        return image;
+    }
+    let shrink = |side: u32| ((side as u64 * max_side as u64) / longest as u64).max(1) as u32;
+    let (width, height) = (shrink(image.width()), shrink(image.height()));
+    image::imageops::resize(&image, width, height, FilterType::Triangle)
+}
+
 /// `image` enlarged `scale` times (1 to 64) with hard pixels.
 pub fn enlarge(image: &RgbaImage, scale: u32) -> RgbaImage {
     let scale = scale.clamp(1, 64);
@@ -137,6 +173,50 @@ mod tests {
 
     fn shipped() -> LoadedGenerator {
         crate::gan::sample::load_shipped_generator(&candle_core::Device::Cpu).unwrap()
+    }
+
+    #[test]
+    fn a_preview_is_the_grid_to_be_written_or_the_frames_in_playing_order() {
+        let generator = shipped();
+        let latents: Vec<Vec<f32>> = (0..3)
+            .map(|s| crate::latent::z_from_seed(s, generator.z_dim()))
+            .collect();
+        let layout = GridLayout {
+            cols: 3,
+            padding: 1,
+            scale: 2,
+            ..GridLayout::default()
+        };
+        let grid = Picture::Grid {
+            layout,
+            captions: Vec::new(),
+        };
+        let shown = preview(&generator, &latents, &grid, 4096, &Silent).unwrap();
+        assert_eq!(shown.len(), 1);
+        assert_eq!((shown[0].width(), shown[0].height()), (3 * 64 + 4, 64 + 2));
+        // A grid larger than the preview's bound is shrunk with its aspect kept.
+        let shrunk = preview(&generator, &latents, &grid, 98, &Silent).unwrap();
+        assert_eq!((shrunk[0].width(), shrunk[0].height()), (98, 33));
+
+        let animation = Picture::Animation {
+            options: AnimationOptions {
+                ping_pong: true,
+                ..AnimationOptions::default()
+            },
+            scale: 4,
+        };
+        let frames = preview(&generator, &latents, &animation, 4096, &Silent).unwrap();
+        assert_eq!(
+            frames.len(),
+            4,
+            "forward and back without repeating the ends"
+        );
+        assert_eq!(frames[0].width(), 32);
+        assert_eq!(frames[1], frames[3]);
+        assert!(matches!(
+            preview(&generator, &[], &grid, 4096, &Silent),
+            Err(RenderError::Empty)
+        ));
     }
 
     #[test]

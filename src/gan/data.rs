@@ -361,17 +361,15 @@ fn load_fashion_mnist(
 }
 
 /// One Fashion-MNIST split (`train` or `t10k`) prepared as `spec` says, with its labels.
-pub fn load_fashion_mnist_split(
-    dir: &Path,
-    split: &str,
-    spec: ImageSpec,
-) -> Result<(Dataset, Vec<u8>), DataError> {
+/// A Fashion-MNIST split as it is stored: the images' bytes one after another, their labels,
+/// and the images' side (28).
+pub fn read_fashion_mnist(dir: &Path, split: &str) -> Result<(Vec<u8>, Vec<u8>, u32), DataError> {
     let path = idx_path(dir, &format!("{split}-images-idx3-ubyte"))?;
     let (dims, data) = read_idx(&path)?;
-    if dims.len() != 3 {
+    if dims.len() != 3 || dims[1] != dims[2] || dims[1] == 0 {
         return Err(DataError::File {
             path,
-            reason: format!("expected N x 28 x 28 images, found dimensions {dims:?}"),
+            reason: format!("expected N square images, found dimensions {dims:?}"),
         });
     }
     let labels_path = idx_path(dir, &format!("{split}-labels-idx1-ubyte"))?;
@@ -382,7 +380,23 @@ pub fn load_fashion_mnist_split(
             reason: format!("{} labels for {} images", labels.len(), dims[0]),
         });
     }
-    let (n, h, w) = (dims[0], dims[1], dims[2]);
+    if dims[0] == 0 {
+        return Err(DataError::File {
+            path,
+            reason: "holds no images".into(),
+        });
+    }
+    Ok((data, labels, dims[1] as u32))
+}
+
+pub fn load_fashion_mnist_split(
+    dir: &Path,
+    split: &str,
+    spec: ImageSpec,
+) -> Result<(Dataset, Vec<u8>), DataError> {
+    let (data, labels, side) = read_fashion_mnist(dir, split)?;
+    let (h, w) = (side as usize, side as usize);
+    let n = labels.len();
     let images: Vec<Vec<u8>> = (0..n)
         .into_par_iter()
         .map(|i| {

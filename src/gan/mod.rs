@@ -7,6 +7,7 @@
 pub mod adam;
 pub mod config;
 pub mod data;
+pub mod estimate;
 pub mod model;
 pub mod quality;
 pub mod sample;

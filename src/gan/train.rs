@@ -128,6 +128,8 @@ pub enum TrainError {
     Candle(#[from] candle_core::Error),
     #[error("could not start {0} compute threads")]
     Threads(usize),
+    #[error("cancelled")]
+    Cancelled,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -22,6 +22,7 @@ pub mod isa;
 mod layout;
 mod plan;
 mod pointwise;
+mod roi_align;
 mod scratch;
 mod sgemm;
 pub mod threads;
@@ -40,6 +41,7 @@ pub use gemm::{MatRef, matmul};
 pub use isa::Isa;
 pub use layout::{ConvGeometry, col2im, im2col};
 pub use pointwise::{bias_relu6, pointwise_conv2d};
+pub use roi_align::{RoiAlign, roi_align};
 
 use candle_core::{CpuStorage, Layout};
 

@@ -47,11 +47,14 @@ impl CustomOp3 for Pointwise {
             f32_slice(b, b_layout)?,
         );
         let plane = h * width;
-        let mut out = vec![0f32; n * c_out * plane];
-        for (image, dst) in out.chunks_mut(c_out * plane).enumerate() {
-            for (row, value) in dst.chunks_mut(plane).zip(bias) {
-                row.fill(*value);
+        // The output starts as the bias (written once, without zeroing it first).
+        let mut out = Vec::with_capacity(n * c_out * plane);
+        for _ in 0..n {
+            for value in bias {
+                out.extend(std::iter::repeat_n(*value, plane));
             }
+        }
+        for (image, dst) in out.chunks_mut(c_out * plane).enumerate() {
             let input = MatRef::row_major(
                 &x[image * c * plane..(image + 1) * c * plane],
                 c,
@@ -158,10 +161,18 @@ mod tests {
     #[test]
     fn matches_candles_convolution_with_bias_and_relu6() {
         let device = Device::Cpu;
-        let x = Tensor::randn(0f32, 2.0, (2, 7, 5, 6), &device).unwrap();
-        let w = Tensor::randn(0f32, 1.0, (4, 7, 1, 1), &device).unwrap();
-        let b = Tensor::randn(0f32, 1.0, 4, &device).unwrap();
-        for relu6 in [false, true] {
+        for (n, c, h, w, c_out) in [(2, 7, 5, 6, 4), (2, 13, 19, 23, 40), (1, 3, 40, 41, 300)] {
+            for relu6 in [false, true] {
+                compare(&device, (n, c, h, w), c_out, relu6);
+            }
+        }
+    }
+
+    fn compare(device: &Device, shape: (usize, usize, usize, usize), c_out: usize, relu6: bool) {
+        let x = Tensor::randn(0f32, 2.0, shape, device).unwrap();
+        let w = Tensor::randn(0f32, 1.0, (c_out, shape.1, 1, 1), device).unwrap();
+        let b = Tensor::randn(0f32, 1.0, c_out, device).unwrap();
+        {
             let ours = pointwise_conv2d(&x, &w, &b, relu6).unwrap();
             let tracked = candle_core::Var::from_tensor(&x).unwrap();
             let theirs = pointwise_conv2d(tracked.as_tensor(), &w, &b, relu6).unwrap();
@@ -173,7 +184,7 @@ mod tests {
                 .unwrap()
                 .to_scalar::<f32>()
                 .unwrap();
-            assert!(diff < 1e-4, "{diff}");
+            assert!(diff < 1e-4, "{shape:?} -> {c_out}, relu6 {relu6}: {diff}");
         }
     }
 }

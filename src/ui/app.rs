@@ -378,6 +378,7 @@ impl StudioApp {
             }
             Command::OpenRun(dir) => self.train.open_run(ctx, dir),
             Command::Detect(scope) => self.review.detect(ctx, scope, &mut self.commands),
+            Command::UseDetector(choice) => self.review.form.detector = choice,
             Command::LoadGenerator(source) => self.explore.load(source),
             Command::UsePicks(samples) => self.explore.use_picks(samples),
             Command::Export(kind, path) => self.export.start(ctx, kind, path),

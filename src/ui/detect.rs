@@ -1,10 +1,12 @@
-//! Detection from the window: a job that runs the person detector over the whole project or
+//! Detection from the window: a job that runs the person detector (or a trained garment
+//! detector) over the whole project or
 //! some images (a Library selection, the image in Review, what an import or scrape just
 //! added), with progress and cancel. The Review tab owns it; other tabs ask with
 //! [`Command::Detect`](super::tab::Command::Detect).
 
-use crate::detect::run::{self, DetectEvent, DetectOptions, DetectReport, detect_project};
-use crate::detect::ssd::PersonDetector;
+use crate::detect::run::{
+    self, DetectEvent, DetectOptions, DetectReport, DetectorChoice, detect_project,
+};
 use crate::jobs::{self, JobError, JobHandle};
 use crate::project::Project;
 
@@ -48,6 +50,7 @@ impl DetectRunner {
         ctx: &egui::Context,
         scope: DetectScope,
         min_score: f32,
+        choice: &DetectorChoice,
     ) -> Result<(), String> {
         let Some(project) = self.project.clone() else {
             return Err("Open a project before detecting.".into());
@@ -55,13 +58,15 @@ impl DetectRunner {
         if self.job.is_some() {
             return Err("Detection is running: wait for it or cancel it first.".into());
         }
+        let finds = choice.finds();
         let (title, images) = match scope {
-            DetectScope::Project => ("Detect people".to_string(), None),
+            DetectScope::Project => (format!("Detect {finds}"), None),
             DetectScope::Images(ids) if ids.is_empty() => return Ok(()),
             DetectScope::Images(ids) => {
-                (format!("Detect people in {} images", ids.len()), Some(ids))
+                (format!("Detect {finds} in {} images", ids.len()), Some(ids))
             }
         };
+        let choice = choice.clone();
         let options = DetectOptions {
             min_score,
             images,
@@ -73,10 +78,11 @@ impl DetectRunner {
             title,
             move || repaint.request_repaint(),
             move |job| {
-                let detector = PersonDetector::shipped(&candle_core::Device::Cpu)
-                    .map_err(|e| JobError::failed(&e))?;
-                detect_project(&project, &detector, &options, job, &|event| job.emit(event))
-                    .map_err(|e| JobError::failed(&e))
+                let detector = choice.load().map_err(|e| JobError::failed(&e))?;
+                detect_project(&project, detector.as_ref(), &options, job, &|event| {
+                    job.emit(event)
+                })
+                .map_err(|e| JobError::failed(&e))
             },
         ));
         Ok(())

@@ -8,6 +8,7 @@ use crossbeam_channel::Receiver;
 
 use super::export::ExportKind;
 use super::tab::Command;
+use crate::detect::run::DetectorChoice;
 use crate::gan::sampler::GeneratorSource;
 
 /// What the user is picking a path for.
@@ -27,6 +28,8 @@ pub enum Dialog {
     LoadLatents,
     /// A folder to export the project's boxes into.
     SaveAnnotations,
+    /// Garment-detector weights for the Detect buttons.
+    DetectorWeights,
 }
 
 impl Dialog {
@@ -57,6 +60,7 @@ impl Dialog {
             Dialog::SaveLatents => Command::Export(ExportKind::Latents, first),
             Dialog::LoadLatents => Command::Export(ExportKind::LoadLatents, first),
             Dialog::SaveAnnotations => Command::Export(ExportKind::Annotations, first),
+            Dialog::DetectorWeights => Command::UseDetector(DetectorChoice::Garments(first)),
         })
     }
 
@@ -156,6 +160,12 @@ impl PendingDialog {
                     .pick_folder()
                     .into_iter()
                     .collect(),
+                Dialog::DetectorWeights => dialog
+                    .set_title("Choose garment-detector weights (from train-detector)")
+                    .add_filter("Detector weights", &["safetensors"])
+                    .pick_file()
+                    .into_iter()
+                    .collect(),
                 Dialog::ImportFolder => dialog
                     .set_title("Import a folder of images")
                     .pick_folders()
@@ -195,7 +205,7 @@ mod tests {
         );
         assert_eq!(
             Dialog::ImportFiles.answer(vec![a.clone(), b.clone()]),
-            Some(Command::Import(vec![a.clone(), b]))
+            Some(Command::Import(vec![a.clone(), b.clone()]))
         );
         assert_eq!(
             Dialog::NewProject.answer(vec![a.clone()]),
@@ -211,6 +221,10 @@ mod tests {
         assert_eq!(
             Dialog::SavePng.answer(vec![a.clone()]),
             Some(Command::Export(ExportKind::Png, a))
+        );
+        assert_eq!(
+            Dialog::DetectorWeights.answer(vec![b.clone()]),
+            Some(Command::UseDetector(DetectorChoice::Garments(b)))
         );
         assert!(Dialog::SaveLatents.starts_in_exports() && !Dialog::OpenRun.starts_in_exports());
     }

@@ -13,7 +13,7 @@ use crate::datasets::Format;
 use crate::datasets::export::{ExportError as AnnotationsError, export_annotations};
 use crate::export::animation::AnimationOptions;
 use crate::export::grid::{GridLayout, Upscale};
-use crate::export::render::{Picture, RenderError, write_picture};
+use crate::export::render::{Picture, RenderError, preview, write_picture};
 use crate::gan::sampler::GeneratorSource;
 use crate::jobs::{self, JobError, JobHandle};
 use crate::latent::explorer::{AnimationPath, Explorer, Selection};
@@ -21,10 +21,31 @@ use crate::latent::file::LatentFile;
 use crate::latent::sample::Sample;
 use crate::project::Project;
 
+use super::Tab;
 use super::dialogs::Dialog;
+use super::follow::Follow;
 use super::jobs_bar::JobView;
 use super::tab::{Command, Commands, Status, StudioTab, restore_form, save_form};
-use super::widgets::status_ui;
+use super::widgets::{placeholder, status_ui, upload_texture};
+
+/// The longest side of a grid preview, in pixels (larger grids are shown shrunk).
+const PREVIEW_MAX_SIDE: u32 = 2048;
+
+/// Which export the preview shows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum PreviewOf {
+    #[default]
+    Grid,
+    Animation,
+}
+
+/// What a preview depends on: the generator, the latents and how they are laid out.
+#[derive(Debug, Clone, PartialEq)]
+struct PreviewKey {
+    source: GeneratorSource,
+    latents: Vec<Vec<f32>>,
+    picture: Picture,
+}
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
@@ -86,6 +107,12 @@ pub struct ExportTab {
     project: Option<Project>,
     running: Option<JobHandle<(), Exported>>,
     status: Option<Status>,
+    /// Which export the preview shows.
+    pub preview_of: PreviewOf,
+    /// The preview's pictures (one grid, or the animation's frames), rendered in a worker.
+    preview: Follow<PreviewKey, Vec<egui::TextureHandle>>,
+    /// Whether the tab was drawn at the last frame: the preview renders only while it shows.
+    on_screen: bool,
 }
 
 impl ExportTab {
@@ -98,6 +125,158 @@ impl ExportTab {
 
     pub fn is_busy(&self) -> bool {
         self.running.is_some()
+    }
+
+    /// The newest preview's pictures: their count and the first one's size in pixels.
+    pub fn preview_shown(&self) -> Option<(usize, [usize; 2])> {
+        let textures = self.preview.latest()?.as_ref().ok()?;
+        Some((textures.len(), textures.first()?.size()))
+    }
+
+    /// Whether the preview shows the form's current settings.
+    pub fn preview_is_current(&self) -> bool {
+        self.preview_key()
+            .is_some_and(|key| self.preview.for_key(&key).is_some())
+    }
+
+    /// The picture the preview should show now, `None` when there is nothing to show.
+    fn preview_key(&self) -> Option<PreviewKey> {
+        let form = &self.form;
+        let (latents, picture) = match self.preview_of {
+            PreviewOf::Grid => {
+                let selection = self.explorer.selection(form.selection);
+                let captions = if form.captions {
+                    selection.iter().map(Sample::caption).collect()
+                } else {
+                    Vec::new()
+                };
+                let latents = selection.into_iter().map(|s| s.z).collect();
+                let layout = form.layout;
+                (latents, Picture::Grid { layout, captions })
+            }
+            PreviewOf::Animation => {
+                let latents = self
+                    .explorer
+                    .animation_latents(form.animation_path, form.frames);
+                // Delay and looping only change the playback; the frames stay.
+                let options = AnimationOptions {
+                    ping_pong: form.animation.ping_pong,
+                    ..AnimationOptions::default()
+                };
+                let picture = Picture::Animation { options, scale: 1 };
+                (latents, picture)
+            }
+        };
+        let enough = match self.preview_of {
+            PreviewOf::Grid => 1,
+            PreviewOf::Animation => 2,
+        };
+        (latents.len() >= enough).then(|| PreviewKey {
+            source: self.source.clone(),
+            latents,
+            picture,
+        })
+    }
+
+    fn follow_preview(&mut self, ctx: &egui::Context) {
+        let key = self.preview_key();
+        self.preview.logic(ctx, key, |key| {
+            let key = key.clone();
+            let repaint = ctx.clone();
+            let ctx = ctx.clone();
+            jobs::spawn(
+                "Preview the export",
+                move || repaint.request_repaint(),
+                move |job| {
+                    let generator = key.source.load(&Device::Cpu).map_err(JobError::Failed)?;
+                    let images = preview(
+                        &generator,
+                        &key.latents,
+                        &key.picture,
+                        PREVIEW_MAX_SIDE,
+                        job,
+                    )
+                    .map_err(|e| match e {
+                        RenderError::Cancelled => JobError::Cancelled,
+                        other => JobError::failed(&other),
+                    })?;
+                    Ok(images
+                        .iter()
+                        .enumerate()
+                        .map(|(i, image)| {
+                            upload_texture(
+                                &ctx,
+                                format!("export-preview-{i}"),
+                                image,
+                                egui::TextureOptions::NEAREST,
+                            )
+                        })
+                        .collect())
+                },
+            )
+        });
+    }
+
+    /// The preview: the grid as it will be written, or the animation playing at its speed.
+    fn preview_ui(&mut self, ui: &mut egui::Ui, commands: &mut Commands) {
+        ui.horizontal(|ui| {
+            ui.heading("Preview");
+            ui.radio_value(&mut self.preview_of, PreviewOf::Grid, "grid");
+            ui.radio_value(&mut self.preview_of, PreviewOf::Animation, "animation");
+            if self.preview.is_working() {
+                ui.spinner();
+            }
+        });
+        let Some(key) = self.preview_key() else {
+            ui.add_space(12.0);
+            ui.label(match self.preview_of {
+                PreviewOf::Grid => "Nothing selected: pick samples or star favourites in Explore.",
+                PreviewOf::Animation => {
+                    "An animation needs two picks, or two favourites to loop through."
+                }
+            });
+            if ui.button("Open Explore").clicked() {
+                commands.push(Command::ShowTab(Tab::Explore));
+            }
+            return;
+        };
+        let textures = match self.preview.latest() {
+            Some(Ok(textures)) if !textures.is_empty() => textures,
+            Some(Err(e)) => {
+                ui.colored_label(ui.visuals().error_fg_color, format!("No preview: {e}"));
+                return;
+            }
+            _ => {
+                let side = ui.available_width().min(ui.available_height()).max(64.0);
+                let (rect, _) =
+                    ui.allocate_exact_size(egui::vec2(side, side), egui::Sense::hover());
+                placeholder(ui, rect, Some("Rendering…"));
+                return;
+            }
+        };
+        let texture = match key.picture {
+            Picture::Grid { .. } => &textures[0],
+            Picture::Animation { .. } => {
+                let delay = self.form.animation.frame_delay_ms.max(10) as f64 / 1000.0;
+                let elapsed = ui.input(|i| i.time);
+                let step = (elapsed / delay) as usize;
+                let index = if self.form.animation.looping {
+                    step % textures.len()
+                } else {
+                    step.min(textures.len() - 1)
+                };
+                ui.ctx()
+                    .request_repaint_after(std::time::Duration::from_secs_f64(delay));
+                &textures[index]
+            }
+        };
+        let room = ui.available_size();
+        let size = texture.size_vec2();
+        let fit = (room.x / size.x).min(room.y / size.y).max(0.01);
+        ui.add(
+            egui::Image::new((texture.id(), size * fit))
+                .alt_text(format!("export preview {}x{}", size.x, size.y)),
+        );
     }
 
     /// Takes the explorer's latents and generator (plain data, copied).
@@ -199,11 +378,11 @@ impl ExportTab {
             });
         let count = self.explorer.selection(form.selection).len();
         ui.label(format!("{count} image(s)"));
-        ui.horizontal(|ui| {
+        ui.horizontal_wrapped(|ui| {
             ui.add(egui::Slider::new(&mut form.layout.cols, 1..=16).text("columns"));
             ui.add(egui::Slider::new(&mut form.layout.padding, 0..=32).text("padding"));
         });
-        ui.horizontal(|ui| {
+        ui.horizontal_wrapped(|ui| {
             ui.label("Background");
             ui.color_edit_button_srgba_unmultiplied(&mut form.layout.background);
             ui.add(egui::Slider::new(&mut form.layout.scale, 1..=16).text("upscale"));
@@ -219,7 +398,7 @@ impl ExportTab {
         }
         ui.separator();
         ui.heading("Animation (GIF)");
-        ui.horizontal(|ui| {
+        ui.horizontal_wrapped(|ui| {
             ui.radio_value(
                 &mut form.animation_path,
                 AnimationPath::Picks,
@@ -231,7 +410,7 @@ impl ExportTab {
                 "loop through favourites",
             );
         });
-        ui.horizontal(|ui| {
+        ui.horizontal_wrapped(|ui| {
             ui.add(egui::Slider::new(&mut form.frames, 2..=120).text("frames per leg"));
             ui.add(
                 egui::Slider::new(&mut form.animation.frame_delay_ms, 20..=1000)
@@ -239,7 +418,7 @@ impl ExportTab {
             );
             ui.add(egui::Slider::new(&mut form.animation_scale, 1..=16).text("upscale"));
         });
-        ui.horizontal(|ui| {
+        ui.horizontal_wrapped(|ui| {
             ui.checkbox(&mut form.animation.looping, "loop");
             ui.checkbox(&mut form.animation.ping_pong, "forward and back");
         });
@@ -256,7 +435,7 @@ impl ExportTab {
         }
         ui.separator();
         ui.heading("Latent vectors (JSON)");
-        ui.horizontal(|ui| {
+        ui.horizontal_wrapped(|ui| {
             if ui
                 .add_enabled(
                     !busy && count > 0,
@@ -275,7 +454,7 @@ impl ExportTab {
         });
         ui.separator();
         ui.heading("Boxes (COCO, YOLO, Pascal VOC)");
-        ui.horizontal(|ui| {
+        ui.horizontal_wrapped(|ui| {
             for format in Format::ALL {
                 ui.radio_value(&mut self.form.annotations, format, format.name());
             }
@@ -302,9 +481,12 @@ impl ExportTab {
 }
 
 impl StudioTab for ExportTab {
-    fn logic(&mut self, _ctx: &egui::Context, project: Option<&Project>, commands: &mut Commands) {
+    fn logic(&mut self, ctx: &egui::Context, project: Option<&Project>, commands: &mut Commands) {
         if self.project.as_ref().map(Project::root) != project.map(Project::root) {
             self.project = project.cloned();
+        }
+        if std::mem::take(&mut self.on_screen) {
+            self.follow_preview(ctx);
         }
         let Some(job) = &mut self.running else {
             return;
@@ -332,11 +514,25 @@ impl StudioTab for ExportTab {
     }
 
     fn ui(&mut self, ui: &mut egui::Ui, commands: &mut Commands) {
-        self.form_ui(ui, commands);
+        self.on_screen = true;
+        egui::Panel::right("export-preview")
+            .resizable(true)
+            .default_size(ui.available_width() * 0.38)
+            .show(ui, |ui| self.preview_ui(ui, commands));
+        egui::CentralPanel::default().show(ui, |ui| {
+            egui::ScrollArea::vertical().show(ui, |ui| self.form_ui(ui, commands));
+        });
     }
 
     fn jobs(&self) -> Vec<&dyn JobView> {
-        self.running.iter().map(|j| j as &dyn JobView).collect()
+        let mut jobs: Vec<&dyn JobView> = Vec::new();
+        if let Some(job) = &self.running {
+            jobs.push(job);
+        }
+        if let Some(job) = self.preview.job() {
+            jobs.push(job);
+        }
+        jobs
     }
 
     fn save(&self, storage: &mut dyn eframe::Storage) {

@@ -220,10 +220,11 @@ impl LibraryView {
                         .show_value(false),
                 );
                 if ui
-                    .button("Detect people")
+                    .button("Detect")
                     .on_hover_text(
-                        "Find the people (on runway photos, the outfits) in every image not yet \
-                         reviewed; the boxes appear in Review",
+                        "Run the detector chosen in Review (the person detector unless you chose \
+                         garment-detector weights) over every image not yet reviewed; the boxes \
+                         appear in Review",
                     )
                     .clicked()
                 {
@@ -373,7 +374,7 @@ impl LibraryView {
                 row("Status", image.status.clone());
                 row("SHA-256", image.sha256[..16].to_string() + "…");
             });
-        if ui.button("Detect people in this image").clicked() {
+        if ui.button("Detect in this image").clicked() {
             commands.push(Command::Detect(DetectScope::Images(vec![image.id])));
         }
         if let Some(reason) = self.failed.get(&image.sha256) {

@@ -7,11 +7,13 @@ pub mod detect;
 pub mod dialogs;
 pub mod explore;
 pub mod export;
+pub mod follow;
 pub mod jobs_bar;
 pub mod library;
 pub mod review;
 pub mod tab;
 pub mod train;
+pub mod train_detector;
 pub mod widgets;
 
 pub use app::{Startup, StudioApp, Tab};

@@ -60,8 +60,10 @@ pub enum Command {
     OpenRun(PathBuf),
     /// Load a generator into the explorer.
     LoadGenerator(GeneratorSource),
-    /// Run the person detector over these images (its boxes appear in Review).
+    /// Run the chosen detector over these images (its boxes appear in Review).
     Detect(DetectScope),
+    /// Make this the detector the Detect buttons run.
+    UseDetector(crate::detect::run::DetectorChoice),
     /// Add these samples to the explorer's picks.
     UsePicks(Vec<Sample>),
     /// Write (or, for latents, read) an export file.

@@ -10,6 +10,7 @@ use crate::device::DeviceChoice;
 use crate::gan::GanConfig;
 use crate::gan::config::{IMAGE_SIZES, Resize};
 use crate::gan::data::DataSource;
+use crate::gan::estimate::{RunEstimate, data_warning, estimate_run, format_duration};
 use crate::gan::train::{
     self, PauseFlag, RunHistory, StepMetrics, TrainEvent, TrainRequest, TrainSummary,
 };
@@ -17,8 +18,10 @@ use crate::jobs::{self, JobError, JobHandle, Progress};
 use crate::project::Project;
 
 use super::dialogs::Dialog;
+use super::follow::Follow;
 use super::jobs_bar::JobView;
 use super::tab::{Command, Commands, Status, StudioTab, restore_form, save_form};
+use super::train_detector::DetectorSection;
 use super::widgets::{color_image, status_ui};
 
 /// TensorBoard's smoothing: an exponential moving average, debiased for its zero start.
@@ -47,15 +50,51 @@ pub struct TrainForm {
 }
 
 impl Default for TrainForm {
+    /// A run sized for a CPU: 32x32 RGB at width 32 in batches of 32, samples every 50
+    /// iterations, so garments show within minutes (on a GPU, raise the size and width).
     fn default() -> Self {
         TrainForm {
             data: String::new(),
             run_name: "dcgan".into(),
             config: GanConfig {
+                image_size: 32,
+                ngf: 32,
+                ndf: 32,
+                batch_size: 32,
+                iterations: 2_000,
+                sample_every: 50,
+                checkpoint_every: 250,
                 threads: Some(GanConfig::default().compute_threads()),
                 ..GanConfig::default()
             },
             device: DeviceChoice::Cpu,
+        }
+    }
+}
+
+/// What an iteration's cost depends on: the networks' shapes, the batch, the threads and the
+/// device (not the run's length, seed or learning rate).
+#[derive(Debug, Clone, PartialEq)]
+struct CostKey {
+    config: GanConfig,
+    device: DeviceChoice,
+}
+
+impl CostKey {
+    fn of(form: &TrainForm) -> CostKey {
+        let c = &form.config;
+        CostKey {
+            config: GanConfig {
+                image_size: c.image_size,
+                channels: c.channels,
+                z_dim: c.z_dim,
+                ngf: c.ngf,
+                ndf: c.ndf,
+                batch_size: c.batch_size,
+                threads: Some(c.compute_threads()),
+                ..GanConfig::default()
+            },
+            device: form.device,
         }
     }
 }
@@ -88,13 +127,32 @@ impl JobView for TrainJob {
     }
 }
 
+/// A project's crops by category, and its image count.
+type DataCounts = (Vec<(String, u64)>, u64);
+
+/// What the Train tab trains.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TrainMode {
+    #[default]
+    Gan,
+    Detector,
+}
+
 #[derive(Default)]
 pub struct TrainTab {
     pub form: TrainForm,
+    pub mode: TrainMode,
+    /// The garment detector's training.
+    pub detector: DetectorSection,
     project: Option<Project>,
-    /// The project's crops by category, and the job reading them.
+    /// The project's crops by category and its image count, and the job reading them.
     crops: Vec<(String, u64)>,
-    crops_job: Option<JobHandle<(), Vec<(String, u64)>>>,
+    images: u64,
+    crops_job: Option<JobHandle<(), DataCounts>>,
+    /// The form's run, timed on its device.
+    estimate: Follow<CostKey, RunEstimate>,
+    /// Whether the tab was drawn at the last frame: runs are timed only while it shows.
+    on_screen: bool,
     job: Option<TrainJob>,
     history_job: Option<JobHandle<(), (PathBuf, RunHistory)>>,
     pause: PauseFlag,
@@ -116,6 +174,7 @@ pub struct TrainTab {
 
 impl TrainTab {
     const FORM_KEY: &'static str = "deepstyle-train-form";
+    const DETECTOR_FORM_KEY: &'static str = "deepstyle-detector-form";
 
     /// Points received by the loss plot so far.
     pub fn points(&self) -> usize {
@@ -155,10 +214,16 @@ impl TrainTab {
             "Count crops",
             move || ctx.request_repaint(),
             move |_job| {
+                let counts = |catalog: crate::project::Catalog| {
+                    Ok((
+                        crate::export::crops::crop_counts(&catalog)?,
+                        catalog.image_count()?,
+                    ))
+                };
                 project
                     .catalog()
-                    .and_then(|c| crate::export::crops::crop_counts(&c))
-                    .map_err(|e| JobError::failed(&e))
+                    .and_then(counts)
+                    .map_err(|e: crate::project::CatalogError| JobError::failed(&e))
             },
         ));
     }
@@ -170,8 +235,22 @@ impl TrainTab {
         job.poll();
         if let Some(outcome) = job.take_outcome() {
             self.crops_job = None;
-            self.crops = outcome.unwrap_or_default();
+            (self.crops, self.images) = outcome.unwrap_or_default();
         }
+    }
+
+    /// The estimate of the form's run, once its iterations have been timed.
+    pub fn estimate(&self) -> Option<&Result<RunEstimate, String>> {
+        self.estimate.for_key(&CostKey::of(&self.form))
+    }
+
+    /// Images the run would train on when its data is the project: its crops, else its photos.
+    fn project_images(&self) -> Option<u64> {
+        if !self.form.data.trim().is_empty() || self.project.is_none() {
+            return None;
+        }
+        let crops: u64 = self.crops.iter().map(|(_, n)| n).sum();
+        Some(if crops > 0 { crops } else { self.images })
     }
 
     fn say(&mut self, text: impl Into<String>) {
@@ -385,6 +464,20 @@ impl TrainTab {
     }
 
     fn train_ui(&mut self, ui: &mut egui::Ui, commands: &mut Commands) {
+        egui::Panel::top("train-mode").show(ui, |ui| {
+            ui.horizontal(|ui| {
+                ui.selectable_value(&mut self.mode, TrainMode::Gan, "DCGAN (garments)");
+                ui.selectable_value(&mut self.mode, TrainMode::Detector, "Garment detector");
+            });
+        });
+        if self.mode == TrainMode::Detector {
+            let project = self.project.clone();
+            egui::CentralPanel::default().show(ui, |ui| {
+                egui::ScrollArea::vertical()
+                    .show(ui, |ui| self.detector.ui(ui, project.as_ref(), commands));
+            });
+            return;
+        }
         egui::Panel::left("train-form")
             .default_size(300.0)
             .show(ui, |ui| {
@@ -556,10 +649,57 @@ impl TrainTab {
                 commands.push(Command::Ask(Dialog::OpenRun));
             }
         });
+        self.estimate_ui(ui);
         if let Some(status) = &self.status {
             status_ui(ui, status);
         }
         for warning in &self.warnings {
+            ui.colored_label(ui.visuals().warn_fg_color, warning);
+        }
+    }
+
+    /// Before a run: what it would take on the chosen device and whether the data suffice.
+    fn estimate_ui(&self, ui: &mut egui::Ui) {
+        if self.job.is_some() {
+            return;
+        }
+        let c = &self.form.config;
+        match self.estimate() {
+            Some(Ok(e)) => {
+                let per = e.secs_per_iteration;
+                ui.label(format!(
+                    "Estimated on {}: {:.2} s per iteration, {} for {} iterations, \
+                     first samples after {}",
+                    match self.form.device {
+                        DeviceChoice::Cpu => "the CPU",
+                        DeviceChoice::Cuda => "the CUDA GPU",
+                        DeviceChoice::Metal => "the Metal GPU",
+                    },
+                    per,
+                    format_duration(per * c.iterations as f64),
+                    c.iterations,
+                    format_duration(per * c.sample_every.min(c.iterations) as f64),
+                ));
+                if per * c.iterations as f64 > 4.0 * 3600.0 {
+                    ui.colored_label(
+                        ui.visuals().warn_fg_color,
+                        "A long run for this device: a smaller image size, width or batch \
+                         shows garments sooner.",
+                    );
+                }
+            }
+            Some(Err(e)) => {
+                ui.colored_label(ui.visuals().error_fg_color, format!("Not estimated: {e}"));
+            }
+            None if self.estimate.is_working() => {
+                ui.horizontal(|ui| {
+                    ui.spinner();
+                    ui.weak("Timing a few iterations to estimate the run…");
+                });
+            }
+            None => {}
+        }
+        if let Some(warning) = self.project_images().and_then(|n| data_warning(c, n)) {
             ui.colored_label(ui.visuals().warn_fg_color, warning);
         }
     }
@@ -684,9 +824,29 @@ impl StudioTab for TrainTab {
         }
         self.poll_crops();
         self.poll(ctx);
+        self.detector.logic(self.project.as_ref());
+        // Nothing is timed while a run trains (it would slow the run and time a busy machine)
+        // or while another tab shows.
+        let shown = std::mem::take(&mut self.on_screen) && self.mode == TrainMode::Gan;
+        let key = (self.job.is_none() && shown).then(|| CostKey::of(&self.form));
+        let (config, device) = (self.form.config.clone(), self.form.device);
+        self.estimate.logic(ctx, key, |_| {
+            let ctx = ctx.clone();
+            jobs::spawn(
+                "Estimate the run",
+                move || ctx.request_repaint(),
+                move |job| {
+                    estimate_run(&config, device, job).map_err(|e| match e {
+                        crate::gan::train::TrainError::Cancelled => JobError::Cancelled,
+                        other => JobError::failed(&other),
+                    })
+                },
+            )
+        });
     }
 
     fn ui(&mut self, ui: &mut egui::Ui, commands: &mut Commands) {
+        self.on_screen = true;
         self.train_ui(ui, commands);
     }
 
@@ -698,16 +858,26 @@ impl StudioTab for TrainTab {
         if let Some(job) = &self.history_job {
             jobs.push(job);
         }
+        if let Some(job) = self.estimate.job() {
+            jobs.push(job);
+        }
+        if let Some(job) = self.detector.job() {
+            jobs.push(job);
+        }
         jobs
     }
 
     fn save(&self, storage: &mut dyn eframe::Storage) {
         save_form(storage, Self::FORM_KEY, &self.form);
+        save_form(storage, Self::DETECTOR_FORM_KEY, &self.detector.form);
     }
 
     fn restore(&mut self, storage: &dyn eframe::Storage) {
         if let Some(form) = restore_form(storage, Self::FORM_KEY) {
             self.form = form;
+        }
+        if let Some(form) = restore_form(storage, Self::DETECTOR_FORM_KEY) {
+            self.detector.form = form;
         }
     }
 }
@@ -723,15 +893,6 @@ fn drag_row<N: egui::emath::Numeric>(
     ui.add(egui::DragValue::new(value).speed(speed).range(range))
         .labelled_by(label.id);
     ui.end_row();
-}
-
-fn format_duration(secs: f64) -> String {
-    let secs = secs.max(0.0) as u64;
-    match secs {
-        0..60 => format!("{secs} s"),
-        60..3600 => format!("{} min", secs / 60),
-        _ => format!("{} h {} min", secs / 3600, (secs % 3600) / 60),
-    }
 }
 
 #[cfg(test)]

@@ -124,4 +124,60 @@ impl egui::DroppedFile for Dropped {
 pub fn dropped(path: &std::path::Path) -> egui::DroppedFileHandle {
     std::sync::Arc::new(Dropped(path.to_path_buf()))
 }
+/// Fashion-MNIST's train split in IDX form: `count` 28x28 garments, class `i % 10`, each a
+/// bright shape whose size depends on its class and index.
+pub fn write_fashion_mnist(dir: &Path, count: usize) {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut images = vec![0, 0, 8, 3];
+    for dim in [count as u32, 28, 28] {
+        images.extend(dim.to_be_bytes());
+    }
+    let mut labels = vec![0, 0, 8, 1];
+    labels.extend((count as u32).to_be_bytes());
+    for i in 0..count {
+        let class = (i % 10) as u32;
+        let (half_w, half_h) = (4 + class % 5 + (i as u32 % 3), 6 + class / 2);
+        for y in 0..28u32 {
+            for x in 0..28u32 {
+                let inside = x.abs_diff(14) <= half_w && y.abs_diff(14) <= half_h;
+                images.push(if inside {
+                    180 + (x * 2 + y) as u8 % 60
+                } else {
+                    0
+                });
+            }
+        }
+        labels.push(class as u8);
+    }
+    std::fs::write(dir.join("train-images-idx3-ubyte"), images).unwrap();
+    std::fs::write(dir.join("train-labels-idx1-ubyte"), labels).unwrap();
+}
+
+/// Runs a pycocotools `script` with `args` and returns what it printed. Where python3 or
+/// pycocotools is missing it says so and returns `None`, unless `DEEPSTYLE_REQUIRE_PYCOCOTOOLS`
+/// is set (as `.ci/run` sets it): then, as on any other failure, the test fails.
+pub fn pycocotools(script: &str, args: &[&Path]) -> Option<String> {
+    let python = std::process::Command::new("python3")
+        .args(["-c", script])
+        .args(args)
+        .output();
+    let required = std::env::var_os("DEEPSTYLE_REQUIRE_PYCOCOTOOLS").is_some();
+    match python {
+        Ok(run) if run.status.success() => Some(String::from_utf8_lossy(&run.stdout).into_owned()),
+        Ok(run) if !required => {
+            let stderr = String::from_utf8_lossy(&run.stderr);
+            eprintln!(
+                "pycocotools not run here ({}); .ci/run installs it and requires this check",
+                stderr.lines().last().unwrap_or("")
+            );
+            None
+        }
+        Err(e) if !required => {
+            eprintln!("no python3 here ({e}); .ci/run requires this check");
+            None
+        }
+        other => panic!("pycocotools failed: {other:?}"),
+    }
+}
+
 pub mod server;

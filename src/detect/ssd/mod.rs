@@ -112,6 +112,11 @@ impl PersonDetector {
         })
     }
 
+    /// The network, for a detector that builds on its features.
+    pub fn network(&self) -> &SsdLite {
+        &self.network
+    }
+
     pub fn card(&self) -> &SsdCard {
         &self.card
     }

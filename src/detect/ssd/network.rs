@@ -216,6 +216,35 @@ impl SsdLite {
         })
     }
 
+    /// The MobileNetV2 features at stride 16 of a batch `x (N, 3, H, W)` in [-1, 1]: the
+    /// expansion output of the block that halves the stride-16 map (576 channels), which is
+    /// SSDLite's first feature map and the garment detector's backbone.
+    pub fn stride16_features(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let mut x = self.stem.forward(x)?;
+        for (index, block) in self.blocks.iter().enumerate() {
+            let y = match &block.expand {
+                Some(expand) => expand.forward(&x)?,
+                None => x.clone(),
+            };
+            if index == self.first_map_block {
+                return Ok(y);
+            }
+            let y = block.project.forward(&block.depthwise.forward(&y)?)?;
+            x = if block.residual { (x + y)? } else { y };
+        }
+        Err(candle_core::Error::Msg(
+            "the network has no stride-16 expansion".into(),
+        ))
+    }
+
+    /// Channels of [`SsdLite::stride16_features`].
+    pub fn stride16_channels(&self) -> usize {
+        self.blocks
+            .get(self.first_map_block)
+            .and_then(|b| b.expand.as_ref())
+            .map_or(0, Conv::out_channels)
+    }
+
     /// The six feature maps of a batch `x (N, 3, 300, 300)` in [-1, 1].
     fn feature_maps(&self, x: &Tensor) -> candle_core::Result<Vec<Tensor>> {
         let mut maps = Vec::new();

@@ -42,6 +42,14 @@ pub struct ExploreTab {
     project: Option<Project>,
     favourites_job: Option<JobHandle<(), Vec<Favourite>>>,
     new_label: String,
+    /// Enlarge samples smoothly instead of with hard pixels.
+    smooth: bool,
+    /// The seed shown large (double-click on the grid), if any, and whether it opened at
+    /// this frame (the double-click's own release must not close it).
+    enlarged: Option<u64>,
+    enlarged_fresh: bool,
+    /// Side of the seed grid's tiles at the last frame, in points (they follow the panel).
+    grid_side: f32,
 }
 
 impl Default for ExploreTab {
@@ -61,6 +69,10 @@ impl Default for ExploreTab {
             project: None,
             favourites_job: None,
             new_label: String::new(),
+            smooth: false,
+            enlarged: None,
+            enlarged_fresh: false,
+            grid_side: 0.0,
         }
     }
 }
@@ -98,6 +110,14 @@ impl ExploreTab {
     /// Pictures of the path strip that have arrived.
     pub fn strip_len(&self) -> usize {
         self.renders.as_ref().map_or(0, |r| r.views.strip.ready())
+    }
+    /// Side of the seed grid's tiles as last drawn, in points.
+    pub fn grid_tile_side(&self) -> f32 {
+        self.grid_side
+    }
+    /// The seed shown large, if one is.
+    pub fn enlarged(&self) -> Option<u64> {
+        self.enlarged
     }
     pub fn grid_ready(&self) -> bool {
         self.renders
@@ -306,11 +326,15 @@ impl StudioTab for ExploreTab {
             self.on_notice(notice);
         }
         self.animate(ctx);
+        if let Some(renders) = &mut self.renders {
+            renders.set_smooth(self.smooth);
+        }
         self.show_latents();
     }
 
     fn ui(&mut self, ui: &mut egui::Ui, commands: &mut Commands) {
         self.explore_ui(ui, commands);
+        self.enlarged_ui(ui);
     }
 
     fn jobs(&self) -> Vec<&dyn JobView> {

@@ -52,14 +52,11 @@ impl SlotView {
         name: &str,
         first: usize,
         images: &[image::RgbaImage],
+        options: egui::TextureOptions,
     ) {
         for (i, image) in images.iter().enumerate() {
-            let texture = upload_texture(
-                ctx,
-                format!("explore-{name}-{}", first + i),
-                image,
-                egui::TextureOptions::NEAREST,
-            );
+            let texture =
+                upload_texture(ctx, format!("explore-{name}-{}", first + i), image, options);
             if let Some(slot) = self.textures.get_mut(first + i) {
                 *slot = Some(texture);
             }
@@ -127,6 +124,8 @@ impl Views {
 pub struct Renders {
     sampler: Sampler,
     pub views: Views,
+    /// Enlarge the pictures smoothly (bilinear) rather than with hard pixels.
+    smooth: bool,
 }
 
 impl Renders {
@@ -136,6 +135,15 @@ impl Renders {
         Renders {
             sampler: Sampler::start(Device::Cpu, move || repaint.request_repaint()),
             views: Views::default(),
+            smooth: false,
+        }
+    }
+
+    /// Switches between hard pixels and smooth enlargement; the views render again.
+    pub fn set_smooth(&mut self, smooth: bool) {
+        if smooth != self.smooth {
+            self.smooth = smooth;
+            self.clear();
         }
     }
 
@@ -178,7 +186,12 @@ impl Renders {
                     if generation != view.generation {
                         continue; // an older request's pictures
                     }
-                    view.receive(ctx, &format!("{slot:?}"), first, &images);
+                    let options = if self.smooth {
+                        egui::TextureOptions::LINEAR
+                    } else {
+                        egui::TextureOptions::NEAREST
+                    };
+                    view.receive(ctx, &format!("{slot:?}"), first, &images, options);
                     if done {
                         view.secs = Some(secs);
                     }

@@ -7,13 +7,21 @@ use crate::gan::sampler::{DirectionKind, GeneratorSource};
 use crate::latent::interp::Mode;
 use crate::latent::sample::Sample;
 
+use super::super::Tab;
 use super::super::dialogs::Dialog;
 use super::super::tab::{Command, Commands};
 use super::super::widgets::{placeholder, status_ui, tile_ui};
 use super::ExploreTab;
 
-/// Side of a seed, path or favourite tile, in points.
+/// Side of a path or favourite tile, in points.
 const TILE: f32 = 88.0;
+/// Bounds of a seed tile's side, in points: the grid fills the panel between them.
+const GRID_TILE_MIN: f32 = 48.0;
+const GRID_TILE_MAX: f32 = 384.0;
+/// Gap between seed tiles, in points.
+const GRID_SPACING: f32 = 4.0;
+/// Share of the panel's height the seed grid may take.
+const GRID_HEIGHT_SHARE: f32 = 0.75;
 /// Side of the preview, in points.
 const PREVIEW: f32 = 256.0;
 
@@ -30,10 +38,11 @@ impl ExploreTab {
             .show(ui, |ui| {
                 egui::ScrollArea::vertical().show(ui, |ui| self.side_ui(ui));
             });
+        let grid_height = ui.available_height() * GRID_HEIGHT_SHARE;
         egui::ScrollArea::vertical()
             .id_salt("explore-main")
             .show(ui, |ui| {
-                self.grid_ui(ui);
+                self.grid_ui(ui, grid_height, commands);
                 ui.separator();
                 self.paths_ui(ui);
                 ui.separator();
@@ -72,7 +81,24 @@ impl ExploreTab {
         });
     }
 
-    fn grid_ui(&mut self, ui: &mut egui::Ui) {
+    /// The seed grid, its tiles as large as the panel's width and `height` allow.
+    fn grid_ui(&mut self, ui: &mut egui::Ui, height: f32, commands: &mut Commands) {
+        if self.info.is_none() && !self.loading {
+            ui.vertical_centered(|ui| {
+                ui.add_space(24.0);
+                ui.heading("No generator loaded");
+                ui.label("Load the shipped Fashion-MNIST generator or a run's, or train one.");
+                ui.horizontal(|ui| {
+                    if ui.button("Load the shipped generator").clicked() {
+                        self.load(GeneratorSource::Shipped);
+                    }
+                    if ui.button("Train one").clicked() {
+                        commands.push(Command::ShowTab(Tab::Train));
+                    }
+                });
+            });
+            return;
+        }
         let page = &mut self.explorer.page;
         ui.horizontal(|ui| {
             ui.heading("Seeds");
@@ -101,25 +127,34 @@ impl ExploreTab {
             {
                 self.explorer.resample_page();
             }
+            ui.checkbox(&mut self.smooth, "smooth")
+                .on_hover_text("Enlarge samples smoothly instead of with hard pixels");
             if let Some(secs) = self.renders.as_ref().and_then(|r| r.views.grid.secs()) {
                 ui.weak(format!("{:.0} ms", secs * 1000.0));
             }
         });
         let cols = self.explorer.page.cols.max(1);
+        let rows = self.explorer.page.rows.max(1);
+        self.grid_side = grid_tile_side(ui.available_width(), height, cols, rows);
         let mut clicked = None;
         let grid = self.renders.as_ref().map(|r| &r.views.grid);
         egui::Grid::new("seed-grid")
-            .spacing([4.0, 4.0])
+            .spacing([GRID_SPACING, GRID_SPACING])
             .show(ui, |ui| {
                 for (i, seed) in self.explorer.page.seeds().enumerate() {
                     let texture = grid.and_then(|g| g.texture(i));
                     let picked = self.explorer.is_picked(seed);
-                    let response = tile_ui(ui, texture, TILE, picked)
-                        .on_hover_text(format!("seed {seed}: click to pick"));
+                    let response = tile_ui(ui, texture, self.grid_side, picked).on_hover_text(
+                        format!("seed {seed}: click to pick, double-click to see it large"),
+                    );
                     response.widget_info(|| {
                         egui::WidgetInfo::labeled(egui::Role::Button, true, format!("seed {seed}"))
                     });
-                    if response.clicked() {
+                    // The first click of a double-click has picked it already.
+                    if response.double_clicked() {
+                        self.enlarged = Some(seed);
+                        self.enlarged_fresh = true;
+                    } else if response.clicked() {
                         clicked = Some(seed);
                     }
                     if (i + 1) % cols == 0 {
@@ -129,6 +164,42 @@ impl ExploreTab {
             });
         if let Some(seed) = clicked {
             self.explorer.pick_seed(seed);
+        }
+    }
+
+    /// The seed shown large, over the window, until closed (Escape or a click outside).
+    pub(super) fn enlarged_ui(&mut self, ui: &mut egui::Ui) {
+        let Some(seed) = self.enlarged else {
+            return;
+        };
+        let index = self.explorer.page.seeds().position(|s| s == seed);
+        let texture = index.and_then(|i| {
+            self.renders
+                .as_ref()
+                .and_then(|r| r.views.grid.texture(i))
+                .cloned()
+        });
+        let Some(texture) = texture else {
+            self.enlarged = None; // paged away, or another generator
+            return;
+        };
+        let screen = ui.ctx().content_rect().size();
+        let side = (screen.x.min(screen.y) * 0.8).clamp(128.0, 768.0);
+        let mut close = false;
+        let modal = egui::Modal::new(egui::Id::unique("explore-enlarged")).show(ui.ctx(), |ui| {
+            ui.horizontal(|ui| {
+                ui.heading(format!("Seed {seed}"));
+                ui.checkbox(&mut self.smooth, "smooth");
+                close = ui.button("Close").clicked();
+            });
+            ui.add(
+                egui::Image::new((texture.id(), egui::vec2(side, side)))
+                    .alt_text(format!("seed {seed}, large")),
+            );
+        });
+        let fresh = std::mem::take(&mut self.enlarged_fresh);
+        if close || (modal.should_close() && !fresh) {
+            self.enlarged = None;
         }
     }
 
@@ -317,5 +388,29 @@ impl ExploreTab {
         {
             self.explorer.pick_walk_position();
         }
+    }
+}
+
+/// The side of a seed tile that lets `cols` x `rows` tiles fill `width` x `height` points.
+pub fn grid_tile_side(width: f32, height: f32, cols: usize, rows: usize) -> f32 {
+    let fit = |room: f32, n: usize| (room - GRID_SPACING * (n as f32 - 1.0)) / n as f32;
+    fit(width, cols.max(1))
+        .min(fit(height, rows.max(1)))
+        .clamp(GRID_TILE_MIN, GRID_TILE_MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tiles_fill_the_narrower_side_within_their_bounds() {
+        // 4 columns in 420 points: (420 - 12) / 4 = 102; the height allows more.
+        assert_eq!(grid_tile_side(420.0, 1000.0, 4, 4), 102.0);
+        // The height limits: (300 - 12) / 4 = 72.
+        assert_eq!(grid_tile_side(2000.0, 300.0, 4, 4), 72.0);
+        assert_eq!(grid_tile_side(100.0, 100.0, 8, 8), GRID_TILE_MIN);
+        assert_eq!(grid_tile_side(5000.0, 5000.0, 1, 1), GRID_TILE_MAX);
+        assert_eq!(grid_tile_side(420.0, 1000.0, 0, 0), GRID_TILE_MAX);
     }
 }

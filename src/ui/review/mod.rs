@@ -47,6 +47,8 @@ pub struct ReviewForm {
     pub score_threshold: f32,
     /// Detections scoring below this are not stored.
     pub detect_min_score: f32,
+    /// The detector the Detect buttons run.
+    pub detector: crate::detect::run::DetectorChoice,
     pub crops: CropOptions,
 }
 
@@ -56,6 +58,7 @@ impl Default for ReviewForm {
             filter: QueueFilter::default(),
             score_threshold: 0.0,
             detect_min_score: super::detect::DEFAULT_MIN_SCORE,
+            detector: crate::detect::run::DetectorChoice::default(),
             crops: CropOptions::default(),
         }
     }
@@ -553,7 +556,8 @@ impl ReviewTab {
 
     /// Runs the person detector over `scope`; the boxes appear here as each batch is stored.
     pub fn detect(&mut self, ctx: &egui::Context, scope: DetectScope, commands: &mut Commands) {
-        if let Err(reason) = self.detector.start(ctx, scope, self.form.detect_min_score) {
+        let (min_score, choice) = (self.form.detect_min_score, &self.form.detector);
+        if let Err(reason) = self.detector.start(ctx, scope, min_score, choice) {
             commands.push(Command::Status(Status::error(reason)));
         }
     }

@@ -10,8 +10,10 @@ use crate::review::queue::StatusFilter;
 use crate::review::{ImageStatus, Origin};
 
 use super::super::widgets::{status_ui, tile_ui};
+use crate::detect::run::DetectorChoice;
 use crate::project::thumbs::ThumbRequest;
 use crate::ui::detect::DetectScope;
+use crate::ui::dialogs::Dialog;
 use crate::ui::tab::{Command, Commands};
 
 /// Images the filmstrip shows around the current one, and the side of their tiles (points).
@@ -71,7 +73,7 @@ impl ReviewTab {
             .resizable(true)
             .default_size(260.0)
             .show(ui, |ui| {
-                egui::ScrollArea::vertical().show(ui, |ui| self.side_ui(ui));
+                egui::ScrollArea::vertical().show(ui, |ui| self.side_ui(ui, commands));
             });
         egui::Panel::top("review-toolbar").show(ui, |ui| self.toolbar_ui(ui));
         egui::Panel::bottom("review-filmstrip").show(ui, |ui| self.filmstrip_ui(ui));
@@ -421,7 +423,7 @@ impl ReviewTab {
         }
     }
 
-    fn side_ui(&mut self, ui: &mut egui::Ui) {
+    fn side_ui(&mut self, ui: &mut egui::Ui, commands: &mut Commands) {
         ui.heading("Box");
         let selected = self
             .selected
@@ -467,7 +469,7 @@ impl ReviewTab {
             }
         }
         ui.separator();
-        self.detect_ui(ui);
+        self.detect_ui(ui, commands);
         ui.separator();
         ui.heading("Crops");
         let crops = &mut self.form.crops;
@@ -489,9 +491,40 @@ impl ReviewTab {
         }
     }
 
-    /// The person detector: its least score, and where to run it.
-    fn detect_ui(&mut self, ui: &mut egui::Ui) {
+    /// The detector: which one, its least score, and where to run it.
+    fn detect_ui(&mut self, ui: &mut egui::Ui, commands: &mut Commands) {
         ui.heading("Detect");
+        ui.horizontal_wrapped(|ui| {
+            ui.label("Model");
+            let people = self.form.detector == DetectorChoice::People;
+            if ui
+                .selectable_label(people, "people (shipped)")
+                .on_hover_text("The pretrained person detector: on runway photos, the outfits")
+                .clicked()
+            {
+                self.form.detector = DetectorChoice::People;
+            }
+            let garments = match &self.form.detector {
+                DetectorChoice::Garments(path) => format!(
+                    "garments: {}",
+                    path.file_name().map_or_else(
+                        || path.display().to_string(),
+                        |n| n.to_string_lossy().into_owned()
+                    )
+                ),
+                DetectorChoice::People => "garments…".to_string(),
+            };
+            if ui
+                .selectable_label(!people, garments)
+                .on_hover_text(
+                    "A garment detector trained by `deepstyle train-detector` (upper, lower, \
+                     full body): choose its weights",
+                )
+                .clicked()
+            {
+                commands.push(Command::Ask(Dialog::DetectorWeights));
+            }
+        });
         ui.add(egui::Slider::new(&mut self.form.detect_min_score, 0.05..=0.95).text("least score"))
             .on_hover_text("Detections scoring below this are not stored");
         let running = self.detector.is_running();
@@ -499,10 +532,13 @@ impl ReviewTab {
             let ctx = ui.ctx().clone();
             let mut commands = Vec::new();
             if ui
-                .add_enabled(!running, egui::Button::new("Detect people"))
+                .add_enabled(
+                    !running,
+                    egui::Button::new(format!("Detect {}", self.form.detector.finds())),
+                )
                 .on_hover_text(
-                    "Find the people (on runway photos, the outfits) in every image not yet \
-                     reviewed; their boxes replace earlier detections",
+                    "Find them in every image not yet reviewed; their boxes replace earlier \
+                     detections",
                 )
                 .clicked()
             {

@@ -1,0 +1,130 @@
+//! The trained garment detector on an image: proposals from the RPN, the box head's class
+//! probabilities and per-class boxes, then per class a score threshold and non-maximum
+//! suppression, as torchvision's `RoIHeads.postprocess_detections` does; boxes are returned in
+//! the original image's pixels.
+
+use std::path::Path;
+
+use candle_core::{D, Device};
+use image::RgbImage;
+
+use super::coder::BoxCoder;
+use super::model::{Layers, STRIDE, backbone_features};
+use super::proposals::{ProposalLimits, propose};
+use super::train::{DetectorCard, DetectorTrainError};
+use crate::checkpoint;
+use crate::detect::boxes::BoxRect;
+use crate::detect::nms::nms;
+use crate::detect::ssd::PersonDetector;
+
+/// Overlap above which a box of one class suppresses a weaker one of the same class.
+const CLASS_NMS_IOU: f32 = 0.5;
+/// Detections kept per image.
+const MAX_DETECTIONS: usize = 100;
+
+/// One garment found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Garment {
+    pub rect: BoxRect,
+    pub category: String,
+    pub score: f32,
+}
+
+pub struct GarmentDetector {
+    person: PersonDetector,
+    layers: Layers,
+    card: DetectorCard,
+}
+
+impl GarmentDetector {
+    /// Weights written by [`super::train::train_detector`] and their card.
+    pub fn from_file(weights: &Path, device: &Device) -> Result<Self, DetectorTrainError> {
+        let card: DetectorCard = checkpoint::load_json(&checkpoint::sidecar_path(weights))?;
+        let person = PersonDetector::shipped(device)?;
+        let layers = Layers::new(&card.config, person.network().stride16_channels(), device)?;
+        let tensors = checkpoint::load_tensors(weights, device)?;
+        checkpoint::fill(&layers.vars, &tensors, "", weights)?;
+        Ok(GarmentDetector {
+            person,
+            layers,
+            card,
+        })
+    }
+
+    pub fn card(&self) -> &DetectorCard {
+        &self.card
+    }
+
+    /// The garments in `image` scoring at least `min_score`, best first.
+    pub fn detect(
+        &self,
+        image: &RgbImage,
+        min_score: f32,
+    ) -> Result<Vec<Garment>, DetectorTrainError> {
+        let config = &self.card.config;
+        let long = image.width().max(image.height());
+        let scale = (config.max_side as f32 / long as f32).min(1.0);
+        let scaled;
+        let input = if scale < 1.0 {
+            let (w, h) = (
+                ((image.width() as f32 * scale).round() as u32).max(1),
+                ((image.height() as f32 * scale).round() as u32).max(1),
+            );
+            scaled = image::imageops::resize(image, w, h, image::imageops::FilterType::Triangle);
+            &scaled
+        } else {
+            image
+        };
+        let size = (input.width() as f32, input.height() as f32);
+        let features = backbone_features(self.person.network(), input)?;
+        let neck = self.layers.neck(&features)?;
+        let rpn = self.layers.rpn(&neck)?;
+        let (rows, cols) = rpn.cells;
+        let anchors = config.anchor_grid().anchors(rows, cols, (STRIDE, STRIDE));
+        let objectness = rpn.objectness.to_vec1::<f32>()?;
+        let deltas = rpn.deltas.flatten_all()?.to_vec1::<f32>()?;
+        let proposals: Vec<BoxRect> =
+            propose(&anchors, &objectness, &deltas, size, ProposalLimits::TEST)
+                .into_iter()
+                .map(|(r, _)| r)
+                .collect();
+        if proposals.is_empty() {
+            return Ok(Vec::new());
+        }
+        let head = self.layers.head(&neck, &proposals)?;
+        let probabilities = candle_nn::ops::softmax(&head.logits, D::Minus1)?.to_vec2::<f32>()?;
+        let class_deltas = head.deltas.to_vec3::<f32>()?;
+        let mut found = Vec::new();
+        for (class, name) in config.classes.iter().enumerate() {
+            let k = class + 1;
+            let candidates: Vec<(BoxRect, f32)> = proposals
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| probabilities[*i][k] >= min_score)
+                .map(|(i, proposal)| {
+                    let d = &class_deltas[i][k];
+                    let rect = BoxCoder::HEAD
+                        .decode(proposal, [d[0], d[1], d[2], d[3]])
+                        .clamped(size.0, size.1);
+                    (rect, probabilities[i][k])
+                })
+                .filter(|(rect, _)| rect.width() >= 1.0 && rect.height() >= 1.0)
+                .collect();
+            for (rect, score) in nms(candidates, CLASS_NMS_IOU, MAX_DETECTIONS) {
+                found.push(Garment {
+                    rect: BoxRect::new(
+                        rect.x0 / scale,
+                        rect.y0 / scale,
+                        rect.x1 / scale,
+                        rect.y1 / scale,
+                    ),
+                    category: name.clone(),
+                    score,
+                });
+            }
+        }
+        found.sort_by(|a, b| b.score.total_cmp(&a.score));
+        found.truncate(MAX_DETECTIONS);
+        Ok(found)
+    }
+}

@@ -1,0 +1,19 @@
+//! Faster R-CNN (Ren, He, Girshick and Sun 2015), after torchvision's implementation: the
+//! pieces that turn boxes into training targets and back. `coder` encodes a box relative to an
+//! anchor or proposal and decodes it again; `anchors` lays the anchor grid over a feature map;
+//! `matcher` assigns anchors or proposals to ground-truth boxes by IoU; `sampler` draws the
+//! balanced mini-batch of positives and negatives each loss is computed on; `proposals` filters
+//! the RPN's boxes; `model` is the network (the person detector's MobileNetV2 features, frozen,
+//! then the neck, the RPN and the box head) and `loss` its four training losses; `train` trains
+//! it on a DeepFashion-format set, `infer` runs it, `eval` scores it as COCO does.
+
+pub mod anchors;
+pub mod coder;
+pub mod eval;
+pub mod infer;
+pub mod loss;
+pub mod matcher;
+pub mod model;
+pub mod proposals;
+pub mod sampler;
+pub mod train;

@@ -1,0 +1,216 @@
+//! The garment detector's network: the person detector's MobileNetV2 features at stride 16
+//! (frozen, run on the inference kernels), a 1x1 neck, the region proposal network (a 3x3
+//! convolution, then objectness and box deltas for each anchor of each cell), RoIAlign of the
+//! proposals on the neck, and the box head (two fully connected layers, class logits and
+//! per-class deltas).
+
+use candle_core::{DType, Device, Module, Tensor};
+use candle_nn::{Conv2dConfig, VarBuilder, VarMap};
+
+use super::anchors::AnchorGrid;
+use crate::detect::boxes::BoxRect;
+use crate::detect::ssd::network::SsdLite;
+use crate::kernels::{RoiAlign, roi_align};
+
+/// The backbone's stride: one feature cell per 16 image pixels.
+pub const STRIDE: f32 = 16.0;
+
+/// What the detector is, as its weights' card records it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DetectorConfig {
+    /// The garment categories (background is class 0 and not listed).
+    pub classes: Vec<String>,
+    pub anchor_sizes: Vec<f32>,
+    pub anchor_ratios: Vec<f32>,
+    /// Channels of the neck, the RPN's convolution and the RoI features.
+    pub channels: usize,
+    /// RoIAlign output side.
+    pub pooled: usize,
+    /// Width of the box head's two hidden layers.
+    pub hidden: usize,
+    /// Images are scaled so their long side is at most this (DeepFashion's: 300).
+    pub max_side: u32,
+}
+
+impl Default for DetectorConfig {
+    fn default() -> Self {
+        DetectorConfig {
+            classes: ["upper", "lower", "full"].map(String::from).to_vec(),
+            anchor_sizes: vec![32.0, 64.0, 128.0, 256.0],
+            anchor_ratios: vec![0.5, 1.0, 2.0],
+            channels: 128,
+            pooled: 7,
+            hidden: 512,
+            max_side: 512,
+        }
+    }
+}
+
+impl DetectorConfig {
+    pub fn anchor_grid(&self) -> AnchorGrid {
+        AnchorGrid {
+            sizes: self.anchor_sizes.clone(),
+            ratios: self.anchor_ratios.clone(),
+        }
+    }
+}
+
+/// The RPN's outputs for one image, cell-major then anchor (the order of
+/// [`AnchorGrid::anchors`]).
+pub struct RpnOutput {
+    /// `(H*W*A)` objectness logits.
+    pub objectness: Tensor,
+    /// `(H*W*A, 4)` deltas.
+    pub deltas: Tensor,
+    /// The feature map's rows and columns.
+    pub cells: (usize, usize),
+}
+
+/// The box head's outputs for a set of regions.
+pub struct HeadOutput {
+    /// `(R, K + 1)` class logits, background first.
+    pub logits: Tensor,
+    /// `(R, K + 1, 4)` deltas for each class.
+    pub deltas: Tensor,
+}
+
+/// The trainable layers (everything after the frozen backbone), in one `VarMap`.
+pub struct Layers {
+    pub vars: VarMap,
+    neck: candle_nn::Conv2d,
+    rpn_conv: candle_nn::Conv2d,
+    rpn_objectness: candle_nn::Conv2d,
+    rpn_deltas: candle_nn::Conv2d,
+    fc1: candle_nn::Linear,
+    fc2: candle_nn::Linear,
+    class_logits: candle_nn::Linear,
+    box_deltas: candle_nn::Linear,
+    config: DetectorConfig,
+}
+
+impl Layers {
+    /// Fresh layers over `in_channels` backbone channels, initialised as torchvision does
+    /// (RPN and head outputs from small normals, biases zero).
+    pub fn new(
+        config: &DetectorConfig,
+        in_channels: usize,
+        device: &Device,
+    ) -> candle_core::Result<Self> {
+        let vars = VarMap::new();
+        let vb = VarBuilder::from_varmap(&vars, DType::F32, device);
+        let c = config.channels;
+        let anchors = config.anchor_grid().per_cell();
+        let classes = config.classes.len() + 1;
+        let normal = |std: f64| candle_nn::Init::Randn {
+            mean: 0.0,
+            stdev: std,
+        };
+        let conv = |vb: VarBuilder, cin, cout, k, std| -> candle_core::Result<candle_nn::Conv2d> {
+            let padding = k / 2;
+            let weight = vb.get_with_hints((cout, cin, k, k), "weight", normal(std))?;
+            let bias = vb.get_with_hints(cout, "bias", candle_nn::Init::Const(0.0))?;
+            Ok(candle_nn::Conv2d::new(
+                weight,
+                Some(bias),
+                Conv2dConfig {
+                    padding,
+                    ..Conv2dConfig::default()
+                },
+            ))
+        };
+        let linear = |vb: VarBuilder, cin, cout, std| -> candle_core::Result<candle_nn::Linear> {
+            let weight = vb.get_with_hints((cout, cin), "weight", normal(std))?;
+            let bias = vb.get_with_hints(cout, "bias", candle_nn::Init::Const(0.0))?;
+            Ok(candle_nn::Linear::new(weight, Some(bias)))
+        };
+        let fan = |n: usize| (2.0 / n as f64).sqrt();
+        let pooled = c * config.pooled * config.pooled;
+        Ok(Layers {
+            neck: conv(vb.pp("neck"), in_channels, c, 1, fan(in_channels))?,
+            rpn_conv: conv(vb.pp("rpn.conv"), c, c, 3, 0.01)?,
+            rpn_objectness: conv(vb.pp("rpn.objectness"), c, anchors, 1, 0.01)?,
+            rpn_deltas: conv(vb.pp("rpn.deltas"), c, 4 * anchors, 1, 0.01)?,
+            fc1: linear(vb.pp("head.fc1"), pooled, config.hidden, fan(pooled))?,
+            fc2: linear(
+                vb.pp("head.fc2"),
+                config.hidden,
+                config.hidden,
+                fan(config.hidden),
+            )?,
+            class_logits: linear(vb.pp("head.classes"), config.hidden, classes, 0.01)?,
+            box_deltas: linear(vb.pp("head.deltas"), config.hidden, 4 * classes, 0.001)?,
+            config: config.clone(),
+            vars,
+        })
+    }
+
+    pub fn config(&self) -> &DetectorConfig {
+        &self.config
+    }
+
+    /// The neck over the backbone's features `(1, C, H, W)`.
+    pub fn neck(&self, features: &Tensor) -> candle_core::Result<Tensor> {
+        self.neck.forward(features)?.relu()
+    }
+
+    pub fn rpn(&self, neck: &Tensor) -> candle_core::Result<RpnOutput> {
+        let (_, _, rows, cols) = neck.dims4()?;
+        let anchors = self.config.anchor_grid().per_cell();
+        let hidden = self.rpn_conv.forward(neck)?.relu()?;
+        let objectness = self
+            .rpn_objectness
+            .forward(&hidden)?
+            .permute((0, 2, 3, 1))?
+            .flatten_all()?;
+        // Channels are (anchor, delta): torchvision's (N, A, 4, H, W) view.
+        let deltas = self
+            .rpn_deltas
+            .forward(&hidden)?
+            .reshape((anchors, 4, rows, cols))?
+            .permute((2, 3, 0, 1))?
+            .reshape((rows * cols * anchors, 4))?;
+        Ok(RpnOutput {
+            objectness,
+            deltas,
+            cells: (rows, cols),
+        })
+    }
+
+    /// The head over `regions` (image pixels) pooled from the neck.
+    pub fn head(&self, neck: &Tensor, regions: &[BoxRect]) -> candle_core::Result<HeadOutput> {
+        let rows: Vec<f32> = regions
+            .iter()
+            .flat_map(|r| [0.0, r.x0, r.y0, r.x1, r.y1])
+            .collect();
+        let rois = Tensor::from_vec(rows, (regions.len(), 5), neck.device())?;
+        let op = RoiAlign {
+            pooled: (self.config.pooled, self.config.pooled),
+            spatial_scale: 1.0 / STRIDE,
+            sampling_ratio: 2,
+            aligned: false,
+        };
+        let pooled = roi_align(neck, &rois, op)?.flatten_from(1)?;
+        let hidden = self.fc1.forward(&pooled)?.relu()?;
+        let hidden = self.fc2.forward(&hidden)?.relu()?;
+        let classes = self.config.classes.len() + 1;
+        Ok(HeadOutput {
+            logits: self.class_logits.forward(&hidden)?,
+            deltas: self
+                .box_deltas
+                .forward(&hidden)?
+                .reshape((regions.len(), classes, 4))?,
+        })
+    }
+}
+
+/// The frozen backbone's features of an image, `(1, C, H/16, W/16)`.
+pub fn backbone_features(
+    backbone: &SsdLite,
+    image: &image::RgbImage,
+) -> candle_core::Result<Tensor> {
+    let (width, height) = (image.width() as usize, image.height() as usize);
+    // The person detector's own preprocessing: [0, 255] to [-1, 1], at the image's own size.
+    let values = crate::detect::ssd::resize::network_input(image, width, height, 2.0 / 255.0, -1.0);
+    let input = Tensor::from_vec(values, (1, 3, height, width), backbone.device())?;
+    backbone.stride16_features(&input)?.detach().contiguous()
+}

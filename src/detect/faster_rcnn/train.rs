@@ -1,0 +1,414 @@
+//! Training the garment detector on a DeepFashion-format set as a job: one image an iteration
+//! (its backbone features computed afresh, flipped half the time), AdamW on the layers after
+//! the frozen backbone, the four losses reported every iteration, a hard stop on a non-finite
+//! loss, and the weights written (atomically, with their card) at every checkpoint and at the
+//! end. Metrics go to `W.metrics.jsonl` beside the weights `W`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use candle_core::Device;
+use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use image::RgbImage;
+
+use super::loss::{Truth, losses};
+use super::model::{DetectorConfig, Layers, backbone_features};
+use crate::checkpoint::{self, CheckpointError};
+use crate::datasets::read::{ReadError, read_deepfashion};
+use crate::detect::boxes::BoxRect;
+use crate::detect::ssd::{DetectorError, PersonDetector};
+use crate::jobs::Reporter;
+use crate::latent::SeededRng;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DetectorTraining {
+    pub iterations: u64,
+    pub learning_rate: f64,
+    /// The learning rate drops tenfold once this share of the iterations is done.
+    pub decay_at: f64,
+    pub seed: u64,
+    /// Write the weights every this many iterations.
+    pub checkpoint_every: u64,
+    /// DeepFashion's partition to train on (`train`); every image when the set has none.
+    pub split: String,
+}
+
+impl Default for DetectorTraining {
+    fn default() -> Self {
+        DetectorTraining {
+            iterations: 2_000,
+            learning_rate: 3e-4,
+            decay_at: 0.75,
+            seed: 1,
+            checkpoint_every: 500,
+            split: "train".into(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DetectorTrainError {
+    #[error(transparent)]
+    Data(#[from] ReadError),
+    #[error("{0}: no images with boxes of the detector's classes in the {1} split")]
+    NoImages(PathBuf, String),
+    #[error("{path}: {reason}")]
+    Image { path: PathBuf, reason: String },
+    #[error(transparent)]
+    Backbone(#[from] DetectorError),
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "training diverged at iteration {0}: a loss is not finite; the last checkpoint is kept"
+    )]
+    Diverged(u64),
+    #[error("tensor computation failed: {0}")]
+    Candle(#[from] candle_core::Error),
+    #[error("cancelled")]
+    Cancelled,
+}
+
+/// One iteration's losses, as `W.metrics.jsonl` records them.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DetectorStep {
+    pub iter: u64,
+    pub rpn_objectness: f32,
+    pub rpn_box: f32,
+    pub head_class: f32,
+    pub head_box: f32,
+    pub secs: f32,
+}
+
+impl DetectorStep {
+    pub fn total(&self) -> f32 {
+        self.rpn_objectness + self.rpn_box + self.head_class + self.head_box
+    }
+}
+
+/// What the weights' card records.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DetectorCard {
+    pub architecture: String,
+    pub config: DetectorConfig,
+    pub iterations: u64,
+    pub data: String,
+    pub backbone: String,
+}
+
+/// A training image: where it is and its boxes (classes 1-based).
+#[derive(Debug, Clone)]
+pub struct Example {
+    pub path: PathBuf,
+    pub truths: Vec<Truth>,
+}
+
+/// The images of `split` (`train`, `val`, `test`, or `all`) in the DeepFashion-format set at
+/// `root` with boxes of `classes`.
+pub fn examples(
+    root: &Path,
+    split: &str,
+    classes: &[String],
+) -> Result<Vec<Example>, DetectorTrainError> {
+    let set = read_deepfashion(root)?;
+    let partition = if split == "all" {
+        None
+    } else {
+        read_partition(root)
+    };
+    let examples: Vec<Example> = set
+        .images
+        .into_iter()
+        .filter(|image| {
+            partition.as_ref().is_none_or(|p| {
+                // The lists name images with forward slashes on every system.
+                let name = image.path.strip_prefix(root).unwrap_or(&image.path);
+                let name = name.to_string_lossy().replace('\\', "/");
+                p.get(&name).is_some_and(|s| s == split)
+            })
+        })
+        .filter_map(|image| {
+            let truths: Vec<Truth> = image
+                .boxes
+                .iter()
+                .filter_map(|(rect, category)| {
+                    let class = classes.iter().position(|c| c == category)? + 1;
+                    Some(Truth { rect: *rect, class })
+                })
+                .collect();
+            (!truths.is_empty()).then_some(Example {
+                path: image.path,
+                truths,
+            })
+        })
+        .collect();
+    if examples.is_empty() {
+        return Err(DetectorTrainError::NoImages(
+            root.to_path_buf(),
+            split.into(),
+        ));
+    }
+    Ok(examples)
+}
+
+/// `Eval/list_eval_partition.txt` as image name -> split, if the set has one.
+fn read_partition(root: &Path) -> Option<std::collections::HashMap<String, String>> {
+    let text = std::fs::read_to_string(root.join("Eval/list_eval_partition.txt")).ok()?;
+    Some(
+        text.lines()
+            .skip(2)
+            .filter_map(|line| {
+                let mut fields = line.split_whitespace();
+                Some((fields.next()?.to_string(), fields.next()?.to_string()))
+            })
+            .collect(),
+    )
+}
+
+/// The image at `path`, its long side at most `max_side`, flipped when `flip`, with its
+/// boxes taken along.
+fn load(
+    example: &Example,
+    max_side: u32,
+    flip: bool,
+) -> Result<(RgbImage, Vec<Truth>), DetectorTrainError> {
+    let bytes = std::fs::read(&example.path).map_err(|e| DetectorTrainError::Image {
+        path: example.path.clone(),
+        reason: e.to_string(),
+    })?;
+    let decoded =
+        crate::imaging::decode_with_limits(&bytes).map_err(|e| DetectorTrainError::Image {
+            path: example.path.clone(),
+            reason: e.to_string(),
+        })?;
+    let mut image = decoded.image.to_rgb8();
+    let mut scale = 1.0;
+    let long = image.width().max(image.height());
+    if long > max_side {
+        scale = max_side as f32 / long as f32;
+        let (w, h) = (
+            ((image.width() as f32 * scale).round() as u32).max(1),
+            ((image.height() as f32 * scale).round() as u32).max(1),
+        );
+        image = image::imageops::resize(&image, w, h, image::imageops::FilterType::Triangle);
+    }
+    let width = image.width() as f32;
+    if flip {
+        image::imageops::flip_horizontal_in_place(&mut image);
+    }
+    let truths = example
+        .truths
+        .iter()
+        .map(|t| {
+            let r = t.rect;
+            let rect = BoxRect::new(r.x0 * scale, r.y0 * scale, r.x1 * scale, r.y1 * scale);
+            let rect = if flip {
+                BoxRect::new(width - rect.x1, rect.y0, width - rect.x0, rect.y1)
+            } else {
+                rect
+            };
+            Truth {
+                rect: rect.clamped(width, image.height() as f32),
+                class: t.class,
+            }
+        })
+        .filter(|t| t.rect.is_valid())
+        .collect();
+    Ok((image, truths))
+}
+
+/// Trains fresh layers on the set at `data` for `options.iterations`, writing the weights to
+/// `out` (and `out`'s card and metrics beside it). `step` hears every iteration.
+pub fn train_detector(
+    data: &Path,
+    out: &Path,
+    config: &DetectorConfig,
+    options: &DetectorTraining,
+    reporter: &dyn Reporter,
+    step: &dyn Fn(&DetectorStep),
+) -> Result<u64, DetectorTrainError> {
+    let examples = examples(data, &options.split, &config.classes)?;
+    let device = Device::Cpu;
+    let person = PersonDetector::shipped(&device)?;
+    let backbone = person.network();
+    let layers = Layers::new(config, backbone.stride16_channels(), &device)?;
+    let mut optimiser = AdamW::new(
+        layers.vars.all_vars(),
+        ParamsAdamW {
+            lr: options.learning_rate,
+            weight_decay: 1e-4,
+            ..ParamsAdamW::default()
+        },
+    )?;
+    let metrics_path = out.with_extension("metrics.jsonl");
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|source| DetectorTrainError::Write {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+    }
+    let mut metrics =
+        std::fs::File::create(&metrics_path).map_err(|source| DetectorTrainError::Write {
+            path: metrics_path.clone(),
+            source,
+        })?;
+    let card = |iterations| DetectorCard {
+        architecture: "faster-rcnn-mobilenetv2-stride16".into(),
+        config: config.clone(),
+        iterations,
+        data: data.display().to_string(),
+        backbone: "ssdlite-person (frozen MobileNetV2, stride-16 expansion)".into(),
+    };
+    let mut rng = SeededRng::new(options.seed);
+    let mut order: Vec<usize> = Vec::new();
+    for iter in 0..options.iterations {
+        if reporter.is_cancelled() {
+            save(&layers, &card(iter), out)?;
+            return Ok(iter);
+        }
+        reporter.progress(iter, options.iterations, "training the detector");
+        if iter == (options.iterations as f64 * options.decay_at) as u64 {
+            optimiser.set_learning_rate(options.learning_rate * 0.1);
+        }
+        if order.is_empty() {
+            order = (0..examples.len()).collect();
+            for i in (1..order.len()).rev() {
+                order.swap(i, rng.below(i + 1));
+            }
+        }
+        let example = &examples[order.pop().unwrap_or(0)];
+        let started = Instant::now();
+        let (image, truths) = load(example, config.max_side, rng.next_f64() < 0.5)?;
+        if truths.is_empty() {
+            continue;
+        }
+        let features = backbone_features(backbone, &image)?;
+        let size = (image.width() as f32, image.height() as f32);
+        let terms = losses(&layers, &features, &truths, size, &mut rng)?;
+        let total = terms.total()?;
+        let values = terms.values()?;
+        if values.iter().any(|v| !v.is_finite()) {
+            return Err(DetectorTrainError::Diverged(iter + 1));
+        }
+        optimiser.backward_step(&total)?;
+        let record = DetectorStep {
+            iter: iter + 1,
+            rpn_objectness: values[0],
+            rpn_box: values[1],
+            head_class: values[2],
+            head_box: values[3],
+            secs: started.elapsed().as_secs_f32(),
+        };
+        step(&record);
+        let line = serde_json::to_string(&record).unwrap_or_default();
+        writeln!(metrics, "{line}").map_err(|source| DetectorTrainError::Write {
+            path: metrics_path.clone(),
+            source,
+        })?;
+        if (iter + 1).is_multiple_of(options.checkpoint_every.max(1)) {
+            save(&layers, &card(iter + 1), out)?;
+        }
+    }
+    save(&layers, &card(options.iterations), out)?;
+    Ok(options.iterations)
+}
+
+fn save(layers: &Layers, card: &DetectorCard, out: &Path) -> Result<(), DetectorTrainError> {
+    checkpoint::save_tensors(&checkpoint::named(&layers.vars, ""), out)?;
+    checkpoint::save_json(card, &checkpoint::sidecar_path(out))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 160x128 scene: a red block (class 1) and a blue one (class 2) on grey.
+    fn scene(dir: &Path) -> PathBuf {
+        let image = RgbImage::from_fn(160, 128, |x, y| {
+            if (20..70).contains(&x) && (30..110).contains(&y) {
+                image::Rgb([220, 30, 30])
+            } else if (100..150).contains(&x) && (10..50).contains(&y) {
+                image::Rgb([30, 30, 220])
+            } else {
+                image::Rgb([120, 120, 120])
+            }
+        });
+        let path = dir.join("scene.png");
+        image.save(&path).unwrap();
+        path
+    }
+
+    #[test]
+    fn the_losses_fall_as_it_learns_one_scene() {
+        let dir = tempfile::tempdir().unwrap();
+        let example = Example {
+            path: scene(dir.path()),
+            truths: vec![
+                Truth {
+                    rect: BoxRect::new(20.0, 30.0, 70.0, 110.0),
+                    class: 1,
+                },
+                Truth {
+                    rect: BoxRect::new(100.0, 10.0, 150.0, 50.0),
+                    class: 2,
+                },
+            ],
+        };
+        let device = Device::Cpu;
+        let config = DetectorConfig {
+            hidden: 64,
+            channels: 32,
+            ..DetectorConfig::default()
+        };
+        let person = PersonDetector::shipped(&device).unwrap();
+        let backbone = person.network();
+        let layers = Layers::new(&config, backbone.stride16_channels(), &device).unwrap();
+        let mut optimiser = AdamW::new(
+            layers.vars.all_vars(),
+            ParamsAdamW {
+                lr: 1e-3,
+                weight_decay: 0.0,
+                ..ParamsAdamW::default()
+            },
+        )
+        .unwrap();
+        let (image, truths) = load(&example, 512, false).unwrap();
+        let features = backbone_features(backbone, &image).unwrap();
+        let mut rng = SeededRng::new(3);
+        let mut totals = Vec::new();
+        for _ in 0..60 {
+            let terms = losses(&layers, &features, &truths, (160.0, 128.0), &mut rng).unwrap();
+            let total = terms.total().unwrap();
+            totals.push(total.to_scalar::<f32>().unwrap());
+            optimiser.backward_step(&total).unwrap();
+        }
+        let first: f32 = totals[..5].iter().sum::<f32>() / 5.0;
+        let last: f32 = totals[55..].iter().sum::<f32>() / 5.0;
+        assert!(last < 0.5 * first, "losses {first} -> {last}: {totals:?}");
+    }
+
+    #[test]
+    fn a_flip_mirrors_the_boxes() {
+        let dir = tempfile::tempdir().unwrap();
+        let example = Example {
+            path: scene(dir.path()),
+            truths: vec![Truth {
+                rect: BoxRect::new(20.0, 30.0, 70.0, 110.0),
+                class: 1,
+            }],
+        };
+        let (image, truths) = load(&example, 512, true).unwrap();
+        assert_eq!(truths[0].rect, BoxRect::new(90.0, 30.0, 140.0, 110.0));
+        assert_eq!(image.get_pixel(159 - 30, 60).0, [220, 30, 30]);
+        // Shrunk to a long side of 80: boxes halve.
+        let (small, truths) = load(&example, 80, false).unwrap();
+        assert_eq!((small.width(), small.height()), (80, 64));
+        assert_eq!(truths[0].rect, BoxRect::new(10.0, 15.0, 35.0, 55.0));
+    }
+}
