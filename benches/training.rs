@@ -18,11 +18,11 @@ use std::time::Instant;
 
 use candle_core::{Device, Tensor, Var};
 use deepstyle::gan::GanConfig;
-use deepstyle::gan::adam::Adam;
 use deepstyle::gan::model::Networks;
 use deepstyle::gan::train::adversarial_step;
 use deepstyle::kernels::timing::{self, Kernel};
 use deepstyle::kernels::{MatRef, conv_transpose2d, conv2d, matmul};
+use deepstyle::optim::Adam;
 
 struct Options {
     threads: usize,

@@ -111,6 +111,9 @@ enum Command {
     TrainDetector(TrainDetectorArgs),
     /// Score a trained garment detector on a split of a DeepFashion-format set (COCO's mAP)
     EvalDetector(EvalDetectorArgs),
+    /// Fine-tune a garment detector on a project's reviewed boxes, scoring it on held-out
+    /// reviewed images before and after; the new weights go to the project's detectors/
+    ImproveDetector(ImproveDetectorArgs),
     /// Train a DCGAN on DATA: a project, an image folder, or fashion-mnist:DIR
     TrainGan(TrainGanArgs),
     /// Write generated garments for a range of seeds
@@ -328,6 +331,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::MakeScenes(args)) => make_scenes(args),
         Some(Command::TrainDetector(args)) => train_detector(args),
         Some(Command::EvalDetector(args)) => eval_detector(args),
+        Some(Command::ImproveDetector(args)) => improve_detector(args),
         Some(Command::TrainGan(args)) => train_gan(args),
         Some(Command::Generate(args)) => generate(args),
         Some(Command::Interpolate(args)) => interpolate(args),
@@ -754,47 +758,110 @@ struct TrainDetectorArgs {
     seed: u64,
     #[arg(long, default_value_t = 500)]
     checkpoint_every: u64,
+    /// Go on from where a stopped run with the same --out left off (its layers, optimiser
+    /// and iteration; --iters is the total)
+    #[arg(long)]
+    resume: bool,
 }
 
 fn train_detector(args: TrainDetectorArgs) -> Result<()> {
     use deepstyle::detect::faster_rcnn::model::DetectorConfig;
-    use deepstyle::detect::faster_rcnn::train::{DetectorStep, DetectorTraining, train_detector};
+    use deepstyle::detect::faster_rcnn::train::{DetectorTraining, train_detector};
     let options = DetectorTraining {
         iterations: args.iters,
         learning_rate: args.lr,
         seed: args.seed,
         checkpoint_every: args.checkpoint_every,
+        resume: args.resume,
         ..DetectorTraining::default()
     };
     let reporter = StderrProgress::new("train-detector");
     let cancel = reporter.cancel.clone();
     // Ctrl-C stops after the current iteration and writes the weights.
     let _ = ctrlc::set_handler(move || cancel.cancel());
-    let print = |step: &DetectorStep| {
-        if step.iter.is_multiple_of(10) || step.iter == 1 {
-            println!(
-                "iter {}\tloss {:.4}\trpn_objectness {:.4}\trpn_box {:.4}\thead_class {:.4}\thead_box {:.4}\t{:.0} ms",
-                step.iter,
-                step.total(),
-                step.rpn_objectness,
-                step.rpn_box,
-                step.head_class,
-                step.head_box,
-                step.secs * 1000.0
-            );
-        }
-    };
     let done = train_detector(
         &args.data,
         &args.out,
         &DetectorConfig::default(),
         &options,
         &reporter,
-        &print,
+        &print_detector_step,
     )
     .with_context(|| format!("cannot train a detector on {}", args.data.display()))?;
     reporter.finish();
     println!("trained {done} iterations: {}", args.out.display());
+    Ok(())
+}
+
+/// One line of a detector's losses every ten iterations.
+fn print_detector_step(step: &deepstyle::detect::faster_rcnn::train::DetectorStep) {
+    if step.iter.is_multiple_of(10) || step.iter == 1 {
+        println!(
+            "iter {}\tloss {:.4}\trpn_objectness {:.4}\trpn_box {:.4}\thead_class {:.4}\thead_box {:.4}\t{:.0} ms",
+            step.iter,
+            step.total(),
+            step.rpn_objectness,
+            step.rpn_box,
+            step.head_class,
+            step.head_box,
+            step.secs * 1000.0
+        );
+    }
+}
+
+#[derive(clap::Args)]
+struct ImproveDetectorArgs {
+    /// The project whose accepted images' boxes to learn from
+    project: PathBuf,
+    /// The garment detector to start from (its weights are left as they are)
+    #[arg(long)]
+    weights: PathBuf,
+    /// Where to write the new weights (default: the project's detectors/garments-N.safetensors)
+    #[arg(long)]
+    out: Option<PathBuf>,
+    #[arg(long, default_value_t = 300)]
+    iters: u64,
+    #[arg(long, default_value_t = 1e-4)]
+    lr: f64,
+    /// The share of reviewed images held out to score on, before and after
+    #[arg(long, default_value_t = 0.2)]
+    held_out: f32,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+fn improve_detector(args: ImproveDetectorArgs) -> Result<()> {
+    use deepstyle::detect::faster_rcnn::improve::{ImproveOptions, improve_detector};
+    let project = Project::open(&args.project)
+        .with_context(|| format!("cannot open project {}", args.project.display()))?;
+    let options = ImproveOptions {
+        iterations: args.iters,
+        learning_rate: args.lr,
+        held_out: args.held_out,
+        seed: args.seed,
+    };
+    let reporter = StderrProgress::new("improve-detector");
+    let cancel = reporter.cancel.clone();
+    let _ = ctrlc::set_handler(move || cancel.cancel());
+    let report = improve_detector(
+        &project,
+        &args.weights,
+        args.out.as_deref(),
+        &options,
+        &reporter,
+        &print_detector_step,
+    )
+    .with_context(|| format!("cannot improve {}", args.weights.display()))?;
+    reporter.finish();
+    println!(
+        "images: {} learnt from, {} held out",
+        report.trained_on, report.held_out
+    );
+    println!("before mAP@0.5: {:.4}", report.before.map50);
+    println!("after mAP@0.5: {:.4}", report.after.map50);
+    println!("before mAP@[.5:.95]: {:.4}", report.before.map);
+    println!("after mAP@[.5:.95]: {:.4}", report.after.map);
+    println!("weights: {}", report.weights.display());
     Ok(())
 }
 
@@ -815,7 +882,7 @@ struct EvalDetectorArgs {
 }
 
 fn eval_detector(args: EvalDetectorArgs) -> Result<()> {
-    use deepstyle::detect::faster_rcnn::eval::{Scored, evaluate};
+    use deepstyle::detect::faster_rcnn::assess::{Assessment, assess};
     use deepstyle::detect::faster_rcnn::infer::GarmentDetector;
     use deepstyle::detect::faster_rcnn::train::examples;
     let detector = GarmentDetector::from_file(&args.weights, &candle_core::Device::Cpu)
@@ -824,39 +891,13 @@ fn eval_detector(args: EvalDetectorArgs) -> Result<()> {
     let images = examples(&args.data, &args.split, &classes)
         .with_context(|| format!("cannot read {}", args.data.display()))?;
     let reporter = StderrProgress::new("eval-detector");
-    let mut detections = Vec::with_capacity(images.len());
-    let mut truths = Vec::with_capacity(images.len());
-    let mut sizes = Vec::with_capacity(images.len());
-    for (i, example) in images.iter().enumerate() {
-        reporter.progress(i as u64, images.len() as u64, "detecting");
-        let image = image::open(&example.path)
-            .with_context(|| format!("cannot read {}", example.path.display()))?
-            .to_rgb8();
-        sizes.push((image.width(), image.height()));
-        let found = detector.detect(&image, 0.05)?;
-        detections.push(
-            found
-                .into_iter()
-                .filter_map(|g| {
-                    let class = classes.iter().position(|c| *c == g.category)?;
-                    Some(Scored {
-                        rect: g.rect,
-                        class,
-                        score: g.score,
-                    })
-                })
-                .collect::<Vec<_>>(),
-        );
-        truths.push(
-            example
-                .truths
-                .iter()
-                .map(|t| (t.rect, t.class - 1))
-                .collect::<Vec<_>>(),
-        );
-    }
+    let Assessment {
+        evaluation,
+        detections,
+        truths,
+        sizes,
+    } = assess(&detector, &images, &reporter)?;
     reporter.finish();
-    let evaluation = evaluate(&detections, &truths, classes.len());
     if let Some(path) = &args.predictions {
         let (gt, results) =
             deepstyle::detect::faster_rcnn::eval::coco_json(&detections, &truths, &classes, &sizes);

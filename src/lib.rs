@@ -16,6 +16,7 @@ pub mod imaging;
 pub mod jobs;
 pub mod kernels;
 pub mod latent;
+pub mod optim;
 pub mod project;
 pub mod review;
 pub mod ui;

@@ -917,4 +917,37 @@ fn the_train_tab_trains_the_garment_detector_and_review_uses_it() {
         matches!(chosen, DetectorChoice::Garments(p) if std::path::absolute(p).unwrap() == weights),
         "{chosen:?}"
     );
+
+    // The scenes, imported as reviewed boxes, teach it more from the Review tab.
+    let project = deepstyle::project::Project::open(&root).unwrap();
+    deepstyle::datasets::import::import_annotations(
+        &project,
+        deepstyle::datasets::import::SourceFormat::DeepFashion,
+        &scenes,
+        &deepstyle::jobs::Silent,
+    )
+    .unwrap();
+    h.state_mut().review_tab_mut().form.improve_iterations = 10;
+    h.state_mut().send(deepstyle::ui::Command::CatalogChanged);
+    h.get_by_role_and_label(Role::Button, "Review").click();
+    step_until(&mut h, 30, "the image", |h| {
+        h.state().review_tab().is_shown()
+    });
+    h.get_by_role_and_label(Role::Button, "Improve detector from reviewed images")
+        .click();
+    step_until(&mut h, 120, "the improvement", |h| {
+        h.state().review_tab().improver.last.is_some()
+            || h.state().status().is_some_and(|s| s.is_error)
+    });
+    let report = h.state().review_tab().improver.last.clone().unwrap();
+    assert_eq!(report.iterations, 10);
+    assert!((2..=6).contains(&(report.trained_on + report.held_out)));
+    let improved = std::path::absolute(root.join("detectors/garments-1.safetensors")).unwrap();
+    assert!(improved.is_file() && weights.is_file());
+    h.get_by_label_contains("Detector improved");
+    let chosen = &h.state().review_tab().form.detector;
+    assert!(
+        matches!(chosen, DetectorChoice::Garments(p) if std::path::absolute(p).unwrap() == improved),
+        "{chosen:?}"
+    );
 }

@@ -6,13 +6,13 @@ use std::time::Instant;
 
 use candle_core::Tensor;
 
-use super::adam::Adam;
 use super::config::GanConfig;
 use super::model::Networks;
 use super::train::{TrainError, adversarial_step};
 use crate::device::DeviceChoice;
 use crate::jobs::Reporter;
 use crate::latent::SeededRng;
+use crate::optim::Adam;
 
 /// Iterations run before timing (allocations, caches and kernel plans settle in the first).
 const WARM_UP: usize = 1;

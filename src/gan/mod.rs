@@ -4,7 +4,6 @@
 //! `model` holds the networks, `adam` the optimiser, `data` the training images, `train` the
 //! trainer as a job, `sample` turning tensors into pictures.
 
-pub mod adam;
 pub mod config;
 pub mod data;
 pub mod estimate;

@@ -267,10 +267,7 @@ pub fn initialise(vars: &VarMap, rng: &mut SeededRng) -> Result<()> {
     Ok(())
 }
 
-/// Whether a variable is a BatchNorm running statistic (no gradient, not optimised).
-pub fn is_running_stat(name: &str) -> bool {
-    name.ends_with("running_mean") || name.ends_with("running_var")
-}
+pub use crate::optim::is_running_stat;
 
 #[cfg(test)]
 mod tests {

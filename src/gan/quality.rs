@@ -6,10 +6,10 @@
 use candle_core::{DType, Device, Module, Result, Tensor};
 use candle_nn::{Conv2d, Conv2dConfig, Linear, VarBuilder, VarMap};
 
-use super::adam::Adam;
 use super::data::Dataset;
 use crate::jobs::Reporter;
 use crate::latent::SeededRng;
+use crate::optim::Adam;
 
 /// Width of the feature vector the distance is computed on.
 pub const FEATURES: usize = 128;

@@ -16,7 +16,6 @@ use std::time::{Duration, Instant};
 
 use candle_core::{Device, Tensor};
 
-use super::adam::Adam;
 use super::config::{ConfigError, GanConfig};
 use super::data::{BatchPlan, DataError, DataSource, Dataset, ImageSpec};
 use super::model::Networks;
@@ -26,6 +25,7 @@ use crate::device::{DeviceChoice, DeviceError};
 use crate::export::grid::{GridLayout, tile};
 use crate::jobs::{JobContext, Reporter};
 use crate::latent::{SeededRng, z_from_seed};
+use crate::optim::Adam;
 
 /// Samples in the fixed-noise grid: seeds 0..64, the same as `generate --seeds 0-63`.
 pub const SAMPLE_COUNT: u64 = 64;

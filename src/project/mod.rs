@@ -133,6 +133,10 @@ impl Project {
     pub fn exports_dir(&self) -> PathBuf {
         self.root.join("exports")
     }
+    /// Garment detectors trained in the studio or fine-tuned on the project's reviewed boxes.
+    pub fn detectors_dir(&self) -> PathBuf {
+        self.root.join("detectors")
+    }
 }
 
 fn shard(sha256: &str) -> &str {

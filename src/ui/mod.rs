@@ -8,6 +8,7 @@ pub mod dialogs;
 pub mod explore;
 pub mod export;
 pub mod follow;
+pub mod improve;
 pub mod jobs_bar;
 pub mod library;
 pub mod review;

@@ -1,7 +1,7 @@
 //! Faster R-CNN's four losses for one image, as torchvision computes them: the RPN's
 //! objectness (binary cross-entropy over 256 sampled anchors, half positive at most) and box
 //! regression (smooth L1 on the positives, over the sample's size); then the box head's class
-//! (cross-entropy over 128 sampled proposals, a quarter positive at most, ground truth added to
+//! (cross-entropy over 256 sampled proposals, a quarter positive at most, ground truth added to
 //! the proposals) and box regression (smooth L1 on the positives' deltas for their class).
 
 use candle_core::Tensor;
@@ -18,7 +18,7 @@ use crate::latent::SeededRng;
 const RPN_BATCH: usize = 256;
 const RPN_POSITIVE: f32 = 0.5;
 /// Proposals sampled per image for the head's losses, and the positive share.
-const HEAD_BATCH: usize = 128;
+const HEAD_BATCH: usize = 256;
 const HEAD_POSITIVE: f32 = 0.25;
 /// Smooth L1's switch from quadratic to linear (torchvision: 1/9).
 const SMOOTH_L1_BETA: f64 = 1.0 / 9.0;

@@ -1,5 +1,5 @@
 //! The garment detector's network: the person detector's MobileNetV2 features at stride 16
-//! (frozen, run on the inference kernels), a 1x1 neck, the region proposal network (a 3x3
+//! (frozen, run on the inference kernels), a neck (1x1, then trainable 3x3 convolutions), the region proposal network (a 3x3
 //! convolution, then objectness and box deltas for each anchor of each cell), RoIAlign of the
 //! proposals on the neck, and the box head (two fully connected layers, class logits and
 //! per-class deltas).
@@ -24,6 +24,10 @@ pub struct DetectorConfig {
     pub anchor_ratios: Vec<f32>,
     /// Channels of the neck, the RPN's convolution and the RoI features.
     pub channels: usize,
+    /// Trainable 3x3 convolutions after the neck's 1x1, widening what each RoI feature sees
+    /// beyond the frozen backbone's (cards written before they existed have none).
+    #[serde(default)]
+    pub context_layers: usize,
     /// RoIAlign output side.
     pub pooled: usize,
     /// Width of the box head's two hidden layers.
@@ -39,6 +43,7 @@ impl Default for DetectorConfig {
             anchor_sizes: vec![32.0, 64.0, 128.0, 256.0],
             anchor_ratios: vec![0.5, 1.0, 2.0],
             channels: 128,
+            context_layers: 2,
             pooled: 7,
             hidden: 512,
             max_side: 512,
@@ -78,6 +83,7 @@ pub struct HeadOutput {
 pub struct Layers {
     pub vars: VarMap,
     neck: candle_nn::Conv2d,
+    context: Vec<candle_nn::Conv2d>,
     rpn_conv: candle_nn::Conv2d,
     rpn_objectness: candle_nn::Conv2d,
     rpn_deltas: candle_nn::Conv2d,
@@ -127,6 +133,9 @@ impl Layers {
         let pooled = c * config.pooled * config.pooled;
         Ok(Layers {
             neck: conv(vb.pp("neck"), in_channels, c, 1, fan(in_channels))?,
+            context: (0..config.context_layers)
+                .map(|i| conv(vb.pp(format!("neck.context{i}")), c, c, 3, fan(9 * c)))
+                .collect::<candle_core::Result<_>>()?,
             rpn_conv: conv(vb.pp("rpn.conv"), c, c, 3, 0.01)?,
             rpn_objectness: conv(vb.pp("rpn.objectness"), c, anchors, 1, 0.01)?,
             rpn_deltas: conv(vb.pp("rpn.deltas"), c, 4 * anchors, 1, 0.01)?,
@@ -150,7 +159,11 @@ impl Layers {
 
     /// The neck over the backbone's features `(1, C, H, W)`.
     pub fn neck(&self, features: &Tensor) -> candle_core::Result<Tensor> {
-        self.neck.forward(features)?.relu()
+        let mut neck = self.neck.forward(features)?.relu()?;
+        for layer in &self.context {
+            neck = layer.forward(&neck)?.relu()?;
+        }
+        Ok(neck)
     }
 
     pub fn rpn(&self, neck: &Tensor) -> candle_core::Result<RpnOutput> {

@@ -49,6 +49,8 @@ pub struct ReviewForm {
     pub detect_min_score: f32,
     /// The detector the Detect buttons run.
     pub detector: crate::detect::run::DetectorChoice,
+    /// Iterations of "Improve detector from reviewed images".
+    pub improve_iterations: u64,
     pub crops: CropOptions,
 }
 
@@ -59,6 +61,8 @@ impl Default for ReviewForm {
             score_threshold: 0.0,
             detect_min_score: super::detect::DEFAULT_MIN_SCORE,
             detector: crate::detect::run::DetectorChoice::default(),
+            improve_iterations: crate::detect::faster_rcnn::improve::ImproveOptions::default()
+                .iterations,
             crops: CropOptions::default(),
         }
     }
@@ -126,6 +130,7 @@ pub struct ReviewTab {
     show_help: bool,
     crops_job: Option<JobHandle<(), CropReport>>,
     detector: DetectRunner,
+    pub improver: super::improve::ImproveRunner,
     preview: Option<CropPreview>,
     status: Option<Status>,
     /// Milliseconds from asking for the shown image to having it on screen.
@@ -166,6 +171,7 @@ impl Default for ReviewTab {
             show_help: false,
             crops_job: None,
             detector: DetectRunner::default(),
+            improver: Default::default(),
             preview: None,
             status: None,
             open_millis: None,
@@ -718,6 +724,7 @@ impl StudioTab for ReviewTab {
         self.send_saves();
         self.poll_crops(commands);
         let changed = self.detector.logic(project, commands);
+        self.improver.logic(project, commands);
         self.reopen(&changed);
         self.update_preview(ctx);
     }
@@ -735,6 +742,7 @@ impl StudioTab for ReviewTab {
             jobs.push(job);
         }
         jobs.extend(self.detector.job());
+        jobs.extend(self.improver.job());
         jobs
     }
 

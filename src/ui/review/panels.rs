@@ -14,7 +14,7 @@ use crate::detect::run::DetectorChoice;
 use crate::project::thumbs::ThumbRequest;
 use crate::ui::detect::DetectScope;
 use crate::ui::dialogs::Dialog;
-use crate::ui::tab::{Command, Commands};
+use crate::ui::tab::{Command, Commands, Status};
 
 /// Images the filmstrip shows around the current one, and the side of their tiles (points).
 const FILMSTRIP: usize = 9;
@@ -564,6 +564,61 @@ impl ReviewTab {
                 }
             }
         });
+        self.improve_ui(ui);
+    }
+
+    /// Fine-tuning the chosen garment detector on the accepted images' boxes.
+    fn improve_ui(&mut self, ui: &mut egui::Ui) {
+        let weights = match &self.form.detector {
+            DetectorChoice::Garments(path) => Some(path.clone()),
+            DetectorChoice::People => None,
+        };
+        let running = self.improver.is_running();
+        ui.horizontal_wrapped(|ui| {
+            let button = ui
+                .add_enabled(
+                    !running && weights.is_some(),
+                    egui::Button::new("Improve detector from reviewed images"),
+                )
+                .on_hover_text(
+                    "Fine-tune the garment detector on the boxes of accepted images, scored on a \
+                     held-out fifth of them before and after; the new weights go to the \
+                     project's detectors folder and the current ones are kept",
+                )
+                .on_disabled_hover_text("Choose a garment detector's weights first");
+            if button.clicked()
+                && let Some(weights) = weights
+                && let Err(reason) =
+                    self.improver
+                        .start(ui.ctx(), weights, self.form.improve_iterations)
+            {
+                self.status = Some(Status {
+                    text: reason,
+                    is_error: true,
+                });
+            }
+            if running {
+                if let Some(loss) = self.improver.loss() {
+                    ui.weak(format!("loss {loss:.3}"));
+                }
+                if ui.button("Cancel improving").clicked() {
+                    self.improver.cancel();
+                }
+            }
+        });
+        ui.add_enabled(
+            !running,
+            egui::Slider::new(&mut self.form.improve_iterations, 10..=2_000)
+                .logarithmic(true)
+                .text("improve iterations"),
+        )
+        .on_hover_text("About a third of a second each on a laptop's CPU");
+        if let Some(report) = &self.improver.last {
+            ui.weak(format!(
+                "held-out mAP@0.5 {:.3} -> {:.3} ({} images)",
+                report.before.map50, report.after.map50, report.held_out
+            ));
+        }
     }
 
     fn help_ui(&mut self, ctx: &egui::Context) {

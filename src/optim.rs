@@ -1,7 +1,7 @@
-//! Adam with PyTorch's update rule and weight decay 0 (DCGAN's setting), with its moments
-//! exposed so checkpoints can store and restore them exactly.
+//! Adam with PyTorch's update rule, weight decay 0 by default (DCGAN's setting) or decoupled
+//! (AdamW's), with its moments exposed so checkpoints can store and restore them exactly.
 //!
-//! `m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;
+//! `p *= 1 - lr wd;  m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;
 //!  p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)`
 
 use std::collections::HashMap;
@@ -10,7 +10,6 @@ use std::sync::Mutex;
 use candle_core::{Result, Tensor, Var, backprop::GradStore};
 use candle_nn::VarMap;
 
-use super::model::is_running_stat;
 use crate::kernels::{AdamHyper, AdamStep, Moments};
 
 /// One parameter's moments: beside it in host memory for the fused CPU update, or as tensors
@@ -18,6 +17,11 @@ use crate::kernels::{AdamHyper, AdamStep, Moments};
 enum State {
     Host(Mutex<Moments>),
     Device { m: Tensor, v: Tensor },
+}
+
+/// Whether a variable is a BatchNorm running statistic (no gradient, not optimised).
+pub fn is_running_stat(name: &str) -> bool {
+    name.ends_with("running_mean") || name.ends_with("running_var")
 }
 
 pub struct Adam {
@@ -68,6 +72,20 @@ impl Adam {
                 weight_decay: 0.0,
             },
         })
+    }
+
+    /// AdamW's decoupled weight decay: each step first shrinks every parameter by `lr * decay`.
+    pub fn with_weight_decay(mut self, decay: f64) -> Self {
+        self.hyper.weight_decay = decay;
+        self
+    }
+
+    pub fn learning_rate(&self) -> f64 {
+        self.hyper.lr
+    }
+
+    pub fn set_learning_rate(&mut self, lr: f64) {
+        self.hyper.lr = lr;
     }
 
     pub fn step_count(&self) -> u64 {
@@ -199,9 +217,16 @@ mod tests {
     use super::*;
     use candle_core::{DType, Device};
 
-    /// The same 20 steps through candle_nn::AdamW (weight decay 0) give the same weights.
+    /// The same 20 steps through candle_nn::AdamW give the same weights, with and without
+    /// weight decay.
     #[test]
-    fn matches_candle_adamw_without_weight_decay() {
+    fn matches_candle_adamw() {
+        for decay in [0.0, 0.05] {
+            matches_candle_adamw_with(decay);
+        }
+    }
+
+    fn matches_candle_adamw_with(decay: f64) {
         use candle_nn::Optimizer;
         let dev = Device::Cpu;
         let make = || {
@@ -219,13 +244,15 @@ mod tests {
         };
         let ours_vars = make();
         let theirs_vars = make();
-        let mut ours = Adam::new(&ours_vars, 0.01, 0.5, 0.999).unwrap();
+        let mut ours = Adam::new(&ours_vars, 0.01, 0.5, 0.999)
+            .unwrap()
+            .with_weight_decay(decay);
         let params = candle_nn::ParamsAdamW {
             lr: 0.01,
             beta1: 0.5,
             beta2: 0.999,
             eps: 1e-8,
-            weight_decay: 0.0,
+            weight_decay: decay,
         };
         let mut theirs = candle_nn::AdamW::new(theirs_vars.all_vars(), params).unwrap();
         let target = Tensor::ones((3, 4), DType::F32, &dev).unwrap();
