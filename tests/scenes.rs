@@ -166,13 +166,27 @@ fn train_detector_then_eval_detector_on_scenes() {
             .arg(&scenes)
             .arg("--out")
             .arg(&weights)
-            .args(["--iters", "6", "--checkpoint-every", "3"]),
+            .args(["--iters", "4", "--checkpoint-every", "2"]),
     );
     assert!(stdout.contains("iter 1\tloss "), "{stdout}");
+    assert!(stdout.contains("trained 4 iterations"), "{stdout}");
+    // Going on to 6 from where it stopped.
+    let stdout = run_ok(
+        deepstyle()
+            .arg("train-detector")
+            .arg(&scenes)
+            .arg("--out")
+            .arg(&weights)
+            .args(["--iters", "6", "--resume"]),
+    );
     assert!(stdout.contains("trained 6 iterations"), "{stdout}");
+    assert!(!stdout.contains("iter 1\t"), "{stdout}");
     assert!(weights.is_file() && weights.with_extension("json").is_file());
     let metrics = std::fs::read_to_string(weights.with_extension("metrics.jsonl")).unwrap();
     assert_eq!(metrics.lines().count(), 6);
+    let card: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(weights.with_extension("json")).unwrap()).unwrap();
+    assert_eq!(card["iterations"], 6);
 
     let predictions = dir.path().join("predictions.json");
     let stdout = run_ok(
@@ -233,4 +247,33 @@ fn train_detector_then_eval_detector_on_scenes() {
         .unwrap();
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("needs --weights"));
+
+    // Boxes a person reviewed teach it more: scored on held-out ones before and after.
+    let reviewed = dir.path().join("reviewed");
+    run_ok(deepstyle().arg("new").arg(&reviewed));
+    run_ok(
+        deepstyle()
+            .arg("import-annotations")
+            .arg(&reviewed)
+            .args(["--format", "deepfashion"])
+            .arg(&scenes),
+    );
+    let stdout = run_ok(
+        deepstyle()
+            .arg("improve-detector")
+            .arg(&reviewed)
+            .arg("--weights")
+            .arg(&weights)
+            .args(["--iters", "3", "--held-out", "0.25"]),
+    );
+    assert!(stdout.contains("learnt from, 3 held out"), "{stdout}");
+    for line in [
+        "before mAP@0.5: ",
+        "after mAP@0.5: ",
+        "before mAP@[.5:.95]: ",
+    ] {
+        assert!(stdout.lines().any(|l| l.starts_with(line)), "{stdout}");
+    }
+    assert!(reviewed.join("detectors/garments-1.safetensors").is_file());
+    assert!(reviewed.join("detectors/garments-1.json").is_file());
 }
