@@ -762,6 +762,10 @@ struct TrainDetectorArgs {
     /// and iteration; --iters is the total)
     #[arg(long)]
     resume: bool,
+    /// What to find: `types` (upper, lower, full body) or `all` of the set's categories
+    /// (DeepFashion's 50)
+    #[arg(long, default_value = "types", value_parser = ["types", "all"])]
+    categories: String,
 }
 
 fn train_detector(args: TrainDetectorArgs) -> Result<()> {
@@ -779,10 +783,15 @@ fn train_detector(args: TrainDetectorArgs) -> Result<()> {
     let cancel = reporter.cancel.clone();
     // Ctrl-C stops after the current iteration and writes the weights.
     let _ = ctrlc::set_handler(move || cancel.cancel());
+    let mut config = DetectorConfig::default();
+    if args.categories == "all" {
+        config.classes = deepstyle::datasets::read::deepfashion_categories(&args.data)
+            .with_context(|| format!("cannot read the categories of {}", args.data.display()))?;
+    }
     let done = train_detector(
         &args.data,
         &args.out,
-        &DetectorConfig::default(),
+        &config,
         &options,
         &reporter,
         &print_detector_step,

@@ -215,6 +215,32 @@ fn train_detector_then_eval_detector_on_scenes() {
             .unwrap();
     assert_eq!(truth["images"].as_array().unwrap().len(), 12);
 
+    // DeepFashion's 50 categories rather than their three types.
+    let fine = dir.path().join("detector/fine.safetensors");
+    run_ok(
+        deepstyle()
+            .arg("train-detector")
+            .arg(&scenes)
+            .arg("--out")
+            .arg(&fine)
+            .args(["--iters", "2", "--categories", "all"]),
+    );
+    let card: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fine.with_extension("json")).unwrap()).unwrap();
+    let classes = card["config"]["classes"].as_array().unwrap();
+    assert_eq!(classes.len(), 50);
+    assert!(classes.iter().any(|c| c == "Dress"), "{classes:?}");
+    let stdout = run_ok(
+        deepstyle()
+            .arg("eval-detector")
+            .arg(&scenes)
+            .arg("--weights")
+            .arg(&fine)
+            .args(["--split", "all"]),
+    );
+    assert!(stdout.contains("AP Dress: "), "{stdout}");
+    assert!(stdout.contains("AP Anorak: no boxes"), "{stdout}");
+
     // In a project: detect with the trained weights; without weights, a one-line reason.
     let project = dir.path().join("project");
     run_ok(deepstyle().arg("new").arg(&project));

@@ -460,23 +460,68 @@ fn parse_voc(xml: &str) -> Result<(String, Vec<VocObject>), String> {
     Ok((filename, objects))
 }
 
+/// What a DeepFashion box is called: its category's type (upper, lower, full body), or the
+/// category itself (DeepFashion's 50: `Tee`, `Dress`, `Jeans`, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DeepFashionLabels {
+    #[default]
+    Types,
+    Categories,
+}
+
+impl DeepFashionLabels {
+    /// The labels a detector with these classes was trained on.
+    pub fn for_classes(classes: &[String]) -> Self {
+        if classes
+            .iter()
+            .all(|c| DEFAULT_CATEGORIES.contains(&c.as_str()))
+        {
+            DeepFashionLabels::Types
+        } else {
+            DeepFashionLabels::Categories
+        }
+    }
+}
+
 /// DeepFashion's Category and Attribute Prediction benchmark under `root`:
 /// `Anno/list_bbox.txt`, `Anno/list_category_img.txt`, `Anno/list_category_cloth.txt` and the
 /// images (`img/...`). Line 1 of each list is its count, line 2 its header; fields are split
 /// by runs of whitespace (CRLF and zero-padded numbers welcome). Boxes take the category's
 /// type (upper, lower, full) as their category.
 pub fn read_deepfashion(root: &Path) -> Result<AnnotationSet, ReadError> {
+    read_deepfashion_as(root, DeepFashionLabels::Types)
+}
+
+/// The category names of `Anno/list_category_cloth.txt` under `root`, in its order.
+pub fn deepfashion_categories(root: &Path) -> Result<Vec<String>, ReadError> {
+    let mut out = Collector::default();
+    let cloth_path = root.join("Anno/list_category_cloth.txt");
+    let cloth_text = read_text(&cloth_path)?;
+    Ok(records(&cloth_text, &cloth_path, 2, &mut out)
+        .into_iter()
+        .filter_map(|(_, fields)| fields.first().map(|f| f.to_string()))
+        .collect())
+}
+
+/// [`read_deepfashion`], each box named as `labels` says.
+pub fn read_deepfashion_as(
+    root: &Path,
+    labels: DeepFashionLabels,
+) -> Result<AnnotationSet, ReadError> {
     let mut out = Collector::default();
     let cloth_path = root.join("Anno/list_category_cloth.txt");
     let cloth_text = read_text(&cloth_path)?;
     let cloth = records(&cloth_text, &cloth_path, 2, &mut out);
     // Category names hold no spaces; the type is the last field.
-    let types: Vec<Option<&'static str>> = cloth
+    let types: Vec<Option<&str>> = cloth
         .iter()
         .map(|(line, fields)| {
             let kind = fields.last().and_then(|t| t.parse::<usize>().ok());
             match kind.and_then(|k| DEFAULT_CATEGORIES.get(k.wrapping_sub(1))) {
-                Some(name) => Some(*name),
+                Some(name) => Some(match labels {
+                    DeepFashionLabels::Types => *name,
+                    DeepFashionLabels::Categories => fields[0],
+                }),
                 None => {
                     out.problem(
                         &cloth_path,
@@ -491,7 +536,7 @@ pub fn read_deepfashion(root: &Path) -> Result<AnnotationSet, ReadError> {
     let category_path = root.join("Anno/list_category_img.txt");
     // An image's boxes take its category records in order (DeepFashion has one of each per
     // image; generated scenes list one a box); a single record serves all its boxes.
-    let mut category_of: HashMap<String, Vec<&'static str>> = HashMap::new();
+    let mut category_of: HashMap<String, Vec<&str>> = HashMap::new();
     let category_text = read_text(&category_path)?;
     for (line, fields) in records(&category_text, &category_path, 2, &mut out) {
         let label = fields[1].parse::<usize>().ok();

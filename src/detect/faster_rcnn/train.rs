@@ -15,7 +15,7 @@ use image::RgbImage;
 use super::loss::{Truth, losses};
 use super::model::{DetectorConfig, Layers, backbone_features};
 use crate::checkpoint::{self, CheckpointError};
-use crate::datasets::read::{ReadError, read_deepfashion};
+use crate::datasets::read::{DeepFashionLabels, ReadError, read_deepfashion_as};
 use crate::detect::boxes::BoxRect;
 use crate::detect::ssd::network::SsdLite;
 use crate::detect::ssd::{DetectorError, PersonDetector};
@@ -116,13 +116,13 @@ pub struct Example {
 }
 
 /// The images of `split` (`train`, `val`, `test`, or `all`) in the DeepFashion-format set at
-/// `root` with boxes of `classes`.
+/// `root` with boxes of `classes` (category types, or DeepFashion's categories).
 pub fn examples(
     root: &Path,
     split: &str,
     classes: &[String],
 ) -> Result<Vec<Example>, DetectorTrainError> {
-    let set = read_deepfashion(root)?;
+    let set = read_deepfashion_as(root, DeepFashionLabels::for_classes(classes))?;
     let partition = if split == "all" {
         None
     } else {
