@@ -909,6 +909,16 @@ fn the_train_tab_trains_the_garment_detector_and_review_uses_it() {
     let weights = std::path::absolute(root.join("detectors/garments.safetensors")).unwrap();
     assert!(weights.is_file());
     h.get_by_label_contains("Detector trained for 5 iterations");
+    // Going on to 7 from where it stopped.
+    h.state_mut().train_tab_mut().detector.form.iterations = 7;
+    h.run_steps(1);
+    h.get_by_role_and_label(Role::Button, "Resume detector training")
+        .click();
+    step_until(&mut h, 120, "the resumed training", |h| {
+        let section = &h.state().train_tab().detector;
+        !section.is_running() && section.status().is_some_and(|s| s.text.contains("for 7"))
+    });
+    assert_eq!(h.state().train_tab().detector.points(), 2);
     h.get_by_role_and_label(Role::Button, "Use in Review")
         .click();
     h.run_steps(2);

@@ -8,7 +8,9 @@ use std::path::PathBuf;
 use egui_plot::{Legend, Line, Plot, PlotPoints};
 
 use crate::detect::faster_rcnn::model::DetectorConfig;
-use crate::detect::faster_rcnn::train::{DetectorStep, DetectorTraining, train_detector};
+use crate::detect::faster_rcnn::train::{
+    DetectorStep, DetectorTraining, resume_path, train_detector,
+};
 use crate::detect::run::DetectorChoice;
 use crate::jobs::{self, JobError, JobHandle};
 use crate::project::Project;
@@ -48,6 +50,9 @@ pub struct DetectorSection {
     /// The weights of the last run that finished or stopped.
     trained: Option<PathBuf>,
     status: Option<Status>,
+    /// Whether the weights path had a stopped run's resume state when last looked at (looked
+    /// at again when the path changes or a run ends, not every frame).
+    resumable: Option<(PathBuf, bool)>,
 }
 
 impl DetectorSection {
@@ -73,10 +78,25 @@ impl DetectorSection {
         if !out.is_empty() {
             return Some(PathBuf::from(out));
         }
-        project.map(|p| p.root().join("detectors").join("garments.safetensors"))
+        project.map(|p| p.detectors_dir().join("garments.safetensors"))
     }
 
-    fn start(&mut self, ctx: &egui::Context, project: Option<&Project>) {
+    /// Whether the weights path holds a stopped run to go on from.
+    fn can_resume(&mut self, project: Option<&Project>) -> bool {
+        let Some(out) = self.out_path(project) else {
+            return false;
+        };
+        match &self.resumable {
+            Some((path, resumable)) if *path == out => *resumable,
+            _ => {
+                let resumable = resume_path(&out).is_file();
+                self.resumable = Some((out, resumable));
+                resumable
+            }
+        }
+    }
+
+    fn start(&mut self, ctx: &egui::Context, project: Option<&Project>, resume: bool) {
         let data = PathBuf::from(self.form.data.trim());
         if self.form.data.trim().is_empty() {
             self.status = Some(Status::error(
@@ -91,10 +111,13 @@ impl DetectorSection {
         let options = DetectorTraining {
             iterations: self.form.iterations.max(1),
             learning_rate: self.form.learning_rate,
+            resume,
             ..DetectorTraining::default()
         };
         self.steps.clear();
-        self.status = Some(Status::info(format!("Training into {}", out.display())));
+        self.resumable = None;
+        let verb = if resume { "Going on" } else { "Training" };
+        self.status = Some(Status::info(format!("{verb} into {}", out.display())));
         let repaint = ctx.clone();
         self.job = Some(jobs::spawn(
             "Train the garment detector",
@@ -117,6 +140,7 @@ impl DetectorSection {
             return;
         };
         self.job = None;
+        self.resumable = None;
         self.status = Some(match outcome {
             Ok(done) => {
                 self.trained = self.out_path(project);
@@ -178,7 +202,18 @@ impl DetectorSection {
                 .add_enabled(!running, egui::Button::new("Train detector"))
                 .clicked()
             {
-                self.start(ui.ctx(), project);
+                self.start(ui.ctx(), project, false);
+            }
+            let resumable = !running && self.can_resume(project);
+            if ui
+                .add_enabled(resumable, egui::Button::new("Resume detector training"))
+                .on_hover_text(
+                    "Go on from where the run that wrote these weights stopped, to the \
+                     iterations above",
+                )
+                .clicked()
+            {
+                self.start(ui.ctx(), project, true);
             }
             if ui
                 .add_enabled(running, egui::Button::new("Stop detector training"))
