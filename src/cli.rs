@@ -743,8 +743,10 @@ fn make_scenes(args: MakeScenesArgs) -> Result<()> {
 
 #[derive(clap::Args)]
 struct TrainDetectorArgs {
-    /// The root of a DeepFashion-format set (img/, Anno/, Eval/), as make-scenes writes
-    data: PathBuf,
+    /// A DeepFashion-format set's root (img/, Anno/, Eval/, as make-scenes writes; or
+    /// deepfashion:ROOT), a COCO file (coco:FILE or FILE.json), or project:DIR (its accepted
+    /// images' reviewed boxes)
+    data: String,
     /// Weights to write (.safetensors; the card goes beside as .json, the losses as
     /// .metrics.jsonl)
     #[arg(long)]
@@ -769,6 +771,7 @@ struct TrainDetectorArgs {
 }
 
 fn train_detector(args: TrainDetectorArgs) -> Result<()> {
+    use deepstyle::detect::faster_rcnn::data::DetectorData;
     use deepstyle::detect::faster_rcnn::model::DetectorConfig;
     use deepstyle::detect::faster_rcnn::train::{DetectorTraining, train_detector};
     let options = DetectorTraining {
@@ -783,20 +786,22 @@ fn train_detector(args: TrainDetectorArgs) -> Result<()> {
     let cancel = reporter.cancel.clone();
     // Ctrl-C stops after the current iteration and writes the weights.
     let _ = ctrlc::set_handler(move || cancel.cancel());
+    let data = DetectorData::parse(&args.data);
     let mut config = DetectorConfig::default();
     if args.categories == "all" {
-        config.classes = deepstyle::datasets::read::deepfashion_categories(&args.data)
-            .with_context(|| format!("cannot read the categories of {}", args.data.display()))?;
+        config.classes = data
+            .categories()
+            .with_context(|| format!("cannot read the categories of {}", args.data))?;
     }
     let done = train_detector(
-        &args.data,
+        &data,
         &args.out,
         &config,
         &options,
         &reporter,
         &print_detector_step,
     )
-    .with_context(|| format!("cannot train a detector on {}", args.data.display()))?;
+    .with_context(|| format!("cannot train a detector on {}", args.data))?;
     reporter.finish();
     println!("trained {done} iterations: {}", args.out.display());
     Ok(())
@@ -876,8 +881,9 @@ fn improve_detector(args: ImproveDetectorArgs) -> Result<()> {
 
 #[derive(clap::Args)]
 struct EvalDetectorArgs {
-    /// The root of a DeepFashion-format set
-    data: PathBuf,
+    /// What train-detector takes: a DeepFashion-format set, a COCO file or project:DIR (whose
+    /// test split is the held-out fifth of its reviewed images)
+    data: String,
     /// Weights from train-detector
     #[arg(long)]
     weights: PathBuf,
@@ -892,13 +898,14 @@ struct EvalDetectorArgs {
 
 fn eval_detector(args: EvalDetectorArgs) -> Result<()> {
     use deepstyle::detect::faster_rcnn::assess::{Assessment, assess};
+    use deepstyle::detect::faster_rcnn::data::DetectorData;
     use deepstyle::detect::faster_rcnn::infer::GarmentDetector;
-    use deepstyle::detect::faster_rcnn::train::examples;
     let detector = GarmentDetector::from_file(&args.weights, &candle_core::Device::Cpu)
         .with_context(|| format!("cannot load {}", args.weights.display()))?;
     let classes = detector.card().config.classes.clone();
-    let images = examples(&args.data, &args.split, &classes)
-        .with_context(|| format!("cannot read {}", args.data.display()))?;
+    let images = DetectorData::parse(&args.data)
+        .examples(&args.split, &classes)
+        .with_context(|| format!("cannot read {}", args.data))?;
     let reporter = StderrProgress::new("eval-detector");
     let Assessment {
         evaluation,

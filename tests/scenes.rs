@@ -301,5 +301,15 @@ fn train_detector_then_eval_detector_on_scenes() {
         assert!(stdout.lines().any(|l| l.starts_with(line)), "{stdout}");
     }
     assert!(reviewed.join("detectors/garments-1.safetensors").is_file());
+    // The same held-out images are the project's test split.
+    let stdout = run_ok(
+        deepstyle()
+            .arg("eval-detector")
+            .arg(format!("project:{}", reviewed.display()))
+            .arg("--weights")
+            .arg(reviewed.join("detectors/garments-1.safetensors"))
+            .args(["--split", "test"]),
+    );
+    assert!(stdout.contains("images: 2"), "{stdout}");
     assert!(reviewed.join("detectors/garments-1.json").is_file());
 }

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use egui_plot::{Legend, Line, Plot, PlotPoints};
 
+use crate::detect::faster_rcnn::data::DetectorData;
 use crate::detect::faster_rcnn::model::DetectorConfig;
 use crate::detect::faster_rcnn::train::{
     DetectorStep, DetectorTraining, resume_path, train_detector,
@@ -97,7 +98,7 @@ impl DetectorSection {
     }
 
     fn start(&mut self, ctx: &egui::Context, project: Option<&Project>, resume: bool) {
-        let data = PathBuf::from(self.form.data.trim());
+        let data = DetectorData::parse(self.form.data.trim());
         if self.form.data.trim().is_empty() {
             self.status = Some(Status::error(
                 "Choose a DeepFashion-format set first (make one with `deepstyle make-scenes`).",
@@ -171,7 +172,7 @@ impl DetectorSection {
                     let label = ui.label("Data");
                     ui.add(
                         egui::TextEdit::singleline(&mut self.form.data)
-                            .hint_text("folder with img/, Anno/, Eval/"),
+                            .hint_text("folder with img/, Anno/, Eval/; coco:FILE; project:DIR"),
                     )
                     .labelled_by(label.id);
                     ui.end_row();

@@ -1,9 +1,10 @@
 //! A detector scored on labelled images: each image decoded and run through the detector, its
 //! detections and ground truth gathered for [`super::eval::evaluate`] (and COCO's JSON).
 
+use super::data::Example;
 use super::eval::{Evaluation, Scored, evaluate};
 use super::infer::GarmentDetector;
-use super::train::{DetectorTrainError, Example};
+use super::train::DetectorTrainError;
 use crate::detect::boxes::BoxRect;
 use crate::jobs::Reporter;
 

@@ -6,17 +6,14 @@
 
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
-
 use super::assess::assess;
+use super::data::{reviewed_examples, split_held_out};
 use super::eval::Evaluation;
 use super::infer::GarmentDetector;
-use super::loss::Truth;
-use super::train::{DetectorStep, DetectorTrainError, DetectorTraining, Example, fine_tune};
+use super::train::{DetectorStep, DetectorTrainError, DetectorTraining, fine_tune};
 use crate::jobs::Reporter;
 use crate::project::Project;
 use crate::project::catalog::CatalogError;
-use crate::review::{ImageStatus, crop_category};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ImproveOptions {
@@ -76,61 +73,6 @@ impl ImproveReport {
     }
 }
 
-/// The accepted images with boxes of `classes`, each with its SHA-256, oldest first.
-pub fn reviewed_examples(
-    project: &Project,
-    classes: &[String],
-) -> Result<Vec<(String, Example)>, CatalogError> {
-    let catalog = project.catalog()?;
-    let mut examples = Vec::new();
-    for entry in catalog.review_queue()? {
-        if entry.status != ImageStatus::Accepted {
-            continue;
-        }
-        let truths: Vec<Truth> = catalog
-            .boxes_of(entry.image.id)?
-            .into_iter()
-            .filter(|b| b.reviewed)
-            .filter_map(|b| {
-                let class = classes
-                    .iter()
-                    .position(|c| c == crop_category(&b.category))?;
-                Some(Truth {
-                    rect: b.rect,
-                    class: class + 1,
-                })
-            })
-            .collect();
-        if !truths.is_empty() {
-            examples.push((
-                entry.image.sha256.clone(),
-                Example {
-                    path: project.resolve(&entry.image.path),
-                    truths,
-                },
-            ));
-        }
-    }
-    Ok(examples)
-}
-
-/// Splits `examples` into (to learn from, held out): the held-out ones are those whose
-/// SHA-256, hashed again, comes first, so an image stays on its side as others are added.
-pub fn split(examples: Vec<(String, Example)>, held_out: f32) -> (Vec<Example>, Vec<Example>) {
-    let mut keyed: Vec<([u8; 32], Example)> = examples
-        .into_iter()
-        .map(|(sha, example)| (Sha256::digest(sha.as_bytes()).into(), example))
-        .collect();
-    keyed.sort_by(|a, b| a.0.cmp(&b.0));
-    let count = keyed.len();
-    let held = ((count as f32 * held_out).round() as usize).clamp(1, count.saturating_sub(1));
-    let learn = keyed.split_off(held.min(count));
-    (
-        learn.into_iter().map(|(_, e)| e).collect(),
-        keyed.into_iter().map(|(_, e)| e).collect(),
-    )
-}
-
 /// The first free `detectors/garments-N.safetensors` of the project.
 pub fn next_weights_path(project: &Project) -> PathBuf {
     let dir = project.detectors_dir();
@@ -160,7 +102,7 @@ pub fn improve_detector(
             classes: classes.join(", "),
         });
     }
-    let (learn, held) = split(examples, options.held_out);
+    let (learn, held) = split_held_out(examples, options.held_out);
     let before = assess(&before_detector, &held, reporter)?.evaluation;
     drop(before_detector);
     let out = out.map_or_else(|| next_weights_path(project), Path::to_path_buf);
@@ -192,11 +134,12 @@ mod tests {
     use super::*;
     use crate::checkpoint;
     use crate::detect::boxes::BoxRect;
+    use crate::detect::faster_rcnn::data::Example;
     use crate::detect::faster_rcnn::model::{DetectorConfig, Layers};
     use crate::detect::faster_rcnn::train::DetectorCard;
     use crate::detect::ssd::PersonDetector;
     use crate::project::ingest::{ImportOptions, import_paths};
-    use crate::review::{GarmentBox, Origin};
+    use crate::review::{GarmentBox, ImageStatus, Origin};
 
     /// A project of `count` accepted photos, each a red block (an `upper` box) on grey at its
     /// own place, and one unreviewed photo.
@@ -277,9 +220,9 @@ mod tests {
         let examples = reviewed_examples(&project, &classes).unwrap();
         assert_eq!(examples.len(), 5);
         let shas: Vec<String> = examples.iter().map(|(s, _)| s.clone()).collect();
-        let (learn, held) = split(examples.clone(), 0.4);
+        let (learn, held) = split_held_out(examples.clone(), 0.4);
         assert_eq!((learn.len(), held.len()), (3, 2));
-        let (again_learn, again_held) = split(examples.into_iter().rev().collect(), 0.4);
+        let (again_learn, again_held) = split_held_out(examples.into_iter().rev().collect(), 0.4);
         let paths = |e: &[Example]| e.iter().map(|e| e.path.clone()).collect::<Vec<_>>();
         assert_eq!(
             paths(&held),
@@ -294,7 +237,7 @@ mod tests {
                 .take(2)
                 .map(|s| (s.clone(), held[0].clone()))
                 .collect();
-            let (l, h) = split(e, share);
+            let (l, h) = split_held_out(e, share);
             (l.len(), h.len())
         };
         assert_eq!(one(0.0), (1, 1));

@@ -4,14 +4,16 @@
 //! `matcher` assigns anchors or proposals to ground-truth boxes by IoU; `sampler` draws the
 //! balanced mini-batch of positives and negatives each loss is computed on; `proposals` filters
 //! the RPN's boxes; `model` is the network (the person detector's MobileNetV2 features, frozen,
-//! then the neck, the RPN and the box head) and `loss` its four training losses; `train` trains
-//! it on a DeepFashion-format set (and goes on from where a stopped run left off), `infer`
+//! then the neck, the RPN and the box head) and `loss` its four training losses; `data` reads
+//! what it learns from (DeepFashion, COCO, a project's reviewed boxes); `train` trains
+//! it (and goes on from where a stopped run left off), `infer`
 //! runs it, `eval` scores detections as COCO does and `assess` runs a detector over labelled
 //! images to score it; `improve` fine-tunes it on a project's reviewed boxes.
 
 pub mod anchors;
 pub mod assess;
 pub mod coder;
+pub mod data;
 pub mod eval;
 pub mod improve;
 pub mod infer;

@@ -12,10 +12,11 @@ use std::time::Instant;
 use candle_core::{Device, Tensor};
 use image::RgbImage;
 
+use super::data::{DetectorData, Example};
 use super::loss::{Truth, losses};
 use super::model::{DetectorConfig, Layers, backbone_features};
 use crate::checkpoint::{self, CheckpointError};
-use crate::datasets::read::{DeepFashionLabels, ReadError, read_deepfashion_as};
+use crate::datasets::read::ReadError;
 use crate::detect::boxes::BoxRect;
 use crate::detect::ssd::network::SsdLite;
 use crate::detect::ssd::{DetectorError, PersonDetector};
@@ -58,6 +59,8 @@ pub enum DetectorTrainError {
     Data(#[from] ReadError),
     #[error("{0}: no images with boxes of the detector's classes in the {1} split")]
     NoImages(PathBuf, String),
+    #[error(transparent)]
+    Catalog(#[from] crate::project::catalog::CatalogError),
     #[error("{path}: {reason}")]
     Image { path: PathBuf, reason: String },
     #[error("cannot resume from {path}: {reason}")]
@@ -106,75 +109,6 @@ pub struct DetectorCard {
     pub iterations: u64,
     pub data: String,
     pub backbone: String,
-}
-
-/// A training image: where it is and its boxes (classes 1-based).
-#[derive(Debug, Clone)]
-pub struct Example {
-    pub path: PathBuf,
-    pub truths: Vec<Truth>,
-}
-
-/// The images of `split` (`train`, `val`, `test`, or `all`) in the DeepFashion-format set at
-/// `root` with boxes of `classes` (category types, or DeepFashion's categories).
-pub fn examples(
-    root: &Path,
-    split: &str,
-    classes: &[String],
-) -> Result<Vec<Example>, DetectorTrainError> {
-    let set = read_deepfashion_as(root, DeepFashionLabels::for_classes(classes))?;
-    let partition = if split == "all" {
-        None
-    } else {
-        read_partition(root)
-    };
-    let examples: Vec<Example> = set
-        .images
-        .into_iter()
-        .filter(|image| {
-            partition.as_ref().is_none_or(|p| {
-                // The lists name images with forward slashes on every system.
-                let name = image.path.strip_prefix(root).unwrap_or(&image.path);
-                let name = name.to_string_lossy().replace('\\', "/");
-                p.get(&name).is_some_and(|s| s == split)
-            })
-        })
-        .filter_map(|image| {
-            let truths: Vec<Truth> = image
-                .boxes
-                .iter()
-                .filter_map(|(rect, category)| {
-                    let class = classes.iter().position(|c| c == category)? + 1;
-                    Some(Truth { rect: *rect, class })
-                })
-                .collect();
-            (!truths.is_empty()).then_some(Example {
-                path: image.path,
-                truths,
-            })
-        })
-        .collect();
-    if examples.is_empty() {
-        return Err(DetectorTrainError::NoImages(
-            root.to_path_buf(),
-            split.into(),
-        ));
-    }
-    Ok(examples)
-}
-
-/// `Eval/list_eval_partition.txt` as image name -> split, if the set has one.
-fn read_partition(root: &Path) -> Option<std::collections::HashMap<String, String>> {
-    let text = std::fs::read_to_string(root.join("Eval/list_eval_partition.txt")).ok()?;
-    Some(
-        text.lines()
-            .skip(2)
-            .filter_map(|line| {
-                let mut fields = line.split_whitespace();
-                Some((fields.next()?.to_string(), fields.next()?.to_string()))
-            })
-            .collect(),
-    )
 }
 
 /// The image at `path`, its long side at most `max_side`, flipped when `flip`, with its
@@ -229,13 +163,13 @@ fn load(
     Ok((image, truths))
 }
 
-/// Trains the layers on the set at `data` for `options.iterations`, writing the weights to
+/// Trains the layers on `data` for `options.iterations`, writing the weights to
 /// `out` (and `out`'s card, metrics and resume state beside it). With `options.resume`, the
 /// run goes on from the resume state a stopped run left at `out` (its layers, its optimiser's
 /// moments and its iteration; `config` then gives way to the card's). `step` hears every
 /// iteration.
 pub fn train_detector(
-    data: &Path,
+    data: &DetectorData,
     out: &Path,
     config: &DetectorConfig,
     options: &DetectorTraining,
@@ -256,13 +190,13 @@ pub fn train_detector(
         let adam = optimiser(&layers, options.learning_rate)?;
         (config.clone(), layers, adam, 0)
     };
-    let examples = examples(data, &options.split, &config.classes)?;
+    let examples = data.examples(&options.split, &config.classes)?;
     let run = Run {
         examples: &examples,
         backbone,
         layers: &layers,
         out,
-        data: data.display().to_string(),
+        data: data.describe(),
     };
     run.go(adam, first, options, reporter, step)
 }
