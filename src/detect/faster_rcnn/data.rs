@@ -247,7 +247,7 @@ pub fn split_held_out(
         .into_iter()
         .map(|(sha, example)| (Sha256::digest(sha.as_bytes()).into(), example))
         .collect();
-    keyed.sort_by(|a, b| a.0.cmp(&b.0));
+    keyed.sort_by_key(|k| k.0);
     let count = keyed.len();
     let held =
         ((count as f32 * held_out).round() as usize).clamp(1, count.saturating_sub(1).max(1));
