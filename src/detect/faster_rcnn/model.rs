@@ -32,6 +32,10 @@ pub struct DetectorConfig {
     pub pooled: usize,
     /// Width of the box head's two hidden layers.
     pub hidden: usize,
+    /// The box head also sees each region's shape (log aspect ratio and log size), which
+    /// RoIAlign's square grid does not keep: a dress and a top pooled to 7x7 look alike.
+    #[serde(default)]
+    pub shape_inputs: bool,
     /// Images are scaled so their long side is at most this (DeepFashion's: 300).
     pub max_side: u32,
 }
@@ -46,6 +50,7 @@ impl Default for DetectorConfig {
             context_layers: 2,
             pooled: 7,
             hidden: 512,
+            shape_inputs: true,
             max_side: 512,
         }
     }
@@ -130,7 +135,8 @@ impl Layers {
             Ok(candle_nn::Linear::new(weight, Some(bias)))
         };
         let fan = |n: usize| (2.0 / n as f64).sqrt();
-        let pooled = c * config.pooled * config.pooled;
+        let pooled =
+            c * config.pooled * config.pooled + SHAPE_INPUTS * config.shape_inputs as usize;
         Ok(Layers {
             neck: conv(vb.pp("neck"), in_channels, c, 1, fan(in_channels))?,
             context: (0..config.context_layers)
@@ -202,7 +208,15 @@ impl Layers {
             sampling_ratio: 2,
             aligned: false,
         };
-        let pooled = roi_align(neck, &rois, op)?.flatten_from(1)?;
+        let mut pooled = roi_align(neck, &rois, op)?.flatten_from(1)?;
+        if self.config.shape_inputs {
+            let shapes = Tensor::from_vec(
+                region_shapes(regions),
+                (regions.len(), SHAPE_INPUTS),
+                neck.device(),
+            )?;
+            pooled = Tensor::cat(&[&pooled, &shapes], 1)?;
+        }
         let hidden = self.fc1.forward(&pooled)?.relu()?;
         let hidden = self.fc2.forward(&hidden)?.relu()?;
         let classes = self.config.classes.len() + 1;
@@ -216,6 +230,21 @@ impl Layers {
     }
 }
 
+/// Values the head sees of each region's shape when `shape_inputs` is on.
+const SHAPE_INPUTS: usize = 2;
+
+/// Each region's log aspect ratio (height over width) and log size (relative to 128 px), row
+/// by row.
+fn region_shapes(regions: &[BoxRect]) -> Vec<f32> {
+    regions
+        .iter()
+        .flat_map(|r| {
+            let (w, h) = (r.width().max(1.0), r.height().max(1.0));
+            [(h / w).ln(), ((w * h).sqrt() / 128.0).ln()]
+        })
+        .collect()
+}
+
 /// The frozen backbone's features of an image, `(1, C, H/16, W/16)`.
 pub fn backbone_features(
     backbone: &SsdLite,
@@ -226,4 +255,21 @@ pub fn backbone_features(
     let values = crate::detect::ssd::resize::network_input(image, width, height, 2.0 / 255.0, -1.0);
     let input = Tensor::from_vec(values, (1, 3, height, width), backbone.device())?;
     backbone.stride16_features(&input)?.detach().contiguous()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_head_sees_a_regions_aspect_and_size() {
+        let shapes = region_shapes(&[
+            BoxRect::new(10.0, 10.0, 74.0, 138.0),
+            BoxRect::new(0.0, 0.0, 128.0, 128.0),
+        ]);
+        let want = [2f32.ln(), (8192f32.sqrt() / 128.0).ln(), 0.0, 0.0];
+        for (a, b) in shapes.iter().zip(want) {
+            assert!((a - b).abs() < 1e-6, "{shapes:?}");
+        }
+    }
 }
