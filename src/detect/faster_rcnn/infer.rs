@@ -77,7 +77,7 @@ impl GarmentDetector {
         };
         let size = (input.width() as f32, input.height() as f32);
         let features = backbone_features(self.person.network(), input)?;
-        let neck = self.layers.neck(&features.backbone)?;
+        let neck = self.layers.neck(&features)?;
         let rpn = self.layers.rpn(&neck)?;
         let (rows, cols) = rpn.cells;
         let anchors = config.anchor_grid().anchors(rows, cols, (STRIDE, STRIDE));
@@ -91,7 +91,7 @@ impl GarmentDetector {
         if proposals.is_empty() {
             return Ok(Vec::new());
         }
-        let head = self.layers.head(&neck, &features.image, &proposals)?;
+        let head = self.layers.head(&neck, &proposals)?;
         let probabilities = candle_nn::ops::softmax(&head.logits, D::Minus1)?.to_vec2::<f32>()?;
         let class_deltas = head.deltas.to_vec3::<f32>()?;
         let mut found = Vec::new();

@@ -8,7 +8,7 @@ use candle_core::Tensor;
 
 use super::coder::BoxCoder;
 use super::matcher::{Match, Matcher};
-use super::model::{Features, Layers, STRIDE};
+use super::model::{Layers, STRIDE};
 use super::proposals::{ProposalLimits, propose};
 use super::sampler::{Sampled, sample};
 use crate::detect::boxes::BoxRect;
@@ -57,13 +57,13 @@ impl Losses {
 /// The losses of one image of `size` (width, height) whose backbone features are `features`.
 pub fn losses(
     layers: &Layers,
-    features: &Features,
+    features: &Tensor,
     truths: &[Truth],
     size: (f32, f32),
     rng: &mut SeededRng,
 ) -> candle_core::Result<Losses> {
-    let device = features.backbone.device();
-    let neck = layers.neck(&features.backbone)?;
+    let device = features.device();
+    let neck = layers.neck(features)?;
     let rpn = layers.rpn(&neck)?;
     let (rows, cols) = rpn.cells;
     let anchors = layers
@@ -127,7 +127,7 @@ pub fn losses(
         })
         .chain(negatives.iter().map(|_| 0))
         .collect();
-    let head = layers.head(&neck, &features.image, &regions)?;
+    let head = layers.head(&neck, &regions)?;
     let labels_tensor = Tensor::from_vec(labels.clone(), labels.len(), device)?;
     let head_class = candle_nn::loss::cross_entropy(&head.logits, &labels_tensor)?;
     // The deltas each positive predicts for its own class.

@@ -36,10 +36,6 @@ pub struct DetectorConfig {
     /// RoIAlign's square grid does not keep: a dress and a top pooled to 7x7 look alike.
     #[serde(default)]
     pub shape_inputs: bool,
-    /// The box head also sees each region's pixels (pooled to 28x28, then two small trainable
-    /// convolutions to 7x7): the frozen stride-16 features blur what tells a dress from a coat.
-    #[serde(default)]
-    pub pixel_branch: bool,
     /// Images are scaled so their long side is at most this (DeepFashion's: 300).
     pub max_side: u32,
 }
@@ -55,7 +51,6 @@ impl Default for DetectorConfig {
             pooled: 7,
             hidden: 512,
             shape_inputs: true,
-            pixel_branch: true,
             max_side: 512,
         }
     }
@@ -97,8 +92,6 @@ pub struct Layers {
     rpn_conv: candle_nn::Conv2d,
     rpn_objectness: candle_nn::Conv2d,
     rpn_deltas: candle_nn::Conv2d,
-    /// The head's pixel branch (empty when the config has none).
-    pixels: Vec<candle_nn::Conv2d>,
     fc1: candle_nn::Linear,
     fc2: candle_nn::Linear,
     class_logits: candle_nn::Linear,
@@ -142,30 +135,8 @@ impl Layers {
             Ok(candle_nn::Linear::new(weight, Some(bias)))
         };
         let fan = |n: usize| (2.0 / n as f64).sqrt();
-        let pooled = c * config.pooled * config.pooled
-            + SHAPE_INPUTS * config.shape_inputs as usize
-            + PIXEL_FEATURES * config.pixel_branch as usize;
-        let strided = |vb: VarBuilder, cin, cout| -> candle_core::Result<candle_nn::Conv2d> {
-            let weight = vb.get_with_hints((cout, cin, 3, 3), "weight", normal(fan(9 * cin)))?;
-            let bias = vb.get_with_hints(cout, "bias", candle_nn::Init::Const(0.0))?;
-            Ok(candle_nn::Conv2d::new(
-                weight,
-                Some(bias),
-                Conv2dConfig {
-                    padding: 1,
-                    stride: 2,
-                    ..Conv2dConfig::default()
-                },
-            ))
-        };
-        let pixels = if config.pixel_branch {
-            vec![
-                strided(vb.pp("head.pixels0"), 3, PIXEL_CHANNELS.0)?,
-                strided(vb.pp("head.pixels1"), PIXEL_CHANNELS.0, PIXEL_CHANNELS.1)?,
-            ]
-        } else {
-            Vec::new()
-        };
+        let pooled =
+            c * config.pooled * config.pooled + SHAPE_INPUTS * config.shape_inputs as usize;
         Ok(Layers {
             neck: conv(vb.pp("neck"), in_channels, c, 1, fan(in_channels))?,
             context: (0..config.context_layers)
@@ -174,7 +145,6 @@ impl Layers {
             rpn_conv: conv(vb.pp("rpn.conv"), c, c, 3, 0.01)?,
             rpn_objectness: conv(vb.pp("rpn.objectness"), c, anchors, 1, 0.01)?,
             rpn_deltas: conv(vb.pp("rpn.deltas"), c, 4 * anchors, 1, 0.01)?,
-            pixels,
             fc1: linear(vb.pp("head.fc1"), pooled, config.hidden, fan(pooled))?,
             fc2: linear(
                 vb.pp("head.fc2"),
@@ -225,14 +195,8 @@ impl Layers {
         })
     }
 
-    /// The head over `regions` (image pixels) pooled from the neck (and from the image's
-    /// pixels, `(1, 3, H, W)`, when the config has a pixel branch).
-    pub fn head(
-        &self,
-        neck: &Tensor,
-        image: &Tensor,
-        regions: &[BoxRect],
-    ) -> candle_core::Result<HeadOutput> {
+    /// The head over `regions` (image pixels) pooled from the neck.
+    pub fn head(&self, neck: &Tensor, regions: &[BoxRect]) -> candle_core::Result<HeadOutput> {
         let rows: Vec<f32> = regions
             .iter()
             .flat_map(|r| [0.0, r.x0, r.y0, r.x1, r.y1])
@@ -245,19 +209,6 @@ impl Layers {
             aligned: false,
         };
         let mut pooled = roi_align(neck, &rois, op)?.flatten_from(1)?;
-        if !self.pixels.is_empty() {
-            let op = RoiAlign {
-                pooled: (PIXEL_SIDE, PIXEL_SIDE),
-                spatial_scale: 1.0,
-                sampling_ratio: 2,
-                aligned: false,
-            };
-            let mut x = roi_align(image, &rois, op)?;
-            for conv in &self.pixels {
-                x = conv.forward(&x)?.relu()?;
-            }
-            pooled = Tensor::cat(&[&pooled, &x.flatten_from(1)?], 1)?;
-        }
         if self.config.shape_inputs {
             let shapes = Tensor::from_vec(
                 region_shapes(regions),
@@ -279,12 +230,6 @@ impl Layers {
     }
 }
 
-/// The pixel branch: regions pooled to this side, then two stride-2 convolutions of these
-/// widths, to a quarter of the side.
-const PIXEL_SIDE: usize = 28;
-const PIXEL_CHANNELS: (usize, usize) = (16, 32);
-const PIXEL_FEATURES: usize = PIXEL_CHANNELS.1 * (PIXEL_SIDE / 4) * (PIXEL_SIDE / 4);
-
 /// Values the head sees of each region's shape when `shape_inputs` is on.
 const SHAPE_INPUTS: usize = 2;
 
@@ -300,28 +245,16 @@ fn region_shapes(regions: &[BoxRect]) -> Vec<f32> {
         .collect()
 }
 
-/// An image as the network takes it, and the frozen backbone's features of it.
-pub struct Features {
-    /// `(1, 3, H, W)`, in [-1, 1].
-    pub image: Tensor,
-    /// `(1, C, H/16, W/16)`.
-    pub backbone: Tensor,
-}
-
-/// The image in the person detector's own preprocessing ([0, 255] to [-1, 1], at its own
-/// size) and the frozen backbone's features of it.
+/// The frozen backbone's features of an image, `(1, C, H/16, W/16)`.
 pub fn backbone_features(
     backbone: &SsdLite,
     image: &image::RgbImage,
-) -> candle_core::Result<Features> {
+) -> candle_core::Result<Tensor> {
     let (width, height) = (image.width() as usize, image.height() as usize);
+    // The person detector's own preprocessing: [0, 255] to [-1, 1], at the image's own size.
     let values = crate::detect::ssd::resize::network_input(image, width, height, 2.0 / 255.0, -1.0);
     let input = Tensor::from_vec(values, (1, 3, height, width), backbone.device())?;
-    let features = backbone.stride16_features(&input)?.detach().contiguous()?;
-    Ok(Features {
-        image: input,
-        backbone: features,
-    })
+    backbone.stride16_features(&input)?.detach().contiguous()
 }
 
 #[cfg(test)]
