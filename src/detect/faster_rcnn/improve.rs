@@ -195,6 +195,7 @@ mod tests {
             hidden: 32,
             channels: 16,
             context_layers: 1,
+            shape_inputs: true,
             ..DetectorConfig::default()
         };
         let person = PersonDetector::shipped(&device).unwrap();

@@ -1,5 +1,5 @@
 //! The garment detector's network: the person detector's MobileNetV2 features at stride 16
-//! (frozen, run on the inference kernels), a neck (1x1, then trainable 3x3 convolutions), the region proposal network (a 3x3
+//! (frozen, run on the inference kernels), a neck (1x1, optionally then 3x3 convolutions), the region proposal network (a 3x3
 //! convolution, then objectness and box deltas for each anchor of each cell), RoIAlign of the
 //! proposals on the neck, and the box head (two fully connected layers, class logits and
 //! per-class deltas).
@@ -25,7 +25,8 @@ pub struct DetectorConfig {
     /// Channels of the neck, the RPN's convolution and the RoI features.
     pub channels: usize,
     /// Trainable 3x3 convolutions after the neck's 1x1, widening what each RoI feature sees
-    /// beyond the frozen backbone's (cards written before they existed have none).
+    /// beyond the frozen backbone's. None by default: two fitted the training scenes better
+    /// but scored no better on unseen ones (docs/quality.md).
     #[serde(default)]
     pub context_layers: usize,
     /// RoIAlign output side.
@@ -33,7 +34,8 @@ pub struct DetectorConfig {
     /// Width of the box head's two hidden layers.
     pub hidden: usize,
     /// The box head also sees each region's shape (log aspect ratio and log size), which
-    /// RoIAlign's square grid does not keep: a dress and a top pooled to 7x7 look alike.
+    /// RoIAlign's square grid does not keep. Off by default: it did not help tell dresses from
+    /// tops on unseen scenes (docs/quality.md).
     #[serde(default)]
     pub shape_inputs: bool,
     /// Images are scaled so their long side is at most this (DeepFashion's: 300).
@@ -47,10 +49,10 @@ impl Default for DetectorConfig {
             anchor_sizes: vec![32.0, 64.0, 128.0, 256.0],
             anchor_ratios: vec![0.5, 1.0, 2.0],
             channels: 128,
-            context_layers: 2,
+            context_layers: 0,
             pooled: 7,
             hidden: 512,
-            shape_inputs: true,
+            shape_inputs: false,
             max_side: 512,
         }
     }
