@@ -294,6 +294,10 @@ impl Run<'_> {
         reporter: &dyn Reporter,
         step: &dyn Fn(&DetectorStep),
     ) -> Result<u64, DetectorTrainError> {
+        if first >= options.iterations {
+            // A resumed run already past the asked total: nothing to do, nothing rewritten.
+            return Ok(first);
+        }
         let config = self.layers.config();
         let mut metrics = self.open_metrics(first)?;
         let decay_at = (options.iterations as f64 * options.decay_at) as u64;
@@ -563,6 +567,23 @@ mod tests {
             .go(adam, first, &options, &crate::jobs::Silent, &|_| {})
             .unwrap();
         assert_eq!(reached, 5);
+        // Asking again for fewer iterations than reached changes nothing.
+        let again = Layers::new(&config, person.network().stride16_channels(), &device).unwrap();
+        let mut adam = optimiser(&again, 1e-3).unwrap();
+        let first = resume_state(&out, &again, &mut adam).unwrap();
+        let short = DetectorTraining {
+            iterations: 4,
+            ..options.clone()
+        };
+        let run = Run {
+            layers: &again,
+            ..run
+        };
+        assert_eq!(
+            run.go(adam, first, &short, &crate::jobs::Silent, &|_| {})
+                .unwrap(),
+            5
+        );
         let metrics = std::fs::read_to_string(out.with_extension("metrics.jsonl")).unwrap();
         let iters: Vec<u64> = metrics
             .lines()
