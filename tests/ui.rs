@@ -664,12 +664,24 @@ fn review_detects_the_person_and_shows_the_box() {
     h.get_by_role_and_label(Role::Button, "Detect people")
         .click();
     h.run_steps(1);
-    step_until(&mut h, 60, "the detection and the reopened image", |h| {
+    let started = Instant::now();
+    loop {
+        h.run_steps(1);
         let review = h.state().review_tab();
-        !review.is_detecting()
-            && review.is_shown()
-            && review.editor().is_some_and(|e| e.boxes().len() == 1)
-    });
+        let boxes = review.editor().map(|e| e.boxes().len());
+        if !review.is_detecting() && review.is_shown() && boxes == Some(1) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "timed out waiting for the detection and the reopened image: detecting {}, shown {}, \
+             boxes {boxes:?}, status {:?}",
+            review.is_detecting(),
+            review.is_shown(),
+            h.state().status().map(|s| s.text.clone())
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let editor = h.state().review_tab().editor().unwrap();
     let found = &editor.boxes()[0].garment;
     assert_eq!(found.category, "person");
@@ -943,6 +955,8 @@ fn the_train_tab_trains_the_garment_detector_and_review_uses_it() {
     step_until(&mut h, 30, "the image", |h| {
         h.state().review_tab().is_shown()
     });
+    h.get_by_label("Improve the detector").click();
+    h.run_steps(2);
     h.get_by_role_and_label(Role::Button, "Improve detector from reviewed images")
         .click();
     step_until(&mut h, 120, "the improvement", |h| {

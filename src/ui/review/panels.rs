@@ -489,6 +489,10 @@ impl ReviewTab {
         if let Some(ms) = self.open_millis {
             ui.weak(format!("last image opened in {ms:.0} ms"));
         }
+        ui.separator();
+        egui::CollapsingHeader::new("Improve the detector")
+            .default_open(self.improver.is_running())
+            .show(ui, |ui| self.improve_ui(ui));
     }
 
     /// The detector: which one, its least score, and where to run it.
@@ -564,7 +568,6 @@ impl ReviewTab {
                 }
             }
         });
-        self.improve_ui(ui);
     }
 
     /// Fine-tuning the chosen garment detector on the accepted images' boxes.
