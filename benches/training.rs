@@ -180,7 +180,15 @@ fn time_ours(row: Row, iters: usize) -> OurTiming {
         for _ in 0..count {
             let real = random(&[row.batch, row.channels, row.size, row.size]);
             let z = Tensor::randn(0f32, 1.0, (row.batch, cfg.z_dim), &Device::Cpu).expect("z");
-            let losses = adversarial_step(&nets, &mut opt_d, &mut opt_g, &real, &z).expect("step");
+            let losses = adversarial_step(
+                &nets,
+                (&mut opt_d, &mut opt_g),
+                deepstyle::gan::config::Loss::Bce,
+                &real,
+                None,
+                &z,
+            )
+            .expect("step");
             losses.d_loss.to_scalar::<f32>().expect("loss");
         }
     };

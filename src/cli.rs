@@ -24,7 +24,6 @@ use deepstyle::jobs::{CancelToken, Reporter, Silent};
 use deepstyle::latent::explorer::{Explorer, Selection};
 use deepstyle::latent::interp::{self, Mode};
 use deepstyle::latent::sample::Sample;
-use deepstyle::latent::seed_latent;
 use deepstyle::project::ingest::{self, ImportOptions, ImportReport};
 use deepstyle::project::{Project, demo};
 use deepstyle::ui::{Startup, StudioApp};
@@ -146,6 +145,11 @@ enum Command {
         npy: Option<PathBuf>,
         #[arg(long, default_value_t = 10_000)]
         count: usize,
+        /// Also score each class of a conditional generator: the distance between the class's
+        /// samples (count / classes of them) and its test images, and how often the classifier
+        /// names the class on samples and on real images
+        #[arg(long, requires = "weights")]
+        per_class: bool,
     },
 }
 
@@ -223,6 +227,29 @@ struct TrainGanArgs {
     /// Random horizontal flips (default: on, off for Fashion-MNIST, whose shoes all face left)
     #[arg(long)]
     flip: Option<bool>,
+    /// One model for every class of the data, asked for by class: Fashion-MNIST's labels, a
+    /// project's crop categories, or a folder's subfolders (one a class)
+    #[arg(long)]
+    conditional: bool,
+    /// bce (DCGAN's) or hinge
+    #[arg(long, default_value = "bce")]
+    loss: deepstyle::gan::config::Loss,
+    /// Keep an exponential moving average of the generator's weights with this decay (e.g.
+    /// 0.999) and sample and save it
+    #[arg(long)]
+    ema: Option<f64>,
+    /// Spectral normalisation in the discriminator (in place of its BatchNorm)
+    #[arg(long)]
+    spectral_norm: bool,
+    /// The discriminator's learning rate, when it should differ from the generator's (--lr)
+    #[arg(long)]
+    lr_d: Option<f64>,
+    /// Adam's beta1 (default 0.5)
+    #[arg(long)]
+    beta1: Option<f64>,
+    /// Adam's beta2 (default 0.999)
+    #[arg(long)]
+    beta2: Option<f64>,
 }
 
 #[derive(clap::Args)]
@@ -254,6 +281,10 @@ struct GenerateArgs {
     /// Scale z toward 0 (1 = none); lower gives more typical, less varied garments
     #[arg(long, default_value_t = 1.0)]
     truncation: f32,
+    /// A conditional generator's class, by name or number, or `all` for one row a class
+    /// (default: seed s draws class s mod the number of classes)
+    #[arg(long, value_name = "NAME|ID|all", conflicts_with = "favourites")]
+    class: Option<String>,
     #[arg(long, default_value = "cpu")]
     device: deepstyle::device::DeviceChoice,
 }
@@ -293,6 +324,13 @@ struct InterpolateArgs {
     /// Scale z toward 0 (1 = none)
     #[arg(long, default_value_t = 1.0)]
     truncation: f32,
+    /// A conditional generator's class at the start, by name or number (default 0)
+    #[arg(long, value_name = "NAME|ID")]
+    class: Option<String>,
+    /// The class at the end (default: --class); with --from = --to this morphs one category
+    /// into another at the same z
+    #[arg(long, value_name = "NAME|ID")]
+    to_class: Option<String>,
     #[arg(long, default_value = "cpu")]
     device: deepstyle::device::DeviceChoice,
 }
@@ -344,12 +382,14 @@ pub fn run(cli: Cli) -> Result<()> {
             weights,
             npy,
             count,
+            per_class,
         }) => fid(
             &classifier,
             &fashion_mnist,
             weights.as_deref(),
             npy.as_deref(),
             count,
+            per_class,
         ),
     }
 }
@@ -951,6 +991,12 @@ fn train_gan(args: TrainGanArgs) -> Result<()> {
         sample_every: args.sample_every,
         checkpoint_every: args.checkpoint_every,
         threads: args.threads,
+        loss: args.loss,
+        ema: args.ema,
+        spectral_norm: args.spectral_norm,
+        lr_d: args.lr_d,
+        beta1: args.beta1.unwrap_or(GanConfig::default().beta1),
+        beta2: args.beta2.unwrap_or(GanConfig::default().beta2),
         ..GanConfig::default()
     };
     let request = TrainRequest {
@@ -961,6 +1007,7 @@ fn train_gan(args: TrainGanArgs) -> Result<()> {
         device: args.device,
         epochs: args.epochs,
         lr_override: args.lr,
+        conditional: args.conditional,
     };
     let sink = TrainPrinter {
         progress: StderrProgress::new("train-gan"),
@@ -1048,16 +1095,18 @@ fn generate(args: GenerateArgs) -> Result<()> {
     };
     let device = args.device.open()?;
     let generator = open_generator(&args.weights, &device)?;
-    let z_dim = generator.z_dim();
+    let mut cols = args.cols;
     let (samples, captions) = match (seeds, &args.favourites) {
         (Some(seeds), _) => {
-            let samples: Vec<Sample> = seeds
-                .into_iter()
-                .map(|seed| Sample::of_seed(seed, z_dim, args.truncation))
-                .collect();
-            (samples, false)
+            let samples = seed_samples(&generator, &seeds, args.class.as_deref(), args.truncation)
+                .map_err(anyhow::Error::msg)?;
+            let captions = args.class.as_deref() == Some("all");
+            if captions {
+                cols = seeds.len(); // one row a class
+            }
+            (samples, captions)
         }
-        (None, Some(root)) => (project_favourites(root, z_dim)?, true),
+        (None, Some(root)) => (project_favourites(root, generator.input_len())?, true),
         (None, None) => anyhow::bail!("give --seeds or --favourites"),
     };
     if let Some(dir) = &args.out_dir {
@@ -1066,8 +1115,9 @@ fn generate(args: GenerateArgs) -> Result<()> {
             .images_for_latents(&latents)
             .context("generation failed")?;
         for (i, (sample, image)) in samples.iter().zip(&images).enumerate() {
-            let name = match (captions, sample.seed) {
-                (false, Some(seed)) => format!("seed_{seed}.png"),
+            let name = match (&args.favourites, sample.seed) {
+                (None, Some(seed)) if sample.label.is_empty() => format!("seed_{seed}.png"),
+                (None, Some(seed)) => format!("{}_seed_{seed}.png", file_stem_of(&sample.label)),
                 _ => format!("favourite_{:03}.png", i + 1),
             };
             let path = dir.join(name);
@@ -1077,7 +1127,7 @@ fn generate(args: GenerateArgs) -> Result<()> {
     } else if let Some(out) = &args.out {
         let grid = Picture::Grid {
             layout: GridLayout {
-                cols: args.cols,
+                cols,
                 ..GridLayout::default()
             },
             captions: if captions {
@@ -1091,6 +1141,59 @@ fn generate(args: GenerateArgs) -> Result<()> {
         println!("{}", out.display());
     }
     Ok(())
+}
+
+/// The samples of `seeds` for `class` (a name, a number, `all` for every class in turn, or
+/// none: seed s draws class s mod K); samples of a named class are labelled with it.
+fn seed_samples(
+    generator: &LoadedGenerator,
+    seeds: &[u64],
+    class: Option<&str>,
+    truncation: f32,
+) -> Result<Vec<Sample>, String> {
+    let classes = generator.classes();
+    let sample = |seed: u64, class: usize, labelled: bool| {
+        let mut sample = Sample::unnamed(generator.input_for_seed(seed, truncation, Some(class)));
+        sample.seed = Some(seed);
+        if labelled {
+            sample.label = classes[class].clone();
+        }
+        sample
+    };
+    let k = classes.len().max(1) as u64;
+    Ok(match class {
+        None => seeds
+            .iter()
+            .map(|&s| sample(s, (s % k) as usize, false))
+            .collect(),
+        Some("all") => {
+            if classes.is_empty() {
+                return Err("--class all: this generator is not conditional".into());
+            }
+            (0..classes.len())
+                .flat_map(|c| seeds.iter().map(move |&s| (s, c)))
+                .map(|(s, c)| sample(s, c, true))
+                .collect()
+        }
+        Some(name) => {
+            let c = generator.class_index(name)?;
+            seeds.iter().map(|&s| sample(s, c, true)).collect()
+        }
+    })
+}
+
+/// A class name made safe for a file name (`T-shirt/top` -> `T-shirt-top`).
+fn file_stem_of(label: &str) -> String {
+    label
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
 }
 
 /// The favourites of the project at `root` that a generator of `z_dim` can draw, named.
@@ -1161,6 +1264,7 @@ fn fid(
     weights: Option<&Path>,
     npy: Option<&Path>,
     count: usize,
+    per_class: bool,
 ) -> Result<()> {
     let device = candle_core::Device::Cpu;
     let card: ClassifierCard =
@@ -1178,7 +1282,9 @@ fn fid(
     ))?;
     let tensors = deepstyle::checkpoint::load_tensors(classifier, &device)?;
     deepstyle::checkpoint::fill(&vars, &tensors, "", classifier)?;
-    let (test_set, _) = load_fashion_mnist_split(dir, "t10k", ImageSpec::FASHION_MNIST_32)?;
+    let (test_set, test_labels) =
+        load_fashion_mnist_split(dir, "t10k", ImageSpec::FASHION_MNIST_32)?;
+    let mut conditional = None;
     let generated = match (weights, npy) {
         (Some(w), _) => {
             let generator = load_generator(w, &device).context("cannot load the generator")?;
@@ -1189,7 +1295,9 @@ fn fid(
                 generator.card.config.image_size,
                 generator.card.config.image_size
             );
-            quality::generated_dataset(&generator, count)?
+            let generated = quality::generated_dataset(&generator, count)?;
+            conditional = Some(generator);
+            generated
         }
         (None, Some(path)) => read_npy_images(path)?,
         (None, None) => anyhow::bail!("give --weights or --npy"),
@@ -1205,6 +1313,32 @@ fn fid(
     let real = quality::features(&model, &test_set, &device)?;
     let fake = quality::features(&model, &generated, &device)?;
     println!("FID: {:.3}", quality::frechet_distance(&real, &fake));
+    if let (true, Some(generator)) = (per_class, conditional) {
+        anyhow::ensure!(
+            !generator.classes().is_empty(),
+            "--per-class: the generator is not conditional"
+        );
+        let per_class = count / generator.classes().len();
+        let scores = quality::class_scores(
+            &model,
+            &generator,
+            &test_set,
+            &test_labels,
+            per_class,
+            &device,
+        )?;
+        println!("class\tFID\taccuracy on samples\taccuracy on real\tratio");
+        for score in scores {
+            println!(
+                "{}\t{:.3}\t{:.3}\t{:.3}\t{:.2}",
+                score.name,
+                score.fid,
+                score.sample_accuracy,
+                score.real_accuracy,
+                score.sample_accuracy / score.real_accuracy.max(1e-9)
+            );
+        }
+    }
     Ok(())
 }
 
@@ -1235,9 +1369,16 @@ fn interpolate(args: InterpolateArgs) -> Result<()> {
     }
     let device = args.device.open()?;
     let generator = open_generator(&args.weights, &device)?;
-    let z_dim = generator.z_dim();
-    let from = seed_latent(args.from, z_dim, args.truncation);
-    let to = seed_latent(args.to, z_dim, args.truncation);
+    let class_of = |name: &Option<String>| -> Result<Option<usize>> {
+        name.as_deref()
+            .map(|n| generator.class_index(n))
+            .transpose()
+            .map_err(anyhow::Error::msg)
+    };
+    let from_class = class_of(&args.class)?;
+    let to_class = class_of(&args.to_class)?.or(from_class);
+    let from = generator.input_for_seed(args.from, args.truncation, from_class);
+    let to = generator.input_for_seed(args.to, args.truncation, to_class);
     let latents = interp::path(&from, &to, args.steps, args.mode);
     let picture = if animated {
         Picture::Animation {

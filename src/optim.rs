@@ -19,9 +19,10 @@ enum State {
     Device { m: Tensor, v: Tensor },
 }
 
-/// Whether a variable is a BatchNorm running statistic (no gradient, not optimised).
+/// Whether a variable is a buffer rather than a parameter: a BatchNorm running statistic or
+/// a spectral norm's power-iteration vector (no gradient, not optimised).
 pub fn is_running_stat(name: &str) -> bool {
-    name.ends_with("running_mean") || name.ends_with("running_var")
+    name.ends_with("running_mean") || name.ends_with("running_var") || name.ends_with("weight_u")
 }
 
 pub struct Adam {

@@ -62,6 +62,7 @@ fn request(run_dir: &Path, data: &Path, config: GanConfig, resume: bool) -> Trai
         device: DeviceChoice::Cpu,
         epochs: None,
         lr_override: None,
+        conditional: false,
     }
 }
 

@@ -975,3 +975,113 @@ fn the_train_tab_trains_the_garment_detector_and_review_uses_it() {
         "{chosen:?}"
     );
 }
+
+/// A conditional generator in the explorer: one row a category, a tile picked as its row's
+/// category, the same z morphed into another category, and a favourite that keeps its class.
+#[test]
+fn explore_draws_a_conditional_generator_by_category_and_morphs_between_categories() {
+    use deepstyle::gan::GanConfig;
+    use deepstyle::gan::data::DataSource;
+    use deepstyle::gan::sampler::GeneratorSource;
+    use deepstyle::gan::train::{PauseFlag, TrainRequest, TrainSink, train};
+
+    struct Quiet;
+    impl deepstyle::jobs::Reporter for Quiet {
+        fn progress(&self, _done: u64, _total: u64, _msg: &str) {}
+        fn is_cancelled(&self) -> bool {
+            false
+        }
+    }
+    impl TrainSink for Quiet {
+        fn event(&self, _event: deepstyle::gan::train::TrainEvent) {}
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    for (class, shade) in [("coat", 40u8), ("dress", 200)] {
+        let folder = data.join(class);
+        std::fs::create_dir_all(&folder).unwrap();
+        for i in 0..4u8 {
+            image::GrayImage::from_pixel(32, 32, image::Luma([shade + i]))
+                .save(folder.join(format!("{i}.png")))
+                .unwrap();
+        }
+    }
+    let run = dir.path().join("run");
+    let request = TrainRequest {
+        run_dir: run.clone(),
+        data: DataSource::Folder(data),
+        config: GanConfig {
+            image_size: 32,
+            channels: 1,
+            z_dim: 8,
+            ngf: 4,
+            ndf: 4,
+            batch_size: 4,
+            iterations: 2,
+            threads: Some(1),
+            ..GanConfig::default()
+        },
+        resume: false,
+        device: deepstyle::device::DeviceChoice::Cpu,
+        epochs: None,
+        lr_override: None,
+        conditional: true,
+    };
+    train(&request, &PauseFlag::default(), &Quiet).unwrap();
+
+    let root = dir.path().join("p");
+    let mut h = open_project_app(&root);
+    h.get_by_role_and_label(Role::Button, "Explore").click();
+    h.run_steps(2);
+    h.state_mut()
+        .explore_tab_mut()
+        .load(GeneratorSource::Run(run.clone()));
+    step_until(&mut h, 60, "the conditional generator's grid", |h| {
+        let tab = h.state().explore_tab();
+        tab.explorer().classes().len() == 2 && tab.grid_ready()
+    });
+    h.get_by_label("one row a category").click();
+    step_until(&mut h, 30, "one row a category", |h| {
+        let tab = h.state().explore_tab();
+        tab.explorer().grid_shape() == (2, 4) && tab.grid_ready()
+    });
+    // The grid's columns take a few frames to settle at their new width.
+    h.run_steps(10);
+    h.get_by_label("seed 2 as dress").click();
+    h.run_steps(2);
+    let explorer = h.state().explore_tab().explorer().clone();
+    let pick = explorer.picks()[0].clone();
+    assert_eq!(explorer.class_of(&pick), Some("dress"));
+    assert_eq!(pick.seed, Some(2));
+
+    // The same z as a coat: the strip between the two picks is the morph.
+    assert!(
+        h.state_mut()
+            .explore_tab_mut()
+            .explorer_mut()
+            .pick_as_class(0)
+    );
+    step_until(&mut h, 30, "the morph strip", |h| {
+        h.state().explore_tab().strip_len() == h.state().explore_tab().explorer().steps
+    });
+    let explorer = h.state().explore_tab().explorer().clone();
+    let path = explorer.path_latents(explorer.steps);
+    assert_eq!(path[0][..8], path[path.len() - 1][..8], "one z");
+    assert_eq!(explorer.class_of(&explorer.picks()[1]), Some("coat"));
+
+    // Morph halfway and keep it: the favourite remembers its mix of classes.
+    h.state_mut().explore_tab_mut().explorer_mut().path_t = 0.5;
+    h.run_steps(2);
+    h.get_by_label("Add to favourites").click();
+    step_until(&mut h, 30, "the favourite", |h| {
+        h.state().explore_tab().favourites().len() == 1
+    });
+    let favourite = h.state().explore_tab().favourites()[0].clone();
+    assert_eq!(favourite.sample.z.len(), 10);
+    assert!(
+        favourite.sample.z[8] > 0.2 && favourite.sample.z[9] > 0.2,
+        "{:?}",
+        favourite.sample.z
+    );
+}

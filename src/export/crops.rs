@@ -322,6 +322,23 @@ pub fn crop_counts(catalog: &crate::project::Catalog) -> Result<Vec<(String, u64
         .map_err(|e| catalog.sqlite_error(e))
 }
 
+/// Every crop the catalog records, as (file, category), in the order they were made.
+pub fn crop_files(project: &Project) -> Result<Vec<(PathBuf, String)>, CatalogError> {
+    let catalog = project.catalog()?;
+    let mut stmt = catalog
+        .connection()
+        .prepare("SELECT path, category FROM crops ORDER BY id")
+        .map_err(|e| catalog.sqlite_error(e))?;
+    stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| catalog.sqlite_error(e))
+        .map(|rows| {
+            rows.into_iter()
+                .map(|(path, category)| (project.resolve(&path), category))
+                .collect()
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

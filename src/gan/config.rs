@@ -36,6 +36,29 @@ impl std::str::FromStr for Resize {
     }
 }
 
+/// The adversarial loss.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Loss {
+    /// Binary cross-entropy, the generator maximising log D(G(z)) (DCGAN's).
+    #[default]
+    Bce,
+    /// Hinge: D minimises relu(1 - D(x)) + relu(1 + D(G(z))), G minimises -D(G(z))
+    /// (Lim & Ye 2017; SNGAN, BigGAN).
+    Hinge,
+}
+
+impl std::str::FromStr for Loss {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "bce" => Ok(Loss::Bce),
+            "hinge" => Ok(Loss::Hinge),
+            _ => Err(format!("unknown loss {s:?}: use bce or hinge")),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
 pub struct GanConfig {
@@ -65,6 +88,18 @@ pub struct GanConfig {
     pub checkpoint_every: u64,
     /// Compute threads; `None` uses all cores but one.
     pub threads: Option<usize>,
+    /// Class names of a conditional model (class-conditional BatchNorm in G, a projection in
+    /// D); empty for an unconditional one.
+    pub classes: Vec<String>,
+    pub loss: Loss,
+    /// Decay of an exponential moving average of G's weights, used for samples and the saved
+    /// generator; `None` for no average.
+    pub ema: Option<f64>,
+    /// Spectral normalisation of D's weights (Miyato et al. 2018), in place of its BatchNorm.
+    pub spectral_norm: bool,
+    /// The discriminator's learning rate when it differs from G's `lr` (two time-scale
+    /// update rule, Heusel et al. 2017).
+    pub lr_d: Option<f64>,
 }
 
 impl Default for GanConfig {
@@ -86,6 +121,11 @@ impl Default for GanConfig {
             sample_every: 100,
             checkpoint_every: 500,
             threads: None,
+            classes: Vec::new(),
+            loss: Loss::Bce,
+            ema: None,
+            spectral_norm: false,
+            lr_d: None,
         }
     }
 }
@@ -98,6 +138,10 @@ pub enum ConfigError {
     Channels(usize),
     #[error("{0} must be at least 1")]
     Zero(&'static str),
+    #[error("a conditional model needs at least 2 classes, not {0}")]
+    Classes(usize),
+    #[error("the EMA decay must be in [0, 1), not {0}")]
+    EmaDecay(f64),
 }
 
 impl GanConfig {
@@ -118,7 +162,24 @@ impl GanConfig {
                 return Err(ConfigError::Zero(name));
             }
         }
+        if self.classes.len() == 1 {
+            return Err(ConfigError::Classes(1));
+        }
+        if let Some(decay) = self.ema
+            && !(0.0..1.0).contains(&decay)
+        {
+            return Err(ConfigError::EmaDecay(decay));
+        }
         Ok(())
+    }
+
+    pub fn is_conditional(&self) -> bool {
+        !self.classes.is_empty()
+    }
+
+    /// The discriminator's learning rate.
+    pub fn d_learning_rate(&self) -> f64 {
+        self.lr_d.unwrap_or(self.lr)
     }
 
     /// Up-sampling blocks between the 4x4 seed and the output layer (2 for 32, 3 for 64, ...).

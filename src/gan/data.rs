@@ -58,6 +58,8 @@ pub enum DataError {
     Empty(String),
     #[error("loading cancelled")]
     Cancelled,
+    #[error("{data}: {reason}")]
+    Labels { data: String, reason: String },
 }
 
 /// What training images become: `size x size`, 1 or 3 channels, scaled with `resize`.
@@ -89,12 +91,15 @@ impl ImageSpec {
     }
 }
 
-/// Training images as bytes, N x C x S x S.
+/// Training images as bytes, N x C x S x S, with a class per image when labelled.
 pub struct Dataset {
     pixels: Vec<u8>,
     pub len: usize,
     pub channels: usize,
     pub size: usize,
+    /// Each image's class (an index into `classes`); empty when unlabelled.
+    labels: Vec<u16>,
+    pub classes: Vec<String>,
 }
 
 impl Dataset {
@@ -105,7 +110,121 @@ impl Dataset {
             len,
             channels,
             size,
+            labels: Vec::new(),
+            classes: Vec::new(),
         }
+    }
+
+    /// The images at `indices`, unlabelled.
+    pub fn select(&self, indices: &[usize]) -> Dataset {
+        let pixels = indices
+            .iter()
+            .flat_map(|&i| self.image(i))
+            .copied()
+            .collect();
+        Dataset::from_pixels(pixels, self.channels, self.size)
+    }
+
+    /// Attaches a class to each image.
+    fn labelled(mut self, labels: Vec<u16>, classes: Vec<String>) -> Dataset {
+        debug_assert_eq!(labels.len(), self.len);
+        self.labels = labels;
+        self.classes = classes;
+        self
+    }
+
+    pub fn is_labelled(&self) -> bool {
+        !self.classes.is_empty()
+    }
+
+    /// The classes of the images at `indices` (all 0 when unlabelled).
+    pub fn labels_of(&self, indices: &[usize]) -> Vec<usize> {
+        indices
+            .iter()
+            .map(|&i| self.labels.get(i).map_or(0, |&l| l as usize))
+            .collect()
+    }
+
+    /// How many images each class has.
+    pub fn class_counts(&self) -> Vec<usize> {
+        let mut counts = vec![0; self.classes.len()];
+        for &label in &self.labels {
+            if let Some(count) = counts.get_mut(label as usize) {
+                *count += 1;
+            }
+        }
+        counts
+    }
+
+    /// The images with a class each, for a conditional model: Fashion-MNIST's labels, a
+    /// project's crop categories, or a folder's subfolders (one a class, named by it).
+    pub fn load_labelled(
+        source: &DataSource,
+        spec: ImageSpec,
+        reporter: &dyn Reporter,
+    ) -> Result<Dataset, DataError> {
+        let labels_err = |reason: String| DataError::Labels {
+            data: source.describe(),
+            reason,
+        };
+        let dataset = match source {
+            DataSource::FashionMnist(dir) => {
+                reporter.progress(0, 1, "reading Fashion-MNIST");
+                let (dataset, labels) = load_fashion_mnist_split(dir, "train", spec)?;
+                reporter.progress(1, 1, "read Fashion-MNIST");
+                let classes = super::quality::CLASS_NAMES.map(String::from).to_vec();
+                if let Some(bad) = labels.iter().find(|&&l| l as usize >= classes.len()) {
+                    return Err(labels_err(format!(
+                        "label {bad} is not a Fashion-MNIST class"
+                    )));
+                }
+                dataset.labelled(labels.iter().map(|&l| l as u16).collect(), classes)
+            }
+            DataSource::Project(root) => {
+                let project =
+                    crate::project::Project::open(root).map_err(|e| labels_err(e.to_string()))?;
+                let crops = crate::export::crops::crop_files(&project)
+                    .map_err(|e| labels_err(e.to_string()))?;
+                if crops.is_empty() {
+                    return Err(labels_err(
+                        "the project has no crops, whose categories would be the classes: make crops in Review first".into(),
+                    ));
+                }
+                load_classified(crops, spec, reporter)?
+            }
+            DataSource::Folder(dir) => {
+                let mut files = Vec::new();
+                for path in walk_images(dir) {
+                    let class = path
+                        .strip_prefix(dir)
+                        .ok()
+                        .and_then(|rel| {
+                            let mut parts = rel.components();
+                            let first = parts.next()?;
+                            parts.next()?; // a file directly in `dir` has no class
+                            Some(first.as_os_str().to_string_lossy().into_owned())
+                        })
+                        .ok_or_else(|| {
+                            labels_err(format!(
+                                "{} is not in a class subfolder: put each class's images in a subfolder named by the class",
+                                path.display()
+                            ))
+                        })?;
+                    files.push((path, class));
+                }
+                load_classified(files, spec, reporter)?
+            }
+        };
+        if dataset.len == 0 {
+            return Err(DataError::Empty(source.describe()));
+        }
+        if dataset.classes.len() < 2 {
+            return Err(labels_err(format!(
+                "a conditional model needs at least 2 classes, found {}",
+                dataset.classes.len()
+            )));
+        }
+        Ok(dataset)
     }
 
     pub fn load(
@@ -288,6 +407,43 @@ fn load_folder(dir: &Path, spec: ImageSpec, reporter: &dyn Reporter) -> Result<D
         reporter.progress(done, total, "loading training images");
     }
     Ok(Dataset::from_pixels(pixels, spec.channels, spec.size))
+}
+
+/// Decodes `(file, class)` pairs; classes are numbered in name order. Files that cannot be
+/// read are left out (their classes too, if no other file has them).
+fn load_classified(
+    files: Vec<(PathBuf, String)>,
+    spec: ImageSpec,
+    reporter: &dyn Reporter,
+) -> Result<Dataset, DataError> {
+    let total = files.len() as u64;
+    let mut decoded: Vec<(Vec<u8>, String)> = Vec::with_capacity(files.len());
+    for (i, chunk) in files.chunks(32).enumerate() {
+        if reporter.is_cancelled() {
+            return Err(DataError::Cancelled);
+        }
+        let part: Vec<Option<(Vec<u8>, String)>> = chunk
+            .par_iter()
+            .map(|(path, class)| {
+                let bytes = std::fs::read(path).ok()?;
+                let image = imaging::decode_with_limits(&bytes).ok()?.image;
+                Some((spec.prepare(&image), class.clone()))
+            })
+            .collect();
+        decoded.extend(part.into_iter().flatten());
+        let done = ((i + 1) * 32).min(files.len()) as u64;
+        reporter.progress(done, total, "loading training images");
+    }
+    let mut classes: Vec<String> = decoded.iter().map(|(_, c)| c.clone()).collect();
+    classes.sort();
+    classes.dedup();
+    let mut pixels = Vec::new();
+    let mut labels = Vec::with_capacity(decoded.len());
+    for (image, class) in decoded {
+        pixels.extend(image);
+        labels.push(classes.binary_search(&class).unwrap_or(0) as u16);
+    }
+    Ok(Dataset::from_pixels(pixels, spec.channels, spec.size).labelled(labels, classes))
 }
 
 /// Reads an IDX file (gzip-compressed or not): returns its dimensions and data bytes.
@@ -524,6 +680,36 @@ mod tests {
                 .unwrap()
                 .to_string()
                 .contains("does not match")
+        );
+    }
+
+    #[test]
+    fn subfolders_name_the_classes_and_loose_files_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        for (class, count) in [("dress", 2), ("coat", 3)] {
+            std::fs::create_dir_all(dir.path().join(class)).unwrap();
+            for i in 0..count {
+                image::GrayImage::from_pixel(8, 8, image::Luma([i * 40]))
+                    .save(dir.path().join(class).join(format!("{i}.png")))
+                    .unwrap();
+            }
+        }
+        let spec = ImageSpec::FASHION_MNIST_32;
+        let source = DataSource::Folder(dir.path().to_path_buf());
+        let data = Dataset::load_labelled(&source, spec, &crate::jobs::Silent).unwrap();
+        assert_eq!(data.classes, vec!["coat".to_string(), "dress".to_string()]);
+        assert_eq!(data.class_counts(), vec![3, 2]);
+        assert_eq!(data.labels_of(&[0, 4]), vec![0, 1]);
+        image::GrayImage::new(8, 8)
+            .save(dir.path().join("loose.png"))
+            .unwrap();
+        let err = Dataset::load_labelled(&source, spec, &crate::jobs::Silent)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("loose.png") && err.contains("subfolder"),
+            "{err}"
         );
     }
 

@@ -60,7 +60,12 @@ fn time_iterations(
     let device = device.open()?;
     let nets = Networks::new(config, config.seed, &device)?;
     let mut opt_g = Adam::new(&nets.g_vars, config.lr, config.beta1, config.beta2)?;
-    let mut opt_d = Adam::new(&nets.d_vars, config.lr, config.beta1, config.beta2)?;
+    let mut opt_d = Adam::new(
+        &nets.d_vars,
+        config.d_learning_rate(),
+        config.beta1,
+        config.beta2,
+    )?;
     let mut rng = SeededRng::new(config.seed);
     let random = |rng: &mut SeededRng, shape: &[usize]| -> candle_core::Result<Tensor> {
         let mut values = vec![0.0f32; shape.iter().product()];
@@ -70,6 +75,13 @@ fn time_iterations(
     let size = config.image_size;
     let real = random(&mut rng, &[config.batch_size, config.channels, size, size])?.tanh()?;
     let z = random(&mut rng, &[config.batch_size, config.z_dim])?;
+    let k = config.classes.len();
+    let classes = if k == 0 {
+        None
+    } else {
+        let labels: Vec<usize> = (0..config.batch_size).map(|i| i % k).collect();
+        Some(super::condition::one_hot(&labels, k, &device)?)
+    };
     let total = (WARM_UP + TIMED) as u64;
     let mut times = Vec::with_capacity(TIMED);
     for i in 0..WARM_UP + TIMED {
@@ -78,7 +90,14 @@ fn time_iterations(
         }
         reporter.progress(i as u64, total, "timing iterations");
         let start = Instant::now();
-        let losses = adversarial_step(&nets, &mut opt_d, &mut opt_g, &real, &z)?;
+        let losses = adversarial_step(
+            &nets,
+            (&mut opt_d, &mut opt_g),
+            config.loss,
+            &real,
+            classes.as_ref(),
+            &z,
+        )?;
         // Reading the losses waits for the device, as the trainer does every iteration.
         losses.d_loss.to_scalar::<f32>()?;
         losses.g_loss.to_scalar::<f32>()?;

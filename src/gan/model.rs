@@ -7,7 +7,9 @@
 use candle_core::{DType, Device, Result, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 
+use super::condition::{ConditionalNorm, Projection};
 use super::config::GanConfig;
+use super::spectral::SpectralNorm;
 use crate::kernels::{self, Activation, BatchNormAct};
 use crate::latent::SeededRng;
 
@@ -15,12 +17,13 @@ const BN_EPS: f64 = 1e-5;
 const LEAKY_SLOPE: f32 = 0.2;
 
 /// A bias-free 4x4 convolution layer, plain or transposed, on the project's CPU kernels
-/// (Candle's own on GPUs).
+/// (Candle's own on GPUs), optionally spectrally normalised.
 struct Conv {
     weight: Tensor,
     stride: usize,
     padding: usize,
     transposed: bool,
+    spectral: Option<SpectralNorm>,
 }
 
 impl Conv {
@@ -37,15 +40,17 @@ impl Conv {
             stride,
             padding,
             transposed: true,
+            spectral: None,
         })
     }
 
-    /// Conv2d: weight `(c_out, c_in, 4, 4)`.
+    /// Conv2d: weight `(c_out, c_in, 4, 4)`, spectrally normalised when `spectral`.
     fn plain(
         c_in: usize,
         c_out: usize,
         stride: usize,
         padding: usize,
+        spectral: bool,
         vb: VarBuilder,
     ) -> Result<Self> {
         Ok(Conv {
@@ -53,16 +58,28 @@ impl Conv {
             stride,
             padding,
             transposed: false,
+            spectral: if spectral {
+                Some(SpectralNorm::new(c_out, &vb)?)
+            } else {
+                None
+            },
         })
     }
 
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        self.forward_with(x, &self.weight)
+    fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        match &self.spectral {
+            Some(sn) => self.forward_with(x, &sn.normalise(&self.weight, train)?),
+            None => self.forward_with(x, &self.weight),
+        }
     }
 
     /// Forward with the weight detached: gradients flow to the input only.
     fn forward_frozen(&self, x: &Tensor) -> Result<Tensor> {
-        self.forward_with(x, &self.weight.detach())
+        let weight = self.weight.detach();
+        match &self.spectral {
+            Some(sn) => self.forward_with(x, &sn.normalise(&weight, false)?),
+            None => self.forward_with(x, &weight),
+        }
     }
 
     fn forward_with(&self, x: &Tensor, weight: &Tensor) -> Result<Tensor> {
@@ -74,48 +91,107 @@ impl Conv {
     }
 }
 
-/// A convolution followed by BatchNorm and an activation (fused on the CPU).
+/// What follows a convolution: BatchNorm and an activation (fused on the CPU), the
+/// class-conditional BatchNorm, or the activation alone (a spectrally normalised D).
+enum Norm {
+    Batch(BatchNormAct),
+    Conditional(ConditionalNorm),
+    None(Activation),
+}
+
+/// A convolution and what follows it.
 struct Block {
     conv: Conv,
-    bn: BatchNormAct,
+    norm: Norm,
+}
+
+fn needs_classes() -> candle_core::Error {
+    candle_core::Error::Msg(
+        "this model is class-conditional: it needs a class for each image".into(),
+    )
 }
 
 impl Block {
-    fn new(conv: Conv, channels: usize, activation: Activation, vb: VarBuilder) -> Result<Self> {
+    fn batch_norm(
+        conv: Conv,
+        channels: usize,
+        activation: Activation,
+        vb: VarBuilder,
+    ) -> Result<Self> {
         Ok(Block {
             conv,
-            bn: BatchNormAct::new(channels, BN_EPS, activation, vb.pp("bn"))?,
+            norm: Norm::Batch(BatchNormAct::new(
+                channels,
+                BN_EPS,
+                activation,
+                vb.pp("bn"),
+            )?),
         })
     }
 
-    fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        self.bn.forward_t(&self.conv.forward(x)?, train)
+    /// A generator block: conditional BatchNorm when the model has classes.
+    fn generator(conv: Conv, channels: usize, classes: usize, vb: VarBuilder) -> Result<Self> {
+        if classes == 0 {
+            return Block::batch_norm(conv, channels, Activation::Relu, vb);
+        }
+        Ok(Block {
+            conv,
+            norm: Norm::Conditional(ConditionalNorm::new(
+                channels,
+                classes,
+                BN_EPS,
+                Activation::Relu,
+                vb.pp("bn"),
+            )?),
+        })
     }
 
+    fn forward_t(&self, x: &Tensor, classes: Option<&Tensor>, train: bool) -> Result<Tensor> {
+        let x = self.conv.forward_t(x, train)?;
+        match &self.norm {
+            Norm::Batch(bn) => bn.forward_t(&x, train),
+            Norm::Conditional(norm) => {
+                norm.forward_t(&x, classes.ok_or_else(needs_classes)?, train)
+            }
+            Norm::None(activation) => kernels::activate(&x, *activation),
+        }
+    }
+
+    /// Training-mode forward with the block's own parameters detached (a discriminator
+    /// block in the generator's step).
     fn forward_frozen(&self, x: &Tensor) -> Result<Tensor> {
-        self.bn.forward_frozen(&self.conv.forward_frozen(x)?)
+        let x = self.conv.forward_frozen(x)?;
+        match &self.norm {
+            Norm::Batch(bn) => bn.forward_frozen(&x),
+            Norm::None(activation) => kernels::activate(&x, *activation),
+            Norm::Conditional(_) => Err(candle_core::Error::Msg(
+                "a conditional block has no frozen forward".into(),
+            )),
+        }
     }
 }
 
-/// z (N, z_dim) -> images (N, C, S, S) in [-1, 1].
+/// z (N, z_dim), with class weights (N, K) when conditional -> images (N, C, S, S) in [-1, 1].
 pub struct Generator {
     blocks: Vec<Block>,
     out: Conv,
     z_dim: usize,
+    classes: usize,
 }
 
 impl Generator {
     pub fn new(config: &GanConfig, vb: VarBuilder) -> Result<Self> {
         let middle = config.middle_blocks();
+        let classes = config.classes.len();
         let mut channels = config.ngf << middle;
         let mut blocks = Vec::with_capacity(middle + 1);
         let b0 = vb.pp("b0");
         let first = Conv::transposed(config.z_dim, channels, 1, 0, b0.pp("conv"))?;
-        blocks.push(Block::new(first, channels, Activation::Relu, b0)?);
+        blocks.push(Block::generator(first, channels, classes, b0)?);
         for i in 1..=middle {
             let vb = vb.pp(format!("b{i}"));
             let conv = Conv::transposed(channels, channels / 2, 2, 1, vb.pp("conv"))?;
-            blocks.push(Block::new(conv, channels / 2, Activation::Relu, vb)?);
+            blocks.push(Block::generator(conv, channels / 2, classes, vb)?);
             channels /= 2;
         }
         let out = Conv::transposed(channels, config.channels, 2, 1, vb.pp("out").pp("conv"))?;
@@ -123,74 +199,118 @@ impl Generator {
             blocks,
             out,
             z_dim: config.z_dim,
+            classes,
         })
     }
 
+    /// Number of classes (0: unconditional).
+    pub fn classes(&self) -> usize {
+        self.classes
+    }
+
     /// The first block's output in evaluation mode: `(N, ngf * 2^blocks, 4, 4)`.
-    pub fn first_block(&self, z: &Tensor) -> Result<Tensor> {
+    pub fn first_block(&self, z: &Tensor, classes: Option<&Tensor>) -> Result<Tensor> {
         let (n, _) = z.dims2()?;
         let x = z.reshape((n, self.z_dim, 1, 1))?;
         match self.blocks.first() {
-            Some(block) => block.forward_t(&x, false),
+            Some(block) => block.forward_t(&x, classes, false),
             None => Ok(x),
         }
     }
 
-    pub fn forward_t(&self, z: &Tensor, train: bool) -> Result<Tensor> {
+    pub fn forward_t(&self, z: &Tensor, classes: Option<&Tensor>, train: bool) -> Result<Tensor> {
         let (n, _) = z.dims2()?;
         let mut x = z.reshape((n, self.z_dim, 1, 1))?;
         for block in &self.blocks {
-            x = block.forward_t(&x, train)?;
+            x = block.forward_t(&x, classes, train)?;
         }
-        kernels::tanh(&self.out.forward(&x)?)
+        kernels::tanh(&self.out.forward_t(&x, train)?)
     }
 }
 
-/// images (N, C, S, S) -> one real/fake logit per image (N).
+/// images (N, C, S, S), with class weights (N, K) when conditional -> one real/fake logit
+/// per image (N).
 pub struct Discriminator {
     first: Conv,
     blocks: Vec<Block>,
     out: Conv,
+    projection: Option<Projection>,
 }
 
 impl Discriminator {
     pub fn new(config: &GanConfig, vb: VarBuilder) -> Result<Self> {
         let middle = config.middle_blocks();
+        let sn = config.spectral_norm;
         let mut channels = config.ndf;
-        let first = Conv::plain(config.channels, channels, 2, 1, vb.pp("b0").pp("conv"))?;
+        let first = Conv::plain(config.channels, channels, 2, 1, sn, vb.pp("b0").pp("conv"))?;
         let mut blocks = Vec::with_capacity(middle);
+        let activation = Activation::LeakyRelu(LEAKY_SLOPE);
         for i in 1..=middle {
             let vb = vb.pp(format!("b{i}"));
-            let conv = Conv::plain(channels, channels * 2, 2, 1, vb.pp("conv"))?;
-            blocks.push(Block::new(
-                conv,
-                channels * 2,
-                Activation::LeakyRelu(LEAKY_SLOPE),
-                vb,
-            )?);
+            let conv = Conv::plain(channels, channels * 2, 2, 1, sn, vb.pp("conv"))?;
+            blocks.push(if sn {
+                Block {
+                    conv,
+                    norm: Norm::None(activation),
+                }
+            } else {
+                Block::batch_norm(conv, channels * 2, activation, vb)?
+            });
             channels *= 2;
         }
-        let out = Conv::plain(channels, 1, 1, 0, vb.pp("out").pp("conv"))?;
-        Ok(Discriminator { first, blocks, out })
+        let out = Conv::plain(channels, 1, 1, 0, sn, vb.pp("out").pp("conv"))?;
+        let projection = if config.is_conditional() {
+            Some(Projection::new(
+                config.classes.len(),
+                channels,
+                &vb.pp("projection"),
+            )?)
+        } else {
+            None
+        };
+        Ok(Discriminator {
+            first,
+            blocks,
+            out,
+            projection,
+        })
     }
 
-    pub fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        let mut x = leaky_relu(&self.first.forward(x)?)?;
+    pub fn forward_t(&self, x: &Tensor, classes: Option<&Tensor>, train: bool) -> Result<Tensor> {
+        let mut x = leaky_relu(&self.first.forward_t(x, train)?)?;
         for block in &self.blocks {
-            x = block.forward_t(&x, train)?;
+            x = block.forward_t(&x, None, train)?;
         }
-        self.out.forward(&x)?.flatten_all()
+        let logits = self.out.forward_t(&x, train)?.flatten_all()?;
+        self.project(logits, &x, classes, false)
     }
 
     /// Training-mode forward for the generator's step: the same function (batch statistics,
     /// running statistics updated as PyTorch does), but no gradient for D's own parameters,
     /// which that step would throw away.
-    pub fn forward_for_generator(&self, x: &Tensor) -> Result<Tensor> {
+    pub fn forward_for_generator(&self, x: &Tensor, classes: Option<&Tensor>) -> Result<Tensor> {
         let mut x = leaky_relu(&self.first.forward_frozen(x)?)?;
         for block in &self.blocks {
             x = block.forward_frozen(&x)?;
         }
-        self.out.forward_frozen(&x)?.flatten_all()
+        let logits = self.out.forward_frozen(&x)?.flatten_all()?;
+        self.project(logits, &x, classes, true)
+    }
+
+    fn project(
+        &self,
+        logits: Tensor,
+        features: &Tensor,
+        classes: Option<&Tensor>,
+        frozen: bool,
+    ) -> Result<Tensor> {
+        match &self.projection {
+            Some(projection) => {
+                let classes = classes.ok_or_else(needs_classes)?;
+                logits + projection.forward(features, classes, frozen)?
+            }
+            None => Ok(logits),
+        }
     }
 }
 
@@ -234,9 +354,9 @@ pub fn generator_only(config: &GanConfig, device: &Device) -> Result<(VarMap, Ge
     Ok((vars, generator))
 }
 
-/// DCGAN initialisation: conv weights N(0, 0.02), BatchNorm scale N(1, 0.02), shift 0;
-/// running mean 0 and variance 1. Variables are visited in name order so a seed always
-/// gives the same weights.
+/// DCGAN initialisation: conv weights and class embeddings N(0, 0.02), BatchNorm scales
+/// (plain or per class) N(1, 0.02), shifts 0; running mean 0 and variance 1; spectral norms'
+/// vectors N(0, 1). Variables are visited in name order so a seed always gives the same weights.
 pub fn initialise(vars: &VarMap, rng: &mut SeededRng) -> Result<()> {
     let data = vars
         .data()
@@ -248,13 +368,16 @@ pub fn initialise(vars: &VarMap, rng: &mut SeededRng) -> Result<()> {
         let var = &data[name];
         let shape = var.shape().clone();
         let count = shape.elem_count();
-        let values: Vec<f32> = if name.ends_with("running_mean") || name.ends_with("bn.bias") {
+        let zero = ["running_mean", "bn.bias", "bn.shift"];
+        let values: Vec<f32> = if zero.iter().any(|z| name.ends_with(z)) {
             vec![0.0; count]
         } else if name.ends_with("running_var") {
             vec![1.0; count]
         } else {
-            let (mean, std) = if name.ends_with("bn.weight") {
+            let (mean, std) = if name.ends_with("bn.weight") || name.ends_with("bn.gain") {
                 (1.0, 0.02)
+            } else if name.ends_with("weight_u") {
+                (0.0, 1.0)
             } else {
                 (0.0, 0.02)
             };
@@ -290,9 +413,9 @@ mod tests {
             let cfg = config(size, channels);
             let nets = Networks::new(&cfg, 1, &Device::Cpu).unwrap();
             let z = Tensor::randn(0f32, 1.0, (2, cfg.z_dim), &Device::Cpu).unwrap();
-            let images = nets.generator.forward_t(&z, true).unwrap();
+            let images = nets.generator.forward_t(&z, None, true).unwrap();
             assert_eq!(images.dims(), &[2, channels, size, size]);
-            let logits = nets.discriminator.forward_t(&images, true).unwrap();
+            let logits = nets.discriminator.forward_t(&images, None, true).unwrap();
             assert_eq!(logits.dims(), &[2]);
             let max = images
                 .abs()

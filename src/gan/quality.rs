@@ -286,6 +286,77 @@ pub fn generated_dataset(
     Ok(Dataset::from_pixels(pixels, 1, size))
 }
 
+/// `count` images of one class of a conditional generator (seeds `0..count`), as a grey dataset.
+pub fn generated_class_dataset(
+    generator: &super::sample::LoadedGenerator,
+    class: usize,
+    count: usize,
+) -> Result<Dataset> {
+    let size = generator.card.config.image_size;
+    let mut pixels = Vec::with_capacity(count * size * size);
+    let seeds: Vec<u64> = (0..count as u64).collect();
+    for chunk in seeds.chunks(500) {
+        let inputs: Vec<Vec<f32>> = chunk
+            .iter()
+            .map(|&s| generator.input_for_seed(s, 1.0, Some(class)))
+            .collect();
+        for image in generator.images_for_latents(&inputs)? {
+            pixels.extend(image.pixels().map(|p| p[0]));
+        }
+    }
+    Ok(Dataset::from_pixels(pixels, 1, size))
+}
+
+/// How one class of a conditional generator scores against the real images of that class.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClassScore {
+    pub name: String,
+    /// Fréchet distance between the class's samples and its real test images.
+    pub fid: f64,
+    /// How often the classifier names the asked-for class on the samples.
+    pub sample_accuracy: f64,
+    /// How often it names the class on the real test images of the class.
+    pub real_accuracy: f64,
+}
+
+/// Scores each class of a conditional Fashion-MNIST generator: `per_class` samples of every
+/// class against the test images of the class (matched by name). Classes that Fashion-MNIST
+/// does not have are an error.
+pub fn class_scores(
+    model: &Classifier,
+    generator: &super::sample::LoadedGenerator,
+    test_set: &Dataset,
+    test_labels: &[u8],
+    per_class: usize,
+    device: &Device,
+) -> Result<Vec<ClassScore>> {
+    let mut scores = Vec::new();
+    for (class, name) in generator.classes().iter().enumerate() {
+        let label = CLASS_NAMES
+            .iter()
+            .position(|c| c.eq_ignore_ascii_case(name))
+            .ok_or_else(|| {
+                candle_core::Error::Msg(format!("{name:?} is not a Fashion-MNIST class"))
+            })? as u8;
+        let indices: Vec<usize> = (0..test_set.len)
+            .filter(|&i| test_labels[i] == label)
+            .collect();
+        let real = test_set.select(&indices);
+        let samples = generated_class_dataset(generator, class, per_class)?;
+        let fid = frechet_distance(
+            &features(model, &real, device)?,
+            &features(model, &samples, device)?,
+        );
+        scores.push(ClassScore {
+            name: name.clone(),
+            fid,
+            sample_accuracy: accuracy(model, &samples, &vec![label; samples.len], device)?,
+            real_accuracy: accuracy(model, &real, &vec![label; real.len], device)?,
+        });
+    }
+    Ok(scores)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

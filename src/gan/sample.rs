@@ -83,15 +83,17 @@ fn build_generator(
 
 impl LoadedGenerator {
     /// One image per seed, in evaluation mode (BatchNorm running statistics). `truncation`
-    /// scales z toward 0 (1.0 = none).
+    /// scales z toward 0 (1.0 = none). A conditional generator draws seed `s` as class
+    /// `s mod K`, so a run of seeds covers the classes evenly.
     pub fn images_for_seeds(
         &self,
         seeds: &[u64],
         truncation: f32,
     ) -> candle_core::Result<Vec<RgbaImage>> {
+        let k = self.classes().len().max(1) as u64;
         let latents: Vec<Vec<f32>> = seeds
             .iter()
-            .map(|&s| seed_latent(s, self.z_dim(), truncation))
+            .map(|&s| self.input_for_seed(s, truncation, Some((s % k) as usize)))
             .collect();
         self.images_for_latents(&latents)
     }
@@ -100,33 +102,104 @@ impl LoadedGenerator {
         self.card.config.z_dim
     }
 
-    /// One image per latent vector (each of length `z_dim`), in evaluation mode.
+    /// The class names of a conditional generator (empty for an unconditional one).
+    pub fn classes(&self) -> &[String] {
+        &self.card.config.classes
+    }
+
+    /// Length of the generator's input: z, then (when conditional) one weight per class.
+    pub fn input_len(&self) -> usize {
+        self.z_dim() + self.classes().len()
+    }
+
+    /// The input for a seed: its z, then for a conditional generator the class's one-hot row
+    /// (`class` is ignored by an unconditional one, and taken as 0 when missing).
+    pub fn input_for_seed(&self, seed: u64, truncation: f32, class: Option<usize>) -> Vec<f32> {
+        let mut input = seed_latent(seed, self.z_dim(), truncation);
+        input.extend(class_row(class.unwrap_or(0), self.classes().len()));
+        input
+    }
+
+    /// The index of a class given by name (case-insensitive) or by number.
+    pub fn class_index(&self, text: &str) -> Result<usize, String> {
+        class_index(self.classes(), text)
+    }
+
+    /// One image per input (each of length [`Self::input_len`]), in evaluation mode.
     pub fn images_for_latents(&self, latents: &[Vec<f32>]) -> candle_core::Result<Vec<RgbaImage>> {
         if latents.is_empty() {
             return Ok(Vec::new());
         }
-        let z = self.stack(latents)?;
-        to_images(&self.generator.forward_t(&z, false)?)
+        let (z, classes) = self.stack(latents)?;
+        to_images(&self.generator.forward_t(&z, classes.as_ref(), false)?)
     }
 
-    /// What the generator's first block makes of each latent vector, flattened (for
-    /// principal directions).
+    /// What the generator's first block makes of each input, flattened (for principal
+    /// directions).
     pub fn first_block_features(&self, latents: &[Vec<f32>]) -> candle_core::Result<Vec<Vec<f32>>> {
-        let z = self.stack(latents)?;
-        let features = self.generator.first_block(&z)?.flatten_from(1)?;
+        let (z, classes) = self.stack(latents)?;
+        let features = self
+            .generator
+            .first_block(&z, classes.as_ref())?
+            .flatten_from(1)?;
         features.to_device(&Device::Cpu)?.to_vec2::<f32>()
     }
 
-    fn stack(&self, latents: &[Vec<f32>]) -> candle_core::Result<Tensor> {
-        let z_dim = self.z_dim();
-        if let Some(bad) = latents.iter().find(|z| z.len() != z_dim) {
+    /// Inputs to z `(N, z_dim)` and, for a conditional generator, class weights `(N, K)`
+    /// (each row clipped at 0 and scaled to sum to 1).
+    fn stack(&self, latents: &[Vec<f32>]) -> candle_core::Result<(Tensor, Option<Tensor>)> {
+        let (z_dim, len) = (self.z_dim(), self.input_len());
+        if let Some(bad) = latents.iter().find(|z| z.len() != len) {
+            let wanted = if self.classes().is_empty() {
+                format!("{z_dim}")
+            } else {
+                format!(
+                    "{len} (z of {z_dim}, then {} class weights)",
+                    self.classes().len()
+                )
+            };
             return Err(candle_core::Error::Msg(format!(
-                "a latent vector has {} values, this generator takes {z_dim}",
+                "a latent vector has {} values, this generator takes {wanted}",
                 bad.len()
             )));
         }
-        let flat: Vec<f32> = latents.iter().flatten().copied().collect();
-        Tensor::from_vec(flat, (latents.len(), z_dim), &self.device)
+        let z: Vec<f32> = latents.iter().flat_map(|l| &l[..z_dim]).copied().collect();
+        let z = Tensor::from_vec(z, (latents.len(), z_dim), &self.device)?;
+        if self.classes().is_empty() {
+            return Ok((z, None));
+        }
+        let weights: Vec<f32> = latents
+            .iter()
+            .flat_map(|l| super::condition::normalise_weights(&l[z_dim..]))
+            .collect();
+        let classes = Tensor::from_vec(weights, (latents.len(), len - z_dim), &self.device)?;
+        Ok((z, Some(classes)))
+    }
+}
+
+/// A one-hot row of `classes` weights (empty for an unconditional model).
+pub fn class_row(class: usize, classes: usize) -> Vec<f32> {
+    (0..classes)
+        .map(|k| if k == class { 1.0 } else { 0.0 })
+        .collect()
+}
+
+/// The index of a class given by name (case-insensitive) or by number.
+pub fn class_index(classes: &[String], text: &str) -> Result<usize, String> {
+    if classes.is_empty() {
+        return Err("this generator is not conditional: it has no classes".into());
+    }
+    let text = text.trim();
+    if let Some(i) = classes.iter().position(|c| c.eq_ignore_ascii_case(text)) {
+        return Ok(i);
+    }
+    match text.parse::<usize>() {
+        Ok(i) if i < classes.len() => Ok(i),
+        _ => Err(format!(
+            "unknown class {text:?}: this generator has {} (or 0-{})",
+            classes.join(", "),
+            classes.len() - 1
+        )),
     }
 }
 

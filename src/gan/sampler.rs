@@ -61,6 +61,8 @@ pub fn run_generator_path(run_dir: &Path) -> PathBuf {
 pub struct GeneratorInfo {
     pub label: String,
     pub z_dim: usize,
+    /// A conditional generator's classes (empty: unconditional).
+    pub classes: Vec<String>,
     pub image_size: usize,
     pub channels: usize,
     pub iterations: u64,
@@ -179,6 +181,7 @@ fn serve(
                         reply(SamplerReply::Loaded(GeneratorInfo {
                             label: source.label(),
                             z_dim: card.config.z_dim,
+                            classes: card.config.classes.clone(),
                             image_size: card.config.image_size,
                             channels: card.config.channels,
                             iterations: card.iterations,
@@ -255,8 +258,19 @@ fn principal(
     let z: Vec<Vec<f32>> = (0..256)
         .map(|i| crate::latent::z_from_seed(seed.wrapping_mul(1000).wrapping_add(i), z_dim))
         .collect();
+    // A conditional generator sees the z's spread over its classes; the directions are in z.
+    let classes = generator.classes().len();
+    let inputs: Vec<Vec<f32>> = z
+        .iter()
+        .enumerate()
+        .map(|(i, z)| {
+            let mut input = z.clone();
+            input.extend(super::sample::class_row(i % classes.max(1), classes));
+            input
+        })
+        .collect();
     let features = generator
-        .first_block_features(&z)
+        .first_block_features(&inputs)
         .map_err(|e| e.to_string())?;
     Ok(directions::principal_directions(&z, &features, count))
 }

@@ -16,9 +16,11 @@ use std::time::{Duration, Instant};
 
 use candle_core::{Device, Tensor};
 
-use super::config::{ConfigError, GanConfig};
+use super::condition::one_hot;
+use super::config::{ConfigError, GanConfig, Loss};
 use super::data::{BatchPlan, DataError, DataSource, Dataset, ImageSpec};
-use super::model::Networks;
+use super::ema::Ema;
+use super::model::{Generator, Networks};
 use super::sample::{ARCHITECTURE, GeneratorCard, to_images};
 use crate::checkpoint::{self, CheckpointError};
 use crate::device::{DeviceChoice, DeviceError};
@@ -29,6 +31,8 @@ use crate::optim::Adam;
 
 /// Samples in the fixed-noise grid: seeds 0..64, the same as `generate --seeds 0-63`.
 pub const SAMPLE_COUNT: u64 = 64;
+/// Seeds a row in a conditional model's sample grid, one row a class.
+pub const SAMPLES_PER_CLASS: u64 = 8;
 /// Iterations with D(G(z)) under 0.01 before the trainer warns of a winning discriminator.
 const PINNED_ITERATIONS: u32 = 300;
 /// First iteration at which nearly identical samples count as a collapse.
@@ -47,6 +51,9 @@ pub struct TrainRequest {
     /// A learning rate that replaces the run's (on a fresh start and on resume, e.g. to
     /// continue a run that diverged with a lower rate).
     pub lr_override: Option<f64>,
+    /// Train a class-conditional model on the data's classes (ignored on resume: the run
+    /// says whether it is conditional).
+    pub conditional: bool,
 }
 
 /// One iteration's numbers, as written to `metrics.jsonl`.
@@ -181,6 +188,7 @@ struct Trainer {
     device: Device,
     dataset: Arc<Dataset>,
     nets: Networks,
+    ema: Option<Ema>,
     opt_g: Adam,
     opt_d: Adam,
     first_iter: u64,
@@ -243,7 +251,26 @@ impl Trainer {
         if let Some(lr) = request.lr_override {
             config.lr = lr;
         }
-        let dataset = Dataset::load(&request.data, ImageSpec::of(&config), sink)?;
+        let conditional = match &saved {
+            Some(saved) => saved.config.is_conditional(),
+            None => request.conditional,
+        };
+        let dataset = if conditional {
+            Dataset::load_labelled(&request.data, ImageSpec::of(&config), sink)?
+        } else {
+            Dataset::load(&request.data, ImageSpec::of(&config), sink)?
+        };
+        if conditional {
+            if saved.is_some() && dataset.classes != config.classes {
+                return Err(TrainError::Resume(format!(
+                    "{}: the run's classes are {}, the data's are {}",
+                    meta_path.display(),
+                    config.classes.join(", "),
+                    dataset.classes.join(", ")
+                )));
+            }
+            config.classes = dataset.classes.clone();
+        }
         if let Some(epochs) = request.epochs {
             let per_epoch = (dataset.len as u64).div_ceil(config.batch_size as u64);
             config.iterations = epochs * per_epoch;
@@ -254,7 +281,16 @@ impl Trainer {
         }
         let nets = Networks::new(&config, config.seed, &device)?;
         let mut opt_g = Adam::new(&nets.g_vars, config.lr, config.beta1, config.beta2)?;
-        let mut opt_d = Adam::new(&nets.d_vars, config.lr, config.beta1, config.beta2)?;
+        let mut opt_d = Adam::new(
+            &nets.d_vars,
+            config.d_learning_rate(),
+            config.beta1,
+            config.beta2,
+        )?;
+        let ema = match config.ema {
+            Some(decay) => Some(Ema::new(&config, decay, &nets.g_vars, &device)?),
+            None => None,
+        };
         let first_iter = match &saved {
             Some(meta) => {
                 let path = run_dir.join("checkpoints").join(&meta.file);
@@ -267,6 +303,14 @@ impl Trainer {
                 opt_d
                     .load_state("opt_d", &tensors, meta.d_steps)
                     .map_err(|e| TrainError::Resume(format!("{}: {e}", path.display())))?;
+                if let Some(ema) = &ema {
+                    // A run that starts keeping an average on resume starts it from G.
+                    if tensors.keys().any(|k| k.starts_with("ema.")) {
+                        checkpoint::fill(&ema.vars, &tensors, "ema.", &path)?;
+                    } else {
+                        ema.copy_from(&nets.g_vars)?;
+                    }
+                }
                 meta.iteration
             }
             None => 0,
@@ -281,6 +325,7 @@ impl Trainer {
             device,
             dataset: Arc::new(dataset),
             nets,
+            ema,
             opt_g,
             opt_d,
             first_iter,
@@ -314,8 +359,9 @@ impl Trainer {
                 break;
             }
             let started = Instant::now();
-            let Some(real) = batches.next() else { break };
-            let metrics = self.step(iter, &real?)?;
+            let Some(batch) = batches.next() else { break };
+            let (real, classes) = batch?;
+            let metrics = self.step(iter, &real, classes.as_ref())?;
             iter += 1;
             let metrics = StepMetrics {
                 secs: started.elapsed().as_secs_f32(),
@@ -360,8 +406,14 @@ impl Trainer {
         })
     }
 
-    /// One discriminator step and one generator step.
-    fn step(&mut self, iter: u64, real: &Tensor) -> Result<StepMetrics, TrainError> {
+    /// One discriminator step and one generator step (the fakes are drawn for the real
+    /// images' classes), then the generator's average moves.
+    fn step(
+        &mut self,
+        iter: u64,
+        real: &Tensor,
+        classes: Option<&Tensor>,
+    ) -> Result<StepMetrics, TrainError> {
         let batch = real.dim(0)?;
         let z = noise(
             self.config.seed,
@@ -375,7 +427,17 @@ impl Trainer {
             g_loss,
             real_logits,
             fake_logits,
-        } = adversarial_step(&self.nets, &mut self.opt_d, &mut self.opt_g, real, &z)?;
+        } = adversarial_step(
+            &self.nets,
+            (&mut self.opt_d, &mut self.opt_g),
+            self.config.loss,
+            real,
+            classes,
+            &z,
+        )?;
+        if let Some(ema) = &self.ema {
+            ema.update(&self.nets.g_vars, self.opt_g.step_count().saturating_sub(1))?;
+        }
 
         let d_loss = d_loss.to_scalar::<f32>()?;
         let g_loss = g_loss.to_scalar::<f32>()?;
@@ -400,22 +462,63 @@ impl Trainer {
         })
     }
 
-    fn write_samples(&self, iter: u64, sink: &dyn TrainSink) -> Result<(), TrainError> {
-        let seeds: Vec<u64> = (0..SAMPLE_COUNT).collect();
+    /// The generator that samples and is saved: the average when the run keeps one.
+    fn sampling_generator(&self) -> &Generator {
+        self.ema
+            .as_ref()
+            .map_or(&self.nets.generator, |e| &e.generator)
+    }
+
+    /// The sample grid's seeds and classes: seeds 0..64, or for a conditional model one row
+    /// of seeds 0..8 a class.
+    fn sample_inputs(&self) -> candle_core::Result<(Tensor, Option<Tensor>)> {
+        let k = self.config.classes.len();
+        let (seeds, labels): (Vec<u64>, Vec<usize>) = if k == 0 {
+            ((0..SAMPLE_COUNT).collect(), Vec::new())
+        } else {
+            (0..k * SAMPLES_PER_CLASS as usize)
+                .map(|i| {
+                    (
+                        (i % SAMPLES_PER_CLASS as usize) as u64,
+                        i / SAMPLES_PER_CLASS as usize,
+                    )
+                })
+                .unzip()
+        };
         let z: Vec<f32> = seeds
             .iter()
             .flat_map(|&s| z_from_seed(s, self.config.z_dim))
             .collect();
         let z = Tensor::from_vec(z, (seeds.len(), self.config.z_dim), &self.device)?;
-        let images = self.nets.generator.forward_t(&z, false)?;
+        let classes = if k == 0 {
+            None
+        } else {
+            Some(one_hot(&labels, k, &self.device)?)
+        };
+        Ok((z, classes))
+    }
+
+    fn write_samples(&self, iter: u64, sink: &dyn TrainSink) -> Result<(), TrainError> {
+        let (z, classes) = self.sample_inputs()?;
+        let images = self
+            .sampling_generator()
+            .forward_t(&z, classes.as_ref(), false)?;
         let spread = images.var_keepdim(0)?.mean_all()?.to_scalar::<f32>()?;
         // Early on the running statistics are still at their initial values: no verdict yet.
         if iter >= COLLAPSE_CHECK_FROM && spread < 1e-3 {
             sink.event(TrainEvent::Warning(format!(
-                "iteration {iter}: the 64 samples are nearly identical (pixel variance {spread:.5}): the generator may have collapsed to one image"
+                "iteration {iter}: the samples are nearly identical (pixel variance {spread:.5}): the generator may have collapsed to one image"
             )));
         }
-        let grid = tile(&to_images(&images)?, &GridLayout::default());
+        let layout = if self.config.is_conditional() {
+            GridLayout {
+                cols: SAMPLES_PER_CLASS as usize,
+                ..GridLayout::default()
+            }
+        } else {
+            GridLayout::default()
+        };
+        let grid = tile(&to_images(&images)?, &layout);
         let path = self
             .run_dir
             .join("samples")
@@ -438,6 +541,9 @@ impl Trainer {
         tensors.extend(checkpoint::named(&self.nets.d_vars, "d."));
         tensors.extend(self.opt_g.state("opt_g")?);
         tensors.extend(self.opt_d.state("opt_d")?);
+        if let Some(ema) = &self.ema {
+            tensors.extend(checkpoint::named(&ema.vars, "ema."));
+        }
         checkpoint::save_tensors(&tensors, &dir.join(&file))?;
         let meta = CheckpointMeta {
             iteration: iter,
@@ -456,8 +562,6 @@ impl Trainer {
                 }
             }
         }
-        let generator = self.run_dir.join("generator.safetensors");
-        checkpoint::save_tensors(&checkpoint::named(&self.nets.g_vars, ""), &generator)?;
         let card = GeneratorCard {
             architecture: ARCHITECTURE.into(),
             config: self.config.clone(),
@@ -465,7 +569,16 @@ impl Trainer {
             data: self.data_name.clone(),
             licence: "same as the training data".into(),
         };
+        let generator = self.run_dir.join("generator.safetensors");
+        let vars = self.ema.as_ref().map_or(&self.nets.g_vars, |e| &e.vars);
+        checkpoint::save_tensors(&checkpoint::named(vars, ""), &generator)?;
         checkpoint::save_json(&card, &checkpoint::sidecar_path(&generator))?;
+        if self.ema.is_some() {
+            // The live weights too, to compare the average against.
+            let live = self.run_dir.join("generator-live.safetensors");
+            checkpoint::save_tensors(&checkpoint::named(&self.nets.g_vars, ""), &live)?;
+            checkpoint::save_json(&card, &checkpoint::sidecar_path(&live))?;
+        }
         Ok(())
     }
 }
@@ -479,23 +592,36 @@ pub struct StepLosses {
 }
 
 /// One DCGAN iteration: a discriminator step on `real` and `G(z)`, then a generator step.
+/// A conditional model draws the fakes for `classes`, the real images' classes.
 pub fn adversarial_step(
     nets: &Networks,
-    opt_d: &mut Adam,
-    opt_g: &mut Adam,
+    (opt_d, opt_g): (&mut Adam, &mut Adam),
+    loss: Loss,
     real: &Tensor,
+    classes: Option<&Tensor>,
     z: &Tensor,
 ) -> candle_core::Result<StepLosses> {
-    let fake = nets.generator.forward_t(z, true)?;
+    let fake = nets.generator.forward_t(z, classes, true)?;
 
-    let real_logits = nets.discriminator.forward_t(real, true)?;
-    let fake_logits = nets.discriminator.forward_t(&fake.detach(), true)?;
-    let d_loss = (bce_with_logits(&real_logits, 1.0)? + bce_with_logits(&fake_logits, 0.0)?)?;
+    let real_logits = nets.discriminator.forward_t(real, classes, true)?;
+    let fake_logits = nets
+        .discriminator
+        .forward_t(&fake.detach(), classes, true)?;
+    let d_loss = match loss {
+        Loss::Bce => (bce_with_logits(&real_logits, 1.0)? + bce_with_logits(&fake_logits, 0.0)?)?,
+        Loss::Hinge => {
+            ((1.0 - &real_logits)?.relu()?.mean_all()?
+                + (&fake_logits + 1.0)?.relu()?.mean_all()?)?
+        }
+    };
     let grads = d_loss.backward()?;
     opt_d.step(&grads)?;
 
-    let fooled_logits = nets.discriminator.forward_for_generator(&fake)?;
-    let g_loss = bce_with_logits(&fooled_logits, 1.0)?;
+    let fooled_logits = nets.discriminator.forward_for_generator(&fake, classes)?;
+    let g_loss = match loss {
+        Loss::Bce => bce_with_logits(&fooled_logits, 1.0)?,
+        Loss::Hinge => fooled_logits.mean_all()?.neg()?,
+    };
     let grads = g_loss.backward()?;
     opt_g.step(&grads)?;
     Ok(StepLosses {
@@ -549,9 +675,12 @@ fn open_metrics(path: &Path, keep_through: u64) -> Result<std::fs::File, TrainEr
         .map_err(io_err(path))
 }
 
+/// A batch of images, with their classes' one-hot rows when the model is conditional.
+type Batch = candle_core::Result<(Tensor, Option<Tensor>)>;
+
 /// Assembles the next batches on a worker thread while the current step computes.
 struct Prefetcher {
-    rx: crossbeam_channel::Receiver<candle_core::Result<Tensor>>,
+    rx: crossbeam_channel::Receiver<Batch>,
     stop: Arc<AtomicBool>,
 }
 
@@ -568,6 +697,7 @@ impl Prefetcher {
         let dataset = dataset.clone();
         let device = device.clone();
         let mut plan = BatchPlan::new(config.seed, dataset.len, config.batch_size, config.flip);
+        let classes = config.classes.len();
         let stop_flag = stop.clone();
         std::thread::Builder::new()
             .name("train-batches".into())
@@ -577,7 +707,14 @@ impl Prefetcher {
                         return;
                     }
                     let (indices, flips) = plan.indices(iter);
-                    if tx.send(dataset.batch(&indices, &flips, &device)).is_err() {
+                    let batch = dataset.batch(&indices, &flips, &device).and_then(|images| {
+                        if classes == 0 {
+                            return Ok((images, None));
+                        }
+                        let rows = one_hot(&dataset.labels_of(&indices), classes, &device)?;
+                        Ok((images, Some(rows)))
+                    });
+                    if tx.send(batch).is_err() {
                         return;
                     }
                 }
@@ -586,7 +723,7 @@ impl Prefetcher {
         Prefetcher { rx, stop }
     }
 
-    fn next(&self) -> Option<candle_core::Result<Tensor>> {
+    fn next(&self) -> Option<Batch> {
         self.rx.recv().ok()
     }
 }

@@ -361,6 +361,20 @@ impl BatchNormAct {
         })
     }
 
+    /// Normalisation alone (scale 1, shift 0, no activation), for layers whose scale and shift
+    /// come from elsewhere (class-conditional BatchNorm). Variables: the running statistics.
+    pub fn normalise_only(channels: usize, eps: f64, vb: VarBuilder) -> Result<Self> {
+        let device = vb.device().clone();
+        Ok(BatchNormAct {
+            weight: Tensor::ones(channels, DType::F32, &device)?,
+            bias: Tensor::zeros(channels, DType::F32, &device)?,
+            running_mean: Var::from_tensor(&vb.get(channels, "running_mean")?)?,
+            running_var: Var::from_tensor(&vb.get(channels, "running_var")?)?,
+            eps,
+            activation: Activation::Identity,
+        })
+    }
+
     pub fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         self.forward_with(x, train, false)
     }

@@ -101,10 +101,21 @@ pub enum AnimationPath {
 }
 
 /// The explorer's state. Fields a form edits directly are public; the rest change through
-/// methods that keep them consistent (picks of the generator's z size, one amount a direction).
+/// methods that keep them consistent (picks of the generator's input size, one amount a
+/// direction).
+///
+/// A conditional generator's input is z followed by one weight per class; the explorer draws
+/// seeds as `class` (or, with `rows_by_class`, one row of the grid a class), and picks keep the
+/// class they were drawn as, so a path between two picks of one seed morphs one category into
+/// another.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Explorer {
     z_dim: usize,
+    classes: Vec<String>,
+    /// The class new seeds are drawn as (conditional generators).
+    pub class: usize,
+    /// The seed grid shows one row a class, the same seeds in each (conditional generators).
+    pub rows_by_class: bool,
     pub page: SeedPage,
     picks: Vec<Sample>,
     pub mode: Mode,
@@ -132,6 +143,9 @@ impl Explorer {
     pub fn new(z_dim: usize) -> Self {
         Explorer {
             z_dim,
+            classes: Vec::new(),
+            class: 0,
+            rows_by_class: false,
             page: SeedPage::default(),
             picks: Vec::new(),
             mode: Mode::Slerp,
@@ -151,14 +165,70 @@ impl Explorer {
         self.z_dim
     }
 
-    /// Follows a newly loaded generator: picks of another z size go, and so do the directions
-    /// (they belong to the old generator) and the walk.
-    pub fn set_z_dim(&mut self, z_dim: usize) {
+    /// The generator's classes (empty: unconditional).
+    pub fn classes(&self) -> &[String] {
+        &self.classes
+    }
+
+    /// Length of a sample's vector: z, then one weight per class.
+    pub fn input_len(&self) -> usize {
+        self.z_dim + self.classes.len()
+    }
+
+    /// Follows a newly loaded generator: picks of another input size go, and so do the
+    /// directions (they belong to the old generator) and the walk.
+    pub fn set_generator(&mut self, z_dim: usize, classes: Vec<String>) {
         self.z_dim = z_dim;
-        self.picks.retain(|p| p.z.len() == z_dim);
+        self.classes = classes;
+        self.class = self.class.min(self.classes.len().saturating_sub(1));
+        let len = self.input_len();
+        self.picks.retain(|p| p.z.len() == len);
         self.directions.clear();
         self.amounts.clear();
         self.walk = None;
+    }
+
+    /// The sample of a seed drawn as `class` (ignored by an unconditional generator).
+    pub fn seed_sample(&self, seed: u64, class: usize) -> Sample {
+        let mut sample = Sample::of_seed(seed, self.z_dim, self.page.truncation);
+        sample
+            .z
+            .extend((0..self.classes.len()).map(|k| if k == class { 1.0 } else { 0.0 }));
+        sample
+    }
+
+    /// The class a sample is drawn as: the name of its heaviest class weight.
+    pub fn class_of(&self, sample: &Sample) -> Option<&str> {
+        let weights = sample.z.get(self.z_dim..)?;
+        let (best, _) = weights
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))?;
+        self.classes.get(best).map(String::as_str)
+    }
+
+    /// The seed grid's rows and columns.
+    pub fn grid_shape(&self) -> (usize, usize) {
+        if self.rows_by_class && !self.classes.is_empty() {
+            (self.classes.len(), self.page.cols)
+        } else {
+            (self.page.rows, self.page.cols)
+        }
+    }
+
+    /// Picks the newest pick's z again, drawn as `class`: the path from the one to the other
+    /// morphs one category into the other at the same z.
+    pub fn pick_as_class(&mut self, class: usize) -> bool {
+        let (Some(last), Some(name)) = (self.picks.last(), self.classes.get(class)) else {
+            return false;
+        };
+        let mut sample = last.clone();
+        sample.z.truncate(self.z_dim);
+        sample
+            .z
+            .extend((0..self.classes.len()).map(|k| if k == class { 1.0 } else { 0.0 }));
+        sample.label = name.clone();
+        self.pick(sample)
     }
 
     pub fn picks(&self) -> &[Sample] {
@@ -168,7 +238,7 @@ impl Explorer {
     /// Adds a sample to the picks (the oldest goes when there are four already); a sample of
     /// another z size is refused. Edits and the walk start again from the new pick.
     pub fn pick(&mut self, sample: Sample) -> bool {
-        if sample.z.len() != self.z_dim {
+        if sample.z.len() != self.input_len() {
             return false;
         }
         if self.picks.len() == MAX_PICKS {
@@ -185,13 +255,19 @@ impl Explorer {
         samples.into_iter().filter(|s| self.pick(s.clone())).count()
     }
 
+    /// Picks a seed drawn as the current class.
     pub fn pick_seed(&mut self, seed: u64) {
-        let sample = Sample::of_seed(seed, self.z_dim, self.page.truncation);
+        let sample = self.seed_sample(seed, self.class);
         self.pick(sample);
     }
 
     pub fn is_picked(&self, seed: u64) -> bool {
         self.picks.iter().any(|p| p.seed == Some(seed))
+    }
+
+    /// Whether this very sample (seed and class) is picked.
+    pub fn is_picked_sample(&self, sample: &Sample) -> bool {
+        self.picks.iter().any(|p| p.z == sample.z)
     }
 
     pub fn clear_picks(&mut self) {
@@ -200,11 +276,22 @@ impl Explorer {
         self.playing = false;
     }
 
-    /// The seed grid's samples, row by row.
+    /// The seed grid's samples, row by row: the page's seeds as the current class, or with
+    /// `rows_by_class` the first row's seeds again in every class.
     pub fn grid_samples(&self) -> Vec<Sample> {
-        self.page
-            .seeds()
-            .map(|seed| Sample::of_seed(seed, self.z_dim, self.page.truncation))
+        if !self.rows_by_class || self.classes.is_empty() {
+            return self
+                .page
+                .seeds()
+                .map(|seed| self.seed_sample(seed, self.class))
+                .collect();
+        }
+        let cols = self.page.cols;
+        (0..self.classes.len())
+            .flat_map(|class| {
+                (0..cols as u64).map(move |i| (self.page.first_seed.saturating_add(i), class))
+            })
+            .map(|(seed, class)| self.seed_sample(seed, class))
             .collect()
     }
 
@@ -305,10 +392,14 @@ impl Explorer {
     }
 
     /// One step of the random walk from where it is (or from the preview's sample).
+    /// The walk moves z; a conditional sample keeps its class.
     pub fn walk(&mut self, step: f32) {
         let start = self.walk.clone().or_else(|| self.current().map(|s| s.z));
-        if let Some(z) = start {
-            self.walk = Some(walk_step(&z, step, &mut self.rng));
+        if let Some(input) = start {
+            let split = self.z_dim.min(input.len());
+            let mut moved = walk_step(&input[..split], step, &mut self.rng);
+            moved.extend_from_slice(&input[split..]);
+            self.walk = Some(moved);
         }
     }
 
@@ -327,11 +418,12 @@ impl Explorer {
         self.favourites = favourites;
     }
 
-    /// The favourites this generator can draw (of its z size), in the catalog's order.
+    /// The favourites this generator can draw (of its input size), in the catalog's order.
     pub fn usable_favourites(&self) -> impl Iterator<Item = &Favourite> {
+        let len = self.input_len();
         self.favourites
             .iter()
-            .filter(|f| f.sample.z.len() == self.z_dim)
+            .filter(move |f| f.sample.z.len() == len)
     }
 
     /// The samples of a selection, named as their tiles are.
@@ -428,8 +520,54 @@ mod tests {
         assert!(explorer.is_picked(5) && !explorer.is_picked(1));
         assert!(!explorer.pick(Sample::unnamed(vec![0.0; 3])));
         assert_eq!(explorer.picks().len(), 4);
-        explorer.set_z_dim(3);
+        explorer.set_generator(3, Vec::new());
         assert!(explorer.picks().is_empty(), "the old generator's picks go");
+    }
+
+    #[test]
+    fn a_conditional_generators_seeds_carry_their_class_and_morph_at_one_seed() {
+        let mut explorer = Explorer::new(4);
+        explorer.set_generator(4, vec!["dress".into(), "coat".into(), "bag".into()]);
+        assert_eq!(explorer.input_len(), 7);
+        explorer.class = 1;
+        explorer.page.rows = 2;
+        explorer.page.cols = 2;
+        let grid = explorer.grid_samples();
+        assert_eq!(grid.len(), 4);
+        assert_eq!(grid[0].z[..4], seed_latent(0, 4, 1.0)[..]);
+        assert_eq!(grid[0].z[4..], [0.0, 1.0, 0.0]);
+        assert_eq!(explorer.class_of(&grid[3]), Some("coat"));
+
+        // One row a class: the same seeds in every row.
+        explorer.rows_by_class = true;
+        assert_eq!(explorer.grid_shape(), (3, 2));
+        let grid = explorer.grid_samples();
+        assert_eq!(grid.len(), 6);
+        assert_eq!(grid[4].seed, Some(0));
+        assert_eq!(explorer.class_of(&grid[4]), Some("bag"));
+        assert_eq!(grid[4].z[..4], grid[0].z[..4]);
+
+        // Seed 5 as a coat, then as a bag: the path morphs between them at one z.
+        explorer.pick_seed(5);
+        assert!(explorer.pick_as_class(2));
+        let path = explorer.path_latents(3);
+        assert_eq!(path[0][..4], path[2][..4]);
+        assert_eq!(path[0][4..], [0.0, 1.0, 0.0]);
+        assert_eq!(path[2][4..], [0.0, 0.0, 1.0]);
+        assert!(path[1][5] > 0.0 && path[1][6] > 0.0, "{:?}", path[1]);
+        assert_eq!(explorer.picks()[1].label, "bag");
+
+        // The walk moves z and keeps the class (from the path's end, the bag).
+        explorer.path_t = 1.0;
+        explorer.walk(0.5);
+        let walked = explorer.walk_position().unwrap();
+        assert_ne!(walked[..4], path[2][..4]);
+        assert_eq!(walked[4..], [0.0, 0.0, 1.0]);
+
+        // An unconditional generator's picks do not fit.
+        explorer.set_generator(4, Vec::new());
+        assert!(explorer.picks().is_empty());
+        assert!(!explorer.pick_as_class(0));
     }
 
     #[test]

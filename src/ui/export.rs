@@ -331,7 +331,7 @@ impl ExportTab {
                 Box::new(move |job| draw(&source, latents, &picture, path, job))
             }
             ExportKind::Latents => {
-                let file = LatentFile::new(&source.label(), self.explorer.z_dim(), selection);
+                let file = LatentFile::new(&source.label(), self.explorer.input_len(), selection);
                 Box::new(move |_job| {
                     file.save(&path).map_err(|e| JobError::failed(&e))?;
                     Ok(Exported::Written(path))

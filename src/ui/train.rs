@@ -8,7 +8,7 @@ use egui_plot::{Legend, Line, Plot, PlotPoints};
 
 use crate::device::DeviceChoice;
 use crate::gan::GanConfig;
-use crate::gan::config::{IMAGE_SIZES, Resize};
+use crate::gan::config::{IMAGE_SIZES, Loss, Resize};
 use crate::gan::data::DataSource;
 use crate::gan::estimate::{RunEstimate, data_warning, estimate_run, format_duration};
 use crate::gan::train::{
@@ -39,6 +39,13 @@ pub fn smooth(values: &[f64], weight: f64) -> Vec<f64> {
         .collect()
 }
 
+fn loss_name(loss: Loss) -> &'static str {
+    match loss {
+        Loss::Bce => "cross-entropy (DCGAN)",
+        Loss::Hinge => "hinge",
+    }
+}
+
 /// The form's fields.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
@@ -47,6 +54,9 @@ pub struct TrainForm {
     pub run_name: String,
     pub config: GanConfig,
     pub device: DeviceChoice,
+    /// Train one model for every category of the data, asked for by class.
+    #[serde(default)]
+    pub conditional: bool,
 }
 
 impl Default for TrainForm {
@@ -68,6 +78,7 @@ impl Default for TrainForm {
                 ..GanConfig::default()
             },
             device: DeviceChoice::Cpu,
+            conditional: false,
         }
     }
 }
@@ -92,6 +103,8 @@ impl CostKey {
                 ndf: c.ndf,
                 batch_size: c.batch_size,
                 threads: Some(c.compute_threads()),
+                spectral_norm: c.spectral_norm,
+                loss: c.loss,
                 ..GanConfig::default()
             },
             device: form.device,
@@ -291,6 +304,7 @@ impl TrainTab {
             device: self.form.device,
             epochs: None,
             lr_override: None,
+            conditional: self.form.conditional,
         };
         self.metrics.clear();
         self.samples.clear();
@@ -522,6 +536,13 @@ impl TrainTab {
                     ui.text_edit_singleline(&mut form.run_name)
                         .labelled_by(label.id);
                     ui.end_row();
+                    ui.label("Categories");
+                    ui.checkbox(&mut form.conditional, "one model for every category")
+                        .on_hover_text(
+                            "Asked for by category in Explore: the crops' categories, \
+                             Fashion-MNIST's labels, or a folder's subfolders",
+                        );
+                    ui.end_row();
                     let c = &mut form.config;
                     ui.label("Image size");
                     egui::ComboBox::from_id_salt("image-size")
@@ -555,6 +576,25 @@ impl TrainTab {
                     ui.end_row();
                     ui.label("Augment");
                     ui.checkbox(&mut c.flip, "random horizontal flips");
+                    ui.end_row();
+                    ui.label("Loss");
+                    egui::ComboBox::from_id_salt("loss")
+                        .selected_text(loss_name(c.loss))
+                        .show_ui(ui, |ui| {
+                            for loss in [Loss::Bce, Loss::Hinge] {
+                                ui.selectable_value(&mut c.loss, loss, loss_name(loss));
+                            }
+                        });
+                    ui.end_row();
+                    ui.label("Stabilise");
+                    ui.vertical(|ui| {
+                        let mut ema = c.ema.is_some();
+                        ui.checkbox(&mut ema, "average the generator (EMA 0.999)")
+                            .on_hover_text("Samples and saves a moving average of G's weights");
+                        c.ema = ema.then(|| c.ema.unwrap_or(0.999));
+                        ui.checkbox(&mut c.spectral_norm, "spectral norm in D")
+                            .on_hover_text("In place of the discriminator's BatchNorm");
+                    });
                     ui.end_row();
                     drag_row(ui, "Batch", &mut c.batch_size, 1.0, 1..=1024);
                     drag_row(ui, "Width (ngf = ndf)", &mut c.ngf, 1.0, 4..=256);

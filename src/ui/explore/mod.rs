@@ -247,7 +247,8 @@ impl ExploreTab {
         match notice {
             Notice::Loaded(info) => {
                 self.loading = false;
-                self.explorer.set_z_dim(info.z_dim);
+                self.explorer
+                    .set_generator(info.z_dim, info.classes.clone());
                 self.info = Some(info);
                 if let Some(renders) = &mut self.renders {
                     renders.clear();

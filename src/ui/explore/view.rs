@@ -113,8 +113,13 @@ impl ExploreTab {
                 page.first_seed = self.jump_to;
             }
         });
+        self.class_ui(ui);
+        let by_class = self.explorer.rows_by_class && !self.explorer.classes().is_empty();
+        let page = &mut self.explorer.page;
         ui.horizontal(|ui| {
-            ui.add(egui::Slider::new(&mut page.rows, 1..=8).text("rows"));
+            if !by_class {
+                ui.add(egui::Slider::new(&mut page.rows, 1..=8).text("rows"));
+            }
             ui.add(egui::Slider::new(&mut page.cols, 1..=8).text("cols"));
             ui.add(egui::Slider::new(&mut page.truncation, 0.1..=1.5).text("truncation"))
                 .on_hover_text("Scale z toward 0: lower is more typical, higher more varied");
@@ -133,38 +138,105 @@ impl ExploreTab {
                 ui.weak(format!("{:.0} ms", secs * 1000.0));
             }
         });
-        let cols = self.explorer.page.cols.max(1);
-        let rows = self.explorer.page.rows.max(1);
+        let (rows, cols) = self.explorer.grid_shape();
+        let (rows, cols) = (rows.max(1), cols.max(1));
         self.grid_side = grid_tile_side(ui.available_width(), height, cols, rows);
         let mut clicked = None;
         let grid = self.renders.as_ref().map(|r| &r.views.grid);
+        let samples = self.explorer.grid_samples();
         egui::Grid::new("seed-grid")
             .spacing([GRID_SPACING, GRID_SPACING])
             .show(ui, |ui| {
-                for (i, seed) in self.explorer.page.seeds().enumerate() {
+                for (i, sample) in samples.iter().enumerate() {
+                    let seed = sample.seed.unwrap_or_default();
                     let texture = grid.and_then(|g| g.texture(i));
-                    let picked = self.explorer.is_picked(seed);
+                    let picked = self.explorer.is_picked_sample(sample);
+                    let class = self
+                        .explorer
+                        .class_of(sample)
+                        .map(|c| format!(" as {c}"))
+                        .unwrap_or_default();
                     let response = tile_ui(ui, texture, self.grid_side, picked).on_hover_text(
-                        format!("seed {seed}: click to pick, double-click to see it large"),
+                        format!("seed {seed}{class}: click to pick, double-click to see it large"),
                     );
                     response.widget_info(|| {
-                        egui::WidgetInfo::labeled(egui::Role::Button, true, format!("seed {seed}"))
+                        egui::WidgetInfo::labeled(
+                            egui::Role::Button,
+                            true,
+                            format!("seed {seed}{class}"),
+                        )
                     });
                     // The first click of a double-click has picked it already.
                     if response.double_clicked() {
                         self.enlarged = Some(seed);
                         self.enlarged_fresh = true;
                     } else if response.clicked() {
-                        clicked = Some(seed);
+                        clicked = Some(sample.clone());
                     }
                     if (i + 1) % cols == 0 {
                         ui.end_row();
                     }
                 }
             });
-        if let Some(seed) = clicked {
-            self.explorer.pick_seed(seed);
+        if let Some(sample) = clicked {
+            self.explorer.pick(sample);
         }
+    }
+
+    /// Morphing a category into another: the newest pick's z again as another class, so the
+    /// path (strip, slider, playback, animation export) goes from one to the other.
+    fn morph_ui(&mut self, ui: &mut egui::Ui) {
+        let classes = self.explorer.classes().to_vec();
+        let Some(last) = self.explorer.picks().last() else {
+            return;
+        };
+        if classes.is_empty() {
+            return;
+        }
+        let from = self.explorer.class_of(last).unwrap_or_default().to_string();
+        ui.horizontal_wrapped(|ui| {
+            ui.label(format!("Morph this {from} into"));
+            let mut chosen = None;
+            egui::ComboBox::from_id_salt("explore-morph")
+                .selected_text("a category…")
+                .show_ui(ui, |ui| {
+                    for (i, name) in classes.iter().enumerate() {
+                        if name != &from && ui.selectable_label(false, name).clicked() {
+                            chosen = Some(i);
+                        }
+                    }
+                });
+            if let Some(class) = chosen {
+                self.explorer.pick_as_class(class);
+            }
+        })
+        .response
+        .on_hover_text("Picks the same z as that category: the path between the two is the morph");
+    }
+
+    /// A conditional generator's category: the class new seeds are drawn as, or one row of
+    /// the grid a class.
+    fn class_ui(&mut self, ui: &mut egui::Ui) {
+        let classes = self.explorer.classes().to_vec();
+        if classes.is_empty() {
+            return;
+        }
+        ui.horizontal(|ui| {
+            ui.label("Category:");
+            let current = classes
+                .get(self.explorer.class)
+                .cloned()
+                .unwrap_or_default();
+            egui::ComboBox::from_id_salt("explore-class")
+                .selected_text(current)
+                .show_ui(ui, |ui| {
+                    for (i, name) in classes.iter().enumerate() {
+                        ui.selectable_value(&mut self.explorer.class, i, name);
+                    }
+                });
+            ui.checkbox(&mut self.explorer.rows_by_class, "one row a category")
+                .on_hover_text("The same seeds drawn as every category, one row each");
+        });
     }
 
     /// The seed shown large, over the window, until closed (Escape or a click outside).
@@ -317,6 +389,7 @@ impl ExploreTab {
                 placeholder(ui, rect, Some("Pick a sample"));
             }
         }
+        self.morph_ui(ui);
         if self.explorer.picks().len() >= 2 {
             ui.horizontal(|ui| {
                 ui.add(
