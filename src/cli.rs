@@ -255,7 +255,7 @@ struct TrainGanArgs {
 #[derive(clap::Args)]
 struct GenerateArgs {
     /// Generator weights (.safetensors with its .json sidecar), or `shipped` for the
-    /// Fashion-MNIST generator built into the studio
+    /// Fashion-MNIST generator built into the studio (`shipped-cond`: the one drawn by class)
     #[arg(long)]
     weights: PathBuf,
     /// Seeds, A-B inclusive (e.g. 0-63)
@@ -291,7 +291,7 @@ struct GenerateArgs {
 
 #[derive(clap::Args)]
 struct InterpolateArgs {
-    /// Generator weights (.safetensors with its .json sidecar), or `shipped`
+    /// Generator weights (.safetensors with its .json sidecar), `shipped` or `shipped-cond`
     #[arg(long)]
     weights: PathBuf,
     /// The seed the path starts at
@@ -1327,15 +1327,19 @@ fn fid(
             per_class,
             &device,
         )?;
-        println!("class\tFID\taccuracy on samples\taccuracy on real\tratio");
+        println!(
+            "class\tFID\taccuracy on samples\taccuracy on real\tratio\tMS-SSIM samples\tMS-SSIM real"
+        );
         for score in scores {
             println!(
-                "{}\t{:.3}\t{:.3}\t{:.3}\t{:.2}",
+                "{}\t{:.3}\t{:.3}\t{:.3}\t{:.2}\t{:.3}\t{:.3}",
                 score.name,
                 score.fid,
                 score.sample_accuracy,
                 score.real_accuracy,
-                score.sample_accuracy / score.real_accuracy.max(1e-9)
+                score.sample_accuracy / score.real_accuracy.max(1e-9),
+                score.sample_ms_ssim,
+                score.real_ms_ssim
             );
         }
     }
@@ -1346,6 +1350,10 @@ fn fid(
 fn open_generator(weights: &Path, device: &candle_core::Device) -> Result<LoadedGenerator> {
     if weights == Path::new("shipped") {
         return load_shipped_generator(device).context("cannot load the shipped generator");
+    }
+    if weights == Path::new("shipped-cond") {
+        return deepstyle::gan::sample::load_shipped_conditional_generator(device)
+            .context("cannot load the shipped conditional generator");
     }
     load_generator(weights, device).context("cannot load the generator")
 }

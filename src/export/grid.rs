@@ -95,7 +95,9 @@ pub fn tile_captioned(tiles: &[RgbaImage], captions: &[String], layout: &GridLay
     grid
 }
 
-/// 3x5 glyphs, one row per u8 (bits 2..0 = left..right).
+/// 3x5 glyphs, one row per u8 (bits 2..0 = left..right): digits, letters (drawn as capitals,
+/// whatever the case) and the punctuation labels and class names use. Other characters leave
+/// a gap.
 fn glyph(c: char) -> Option<[u8; 5]> {
     Some(match c {
         '0' => [7, 5, 5, 5, 7],
@@ -108,16 +110,47 @@ fn glyph(c: char) -> Option<[u8; 5]> {
         '7' => [7, 1, 1, 2, 2],
         '8' => [7, 5, 7, 5, 7],
         '9' => [7, 5, 7, 1, 7],
+        'a' => [2, 5, 7, 5, 5],
+        'b' => [6, 5, 6, 5, 6],
+        'c' => [3, 4, 4, 4, 3],
+        'd' => [6, 5, 5, 5, 6],
+        'e' => [7, 4, 6, 4, 7],
+        'f' => [7, 4, 6, 4, 4],
+        'g' => [3, 4, 5, 5, 3],
+        'h' => [5, 5, 7, 5, 5],
+        'i' => [7, 2, 2, 2, 7],
+        'j' => [1, 1, 1, 5, 2],
+        'k' => [5, 5, 6, 5, 5],
+        'l' => [4, 4, 4, 4, 7],
+        'm' => [5, 7, 7, 5, 5],
+        'n' => [6, 5, 5, 5, 5],
+        'o' => [2, 5, 5, 5, 2],
+        'p' => [6, 5, 6, 4, 4],
+        'q' => [2, 5, 5, 6, 3],
+        'r' => [6, 5, 6, 5, 5],
+        's' => [3, 4, 2, 1, 6],
+        't' => [7, 2, 2, 2, 2],
+        'u' => [5, 5, 5, 5, 7],
+        'v' => [5, 5, 5, 5, 2],
+        'w' => [5, 5, 7, 7, 5],
+        'x' => [5, 5, 2, 5, 5],
+        'y' => [5, 5, 2, 2, 2],
+        'z' => [7, 1, 2, 4, 7],
         '-' => [0, 0, 7, 0, 0],
         '.' => [0, 0, 0, 0, 2],
+        ',' => [0, 0, 0, 2, 4],
         '=' => [0, 7, 0, 7, 0],
         ':' => [0, 2, 0, 2, 0],
         '#' => [5, 7, 5, 7, 5],
-        's' => [0, 3, 6, 1, 6],
-        'e' => [0, 7, 7, 4, 7],
-        'd' => [1, 1, 7, 5, 7],
-        't' => [2, 7, 2, 2, 3],
-        'z' => [0, 7, 1, 4, 7],
+        '/' => [1, 1, 2, 4, 4],
+        '(' => [2, 4, 4, 4, 2],
+        ')' => [2, 1, 1, 1, 2],
+        '+' => [0, 2, 7, 2, 0],
+        '_' => [0, 0, 0, 0, 7],
+        '\'' => [2, 2, 0, 0, 0],
+        '!' => [2, 2, 2, 0, 2],
+        '?' => [7, 1, 2, 0, 2],
+        '&' => [2, 5, 2, 5, 3],
         _ => return None,
     })
 }
@@ -185,6 +218,25 @@ mod tests {
             [9, 9, 9, 255],
             "no sixth tile"
         );
+    }
+
+    #[test]
+    fn every_letter_and_digit_has_a_glyph_of_its_own() {
+        let chars: Vec<char> = ('a'..='z').chain('0'..='9').collect();
+        let glyphs: Vec<[u8; 5]> = chars.iter().filter_map(|&c| glyph(c)).collect();
+        assert_eq!(glyphs.len(), chars.len());
+        for (i, a) in glyphs.iter().enumerate() {
+            for (j, b) in glyphs.iter().enumerate().skip(i + 1) {
+                assert_ne!(a, b, "{} and {} look alike", chars[i], chars[j]);
+            }
+        }
+        // Capitals draw as their lower-case letters: a class name like "T-shirt/top" is whole.
+        let mut image = RgbaImage::new(60, 5);
+        draw_text(&mut image, "T-shirt/top", 0, 0, 1, 60, Rgba([255; 4]));
+        let inked_columns = (0..44)
+            .filter(|&x| (0..5).any(|y| image.get_pixel(x, y).0[0] == 255))
+            .count();
+        assert!(inked_columns >= 28, "{inked_columns} columns inked");
     }
 
     #[test]

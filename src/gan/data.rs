@@ -252,6 +252,11 @@ impl Dataset {
         Ok(dataset)
     }
 
+    /// The first channel of image `index`, row by row.
+    pub fn image_plane(&self, index: usize) -> &[u8] {
+        &self.image(index)[..self.size * self.size]
+    }
+
     fn image(&self, index: usize) -> &[u8] {
         let n = self.channels * self.size * self.size;
         &self.pixels[index * n..(index + 1) * n]

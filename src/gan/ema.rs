@@ -39,7 +39,9 @@ impl Ema {
         self.decay.min((1.0 + t as f64) / (10.0 + t as f64))
     }
 
-    /// `average = d * average + (1 - d) * live` for update number `t`.
+    /// `average = d * average + (1 - d) * live` for update number `t`, the BatchNorm running
+    /// statistics too (measuring the average's own statistics afresh before it samples, as
+    /// BigGAN's "standing statistics" do, scored worse here: docs/quality.md).
     pub fn update(&self, live: &VarMap, t: u64) -> Result<()> {
         self.blend(live, self.decay_at(t))
     }

@@ -7,6 +7,7 @@
 pub mod condition;
 pub mod config;
 pub mod data;
+pub mod diversity;
 pub mod ema;
 pub mod estimate;
 pub mod model;

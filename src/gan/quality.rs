@@ -317,7 +317,14 @@ pub struct ClassScore {
     pub sample_accuracy: f64,
     /// How often it names the class on the real test images of the class.
     pub real_accuracy: f64,
+    /// Mean MS-SSIM of random pairs of the class's samples, and of its real test images
+    /// (lower is more diverse; [`super::diversity`]).
+    pub sample_ms_ssim: f64,
+    pub real_ms_ssim: f64,
 }
+
+/// Pairs of images whose MS-SSIM is averaged per class.
+const DIVERSITY_PAIRS: usize = 300;
 
 /// Scores each class of a conditional Fashion-MNIST generator: `per_class` samples of every
 /// class against the test images of the class (matched by name). Classes that Fashion-MNIST
@@ -352,6 +359,10 @@ pub fn class_scores(
             fid,
             sample_accuracy: accuracy(model, &samples, &vec![label; samples.len], device)?,
             real_accuracy: accuracy(model, &real, &vec![label; real.len], device)?,
+            sample_ms_ssim: super::diversity::mean_ms_ssim(&samples, DIVERSITY_PAIRS, 1)
+                .unwrap_or(f64::NAN),
+            real_ms_ssim: super::diversity::mean_ms_ssim(&real, DIVERSITY_PAIRS, 1)
+                .unwrap_or(f64::NAN),
         });
     }
     Ok(scores)

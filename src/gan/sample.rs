@@ -41,15 +41,41 @@ pub const SHIPPED_NAME: &str = "dcgan-fashion-mnist-32 (shipped)";
 const SHIPPED_WEIGHTS: &[u8] = include_bytes!("../../weights/dcgan-fashion-mnist-32.safetensors");
 const SHIPPED_CARD: &[u8] = include_bytes!("../../weights/dcgan-fashion-mnist-32.json");
 
+/// The class-conditional Fashion-MNIST generator that ships with the studio.
+pub const SHIPPED_CONDITIONAL_NAME: &str = "dcgan-fashion-mnist-32-cond (shipped)";
+const SHIPPED_CONDITIONAL_WEIGHTS: &[u8] =
+    include_bytes!("../../weights/dcgan-fashion-mnist-32-cond.safetensors");
+const SHIPPED_CONDITIONAL_CARD: &[u8] =
+    include_bytes!("../../weights/dcgan-fashion-mnist-32-cond.json");
+
 pub fn load_shipped_generator(device: &Device) -> Result<LoadedGenerator, CheckpointError> {
-    let source = Path::new(SHIPPED_NAME);
+    load_built_in(SHIPPED_NAME, SHIPPED_WEIGHTS, SHIPPED_CARD, device)
+}
+
+pub fn load_shipped_conditional_generator(
+    device: &Device,
+) -> Result<LoadedGenerator, CheckpointError> {
+    load_built_in(
+        SHIPPED_CONDITIONAL_NAME,
+        SHIPPED_CONDITIONAL_WEIGHTS,
+        SHIPPED_CONDITIONAL_CARD,
+        device,
+    )
+}
+
+fn load_built_in(
+    name: &str,
+    weights: &[u8],
+    card: &[u8],
+    device: &Device,
+) -> Result<LoadedGenerator, CheckpointError> {
+    let source = Path::new(name);
     let format = |reason: String| CheckpointError::Format {
         path: source.to_path_buf(),
         reason,
     };
-    let card: GeneratorCard =
-        serde_json::from_slice(SHIPPED_CARD).map_err(|e| format(e.to_string()))?;
-    let tensors = candle_core::safetensors::load_buffer(SHIPPED_WEIGHTS, device)
+    let card: GeneratorCard = serde_json::from_slice(card).map_err(|e| format(e.to_string()))?;
+    let tensors = candle_core::safetensors::load_buffer(weights, device)
         .map_err(|e| format(e.to_string()))?;
     build_generator(card, &tensors, source, device)
 }

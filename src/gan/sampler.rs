@@ -10,7 +10,10 @@ use candle_core::Device;
 use crossbeam_channel::{Receiver, Sender};
 use image::RgbaImage;
 
-use super::sample::{LoadedGenerator, SHIPPED_NAME, load_generator, load_shipped_generator};
+use super::sample::{
+    LoadedGenerator, SHIPPED_CONDITIONAL_NAME, SHIPPED_NAME, load_generator,
+    load_shipped_conditional_generator, load_shipped_generator,
+};
 use crate::latent::directions;
 
 /// Where a generator comes from.
@@ -19,6 +22,8 @@ pub enum GeneratorSource {
     /// The Fashion-MNIST generator built into the studio.
     #[default]
     Shipped,
+    /// The class-conditional Fashion-MNIST generator built into the studio.
+    ShippedByCategory,
     /// A generator file (`.safetensors` with its `.json` sidecar).
     File(PathBuf),
     /// The newest generator a training run wrote (`RUN/generator.safetensors`).
@@ -29,6 +34,7 @@ impl GeneratorSource {
     pub fn label(&self) -> String {
         match self {
             GeneratorSource::Shipped => SHIPPED_NAME.to_string(),
+            GeneratorSource::ShippedByCategory => SHIPPED_CONDITIONAL_NAME.to_string(),
             GeneratorSource::File(path) => path.display().to_string(),
             GeneratorSource::Run(dir) => format!("latest of run {}", dir.display()),
         }
@@ -36,16 +42,18 @@ impl GeneratorSource {
 
     pub fn weights_path(&self) -> Option<PathBuf> {
         match self {
-            GeneratorSource::Shipped => None,
+            GeneratorSource::Shipped | GeneratorSource::ShippedByCategory => None,
             GeneratorSource::File(path) => Some(path.clone()),
             GeneratorSource::Run(dir) => Some(run_generator_path(dir)),
         }
     }
 
     pub fn load(&self, device: &Device) -> Result<LoadedGenerator, String> {
-        let loaded = match self.weights_path() {
-            None => load_shipped_generator(device),
-            Some(path) => load_generator(&path, device),
+        let loaded = match self {
+            GeneratorSource::Shipped => load_shipped_generator(device),
+            GeneratorSource::ShippedByCategory => load_shipped_conditional_generator(device),
+            GeneratorSource::File(path) => load_generator(path, device),
+            GeneratorSource::Run(dir) => load_generator(&run_generator_path(dir), device),
         };
         loaded.map_err(|e| e.to_string())
     }

@@ -69,6 +69,13 @@ impl ExploreTab {
                     self.load(GeneratorSource::Shipped);
                     ui.close();
                 }
+                if ui
+                    .button("Shipped Fashion-MNIST generator, by category")
+                    .clicked()
+                {
+                    self.load(GeneratorSource::ShippedByCategory);
+                    ui.close();
+                }
                 if ui.button("A run's latest generator…").clicked() {
                     commands.push(Command::Ask(Dialog::ExploreRun));
                     ui.close();
