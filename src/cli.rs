@@ -148,8 +148,12 @@ enum Command {
         /// Also score each class of a conditional generator: the distance between the class's
         /// samples (count / classes of them) and its test images, and how often the classifier
         /// names the class on samples and on real images
-        #[arg(long, requires = "weights")]
+        #[arg(long)]
         per_class: bool,
+        /// The --npy samples are 1,000 a class in Fashion-MNIST's label order (as
+        /// bench/reference/cdcgan_torch.py writes them): score them per class too
+        #[arg(long, requires = "npy")]
+        npy_by_class: bool,
     },
 }
 
@@ -383,14 +387,21 @@ pub fn run(cli: Cli) -> Result<()> {
             npy,
             count,
             per_class,
-        }) => fid(
-            &classifier,
-            &fashion_mnist,
-            weights.as_deref(),
-            npy.as_deref(),
-            count,
-            per_class,
-        ),
+            npy_by_class,
+        }) => {
+            anyhow::ensure!(
+                !(per_class && npy.is_some() && !npy_by_class),
+                "--per-class with --npy needs --npy-by-class (the samples' classes are not known otherwise)"
+            );
+            fid(
+                &classifier,
+                &fashion_mnist,
+                weights.as_deref(),
+                npy.as_deref(),
+                count,
+                per_class || npy_by_class,
+            )
+        }
     }
 }
 
@@ -1284,7 +1295,7 @@ fn fid(
     deepstyle::checkpoint::fill(&vars, &tensors, "", classifier)?;
     let (test_set, test_labels) =
         load_fashion_mnist_split(dir, "t10k", ImageSpec::FASHION_MNIST_32)?;
-    let mut conditional = None;
+    let mut by_class = None;
     let generated = match (weights, npy) {
         (Some(w), _) => {
             let generator = load_generator(w, &device).context("cannot load the generator")?;
@@ -1296,10 +1307,24 @@ fn fid(
                 generator.card.config.image_size
             );
             let generated = quality::generated_dataset(&generator, count)?;
-            conditional = Some(generator);
+            if per_class {
+                anyhow::ensure!(
+                    !generator.classes().is_empty(),
+                    "--per-class: {} is not conditional",
+                    w.display()
+                );
+                let per_class = count / generator.classes().len();
+                by_class = Some(quality::generated_by_class(&generator, per_class)?);
+            }
             generated
         }
-        (None, Some(path)) => read_npy_images(path)?,
+        (None, Some(path)) => {
+            let samples = read_npy_images(path)?;
+            if per_class {
+                by_class = Some(quality::split_by_class(&samples));
+            }
+            samples
+        }
         (None, None) => anyhow::bail!("give --weights or --npy"),
     };
     anyhow::ensure!(
@@ -1313,20 +1338,8 @@ fn fid(
     let real = quality::features(&model, &test_set, &device)?;
     let fake = quality::features(&model, &generated, &device)?;
     println!("FID: {:.3}", quality::frechet_distance(&real, &fake));
-    if let (true, Some(generator)) = (per_class, conditional) {
-        anyhow::ensure!(
-            !generator.classes().is_empty(),
-            "--per-class: the generator is not conditional"
-        );
-        let per_class = count / generator.classes().len();
-        let scores = quality::class_scores(
-            &model,
-            &generator,
-            &test_set,
-            &test_labels,
-            per_class,
-            &device,
-        )?;
+    if let Some(by_class) = by_class {
+        let scores = quality::class_scores(&model, &by_class, &test_set, &test_labels, &device)?;
         println!(
             "class\tFID\taccuracy on samples\taccuracy on real\tratio\tMS-SSIM samples\tMS-SSIM real"
         );

@@ -430,3 +430,37 @@ fn the_command_line_asks_for_classes_by_name_and_morphs_between_them() {
         "and ends at the light one"
     );
 }
+
+#[test]
+fn the_shipped_conditional_generator_draws_each_fashion_mnist_class() {
+    let generator =
+        deepstyle::gan::sample::load_shipped_conditional_generator(&Device::Cpu).unwrap();
+    assert_eq!(generator.classes().len(), 10);
+    assert_eq!(generator.class_index("dress"), Ok(3));
+    assert_eq!(generator.class_index("9"), Ok(9));
+    // Trousers and bags differ in the same seeds: the class, not z, decides the garment.
+    let draw = |class: usize| {
+        let inputs: Vec<Vec<f32>> = (0..8)
+            .map(|seed| generator.input_for_seed(seed, 1.0, Some(class)))
+            .collect();
+        generator.images_for_latents(&inputs).unwrap()
+    };
+    let (trousers, bags) = (draw(1), draw(8));
+    // A trouser is narrow: its middle column is brighter than its outer quarter columns;
+    // a bag fills its width.
+    let width_ratio = |images: &[image::RgbaImage]| {
+        let column = |x: u32| -> f64 {
+            images
+                .iter()
+                .map(|i| (0..32).map(|y| i.get_pixel(x, y)[0] as f64).sum::<f64>())
+                .sum()
+        };
+        (column(4) + column(27)) / (2.0 * column(16)).max(1.0)
+    };
+    assert!(
+        width_ratio(&trousers) < width_ratio(&bags),
+        "trousers {:.2}, bags {:.2}",
+        width_ratio(&trousers),
+        width_ratio(&bags)
+    );
+}

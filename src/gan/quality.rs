@@ -326,19 +326,49 @@ pub struct ClassScore {
 /// Pairs of images whose MS-SSIM is averaged per class.
 const DIVERSITY_PAIRS: usize = 300;
 
-/// Scores each class of a conditional Fashion-MNIST generator: `per_class` samples of every
-/// class against the test images of the class (matched by name). Classes that Fashion-MNIST
-/// does not have are an error.
+/// Samples of each class of a conditional Fashion-MNIST generator, `per_class` a class.
+pub fn generated_by_class(
+    generator: &super::sample::LoadedGenerator,
+    per_class: usize,
+) -> Result<Vec<(String, Dataset)>> {
+    generator
+        .classes()
+        .iter()
+        .enumerate()
+        .map(|(class, name)| {
+            Ok((
+                name.clone(),
+                generated_class_dataset(generator, class, per_class)?,
+            ))
+        })
+        .collect()
+}
+
+/// Samples stored one class after another in Fashion-MNIST's label order (as
+/// `bench/reference/cdcgan_torch.py` writes them), split by class.
+pub fn split_by_class(samples: &Dataset) -> Vec<(String, Dataset)> {
+    let per_class = samples.len / CLASSES;
+    CLASS_NAMES
+        .iter()
+        .enumerate()
+        .map(|(k, name)| {
+            let indices: Vec<usize> = (k * per_class..(k + 1) * per_class).collect();
+            (name.to_string(), samples.select(&indices))
+        })
+        .collect()
+}
+
+/// Scores each class's samples against the Fashion-MNIST test images of that class (matched
+/// by name). A class Fashion-MNIST does not have is an error.
 pub fn class_scores(
     model: &Classifier,
-    generator: &super::sample::LoadedGenerator,
+    samples_by_class: &[(String, Dataset)],
     test_set: &Dataset,
     test_labels: &[u8],
-    per_class: usize,
     device: &Device,
 ) -> Result<Vec<ClassScore>> {
     let mut scores = Vec::new();
-    for (class, name) in generator.classes().iter().enumerate() {
+    for (name, samples) in samples_by_class {
         let label = CLASS_NAMES
             .iter()
             .position(|c| c.eq_ignore_ascii_case(name))
@@ -349,17 +379,16 @@ pub fn class_scores(
             .filter(|&i| test_labels[i] == label)
             .collect();
         let real = test_set.select(&indices);
-        let samples = generated_class_dataset(generator, class, per_class)?;
         let fid = frechet_distance(
             &features(model, &real, device)?,
-            &features(model, &samples, device)?,
+            &features(model, samples, device)?,
         );
         scores.push(ClassScore {
             name: name.clone(),
             fid,
-            sample_accuracy: accuracy(model, &samples, &vec![label; samples.len], device)?,
+            sample_accuracy: accuracy(model, samples, &vec![label; samples.len], device)?,
             real_accuracy: accuracy(model, &real, &vec![label; real.len], device)?,
-            sample_ms_ssim: super::diversity::mean_ms_ssim(&samples, DIVERSITY_PAIRS, 1)
+            sample_ms_ssim: super::diversity::mean_ms_ssim(samples, DIVERSITY_PAIRS, 1)
                 .unwrap_or(f64::NAN),
             real_ms_ssim: super::diversity::mean_ms_ssim(&real, DIVERSITY_PAIRS, 1)
                 .unwrap_or(f64::NAN),
