@@ -577,25 +577,6 @@ impl TrainTab {
                     ui.label("Augment");
                     ui.checkbox(&mut c.flip, "random horizontal flips");
                     ui.end_row();
-                    ui.label("Loss");
-                    egui::ComboBox::from_id_salt("loss")
-                        .selected_text(loss_name(c.loss))
-                        .show_ui(ui, |ui| {
-                            for loss in [Loss::Bce, Loss::Hinge] {
-                                ui.selectable_value(&mut c.loss, loss, loss_name(loss));
-                            }
-                        });
-                    ui.end_row();
-                    ui.label("Stabilise");
-                    ui.vertical(|ui| {
-                        let mut ema = c.ema.is_some();
-                        ui.checkbox(&mut ema, "average the generator (EMA 0.999)")
-                            .on_hover_text("Samples and saves a moving average of G's weights");
-                        c.ema = ema.then(|| c.ema.unwrap_or(0.999));
-                        ui.checkbox(&mut c.spectral_norm, "spectral norm in D")
-                            .on_hover_text("In place of the discriminator's BatchNorm");
-                    });
-                    ui.end_row();
                     drag_row(ui, "Batch", &mut c.batch_size, 1.0, 1..=1024);
                     drag_row(ui, "Width (ngf = ndf)", &mut c.ngf, 1.0, 4..=256);
                     c.ndf = c.ngf;
@@ -689,6 +670,7 @@ impl TrainTab {
                 commands.push(Command::Ask(Dialog::OpenRun));
             }
         });
+        ui.add_enabled_ui(!running, |ui| self.training_changes_ui(ui));
         self.estimate_ui(ui);
         if let Some(status) = &self.status {
             status_ui(ui, status);
@@ -919,6 +901,48 @@ impl StudioTab for TrainTab {
         if let Some(form) = restore_form(storage, Self::DETECTOR_FORM_KEY) {
             self.detector.form = form;
         }
+    }
+}
+
+impl TrainTab {
+    /// The training changes measured in docs/quality.md, off by default, in a collapsed section.
+    fn training_changes_ui(&mut self, ui: &mut egui::Ui) {
+        let c = &mut self.form.config;
+        egui::CollapsingHeader::new("Training changes")
+            .id_salt("train-changes")
+            .show(ui, |ui| {
+                ui.horizontal(|ui| {
+                    let label = ui.label("Loss");
+                    egui::ComboBox::from_id_salt("loss")
+                        .selected_text(loss_name(c.loss))
+                        .show_ui(ui, |ui| {
+                            for loss in [Loss::Bce, Loss::Hinge] {
+                                ui.selectable_value(&mut c.loss, loss, loss_name(loss));
+                            }
+                        })
+                        .response
+                        .labelled_by(label.id);
+                });
+                let mut ema = c.ema.is_some();
+                ui.checkbox(&mut ema, "average the generator (EMA 0.999)")
+                    .on_hover_text("Samples and saves a moving average of G's weights");
+                c.ema = ema.then(|| c.ema.unwrap_or(0.999));
+                ui.checkbox(&mut c.spectral_norm, "spectral norm in D")
+                    .on_hover_text("In place of the discriminator's BatchNorm");
+                let mut separate = c.lr_d.is_some();
+                ui.horizontal(|ui| {
+                    ui.checkbox(&mut separate, "D learning rate");
+                    let mut lr_d = c.lr_d.unwrap_or(c.lr);
+                    ui.add_enabled(
+                        separate,
+                        egui::DragValue::new(&mut lr_d)
+                            .speed(1e-5)
+                            .range(1e-6..=1e-1)
+                            .max_decimals(6),
+                    );
+                    c.lr_d = separate.then_some(lr_d);
+                });
+            });
     }
 }
 
