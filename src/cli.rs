@@ -1306,7 +1306,7 @@ fn fid(
                 generator.card.config.image_size,
                 generator.card.config.image_size
             );
-            let generated = quality::generated_dataset(&generator, count)?;
+            let generated = quality::generated_dataset(&generator, count, None)?;
             if per_class {
                 anyhow::ensure!(
                     !generator.classes().is_empty(),

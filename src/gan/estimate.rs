@@ -12,7 +12,6 @@ use super::train::{TrainError, adversarial_step};
 use crate::device::DeviceChoice;
 use crate::jobs::Reporter;
 use crate::latent::SeededRng;
-use crate::optim::Adam;
 
 /// Iterations run before timing (allocations, caches and kernel plans settle in the first).
 const WARM_UP: usize = 1;
@@ -59,13 +58,7 @@ fn time_iterations(
 ) -> Result<f64, TrainError> {
     let device = device.open()?;
     let nets = Networks::new(config, config.seed, &device)?;
-    let mut opt_g = Adam::new(&nets.g_vars, config.lr, config.beta1, config.beta2)?;
-    let mut opt_d = Adam::new(
-        &nets.d_vars,
-        config.d_learning_rate(),
-        config.beta1,
-        config.beta2,
-    )?;
+    let (mut opt_g, mut opt_d) = nets.optimisers(config)?;
     let mut rng = SeededRng::new(config.seed);
     let random = |rng: &mut SeededRng, shape: &[usize]| -> candle_core::Result<Tensor> {
         let mut values = vec![0.0f32; shape.iter().product()];

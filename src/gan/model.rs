@@ -347,6 +347,21 @@ impl Networks {
     }
 }
 
+impl Networks {
+    /// Adam for G and for D with the run's learning rates and betas.
+    pub fn optimisers(
+        &self,
+        config: &GanConfig,
+    ) -> Result<(crate::optim::Adam, crate::optim::Adam)> {
+        let adam =
+            |vars: &VarMap, lr: f64| crate::optim::Adam::new(vars, lr, config.beta1, config.beta2);
+        Ok((
+            adam(&self.g_vars, config.lr)?,
+            adam(&self.d_vars, config.d_learning_rate())?,
+        ))
+    }
+}
+
 /// A generator alone, for sampling (`generate`, the explorer).
 pub fn generator_only(config: &GanConfig, device: &Device) -> Result<(VarMap, Generator)> {
     let vars = VarMap::new();

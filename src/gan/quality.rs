@@ -270,35 +270,21 @@ pub fn frechet_distance(a: &[Vec<f64>], b: &[Vec<f64>]) -> f64 {
 }
 
 /// Images from seeds `0..count` of a generator, as a grey dataset (first channel), made in
-/// batches so memory stays small.
+/// batches so memory stays small. A conditional generator draws seed s as class s mod K, or
+/// every seed as `class` when given.
 pub fn generated_dataset(
     generator: &super::sample::LoadedGenerator,
     count: usize,
+    class: Option<usize>,
 ) -> Result<Dataset> {
     let size = generator.card.config.image_size;
-    let mut pixels = Vec::with_capacity(count * size * size);
-    let seeds: Vec<u64> = (0..count as u64).collect();
-    for chunk in seeds.chunks(500) {
-        for image in generator.images_for_seeds(chunk, 1.0)? {
-            pixels.extend(image.pixels().map(|p| p[0]));
-        }
-    }
-    Ok(Dataset::from_pixels(pixels, 1, size))
-}
-
-/// `count` images of one class of a conditional generator (seeds `0..count`), as a grey dataset.
-pub fn generated_class_dataset(
-    generator: &super::sample::LoadedGenerator,
-    class: usize,
-    count: usize,
-) -> Result<Dataset> {
-    let size = generator.card.config.image_size;
+    let k = generator.classes().len().max(1) as u64;
     let mut pixels = Vec::with_capacity(count * size * size);
     let seeds: Vec<u64> = (0..count as u64).collect();
     for chunk in seeds.chunks(500) {
         let inputs: Vec<Vec<f32>> = chunk
             .iter()
-            .map(|&s| generator.input_for_seed(s, 1.0, Some(class)))
+            .map(|&s| generator.input_for_seed(s, 1.0, Some(class.unwrap_or((s % k) as usize))))
             .collect();
         for image in generator.images_for_latents(&inputs)? {
             pixels.extend(image.pixels().map(|p| p[0]));
@@ -338,7 +324,7 @@ pub fn generated_by_class(
         .map(|(class, name)| {
             Ok((
                 name.clone(),
-                generated_class_dataset(generator, class, per_class)?,
+                generated_dataset(generator, per_class, Some(class))?,
             ))
         })
         .collect()

@@ -280,13 +280,7 @@ impl Trainer {
             std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
         }
         let nets = Networks::new(&config, config.seed, &device)?;
-        let mut opt_g = Adam::new(&nets.g_vars, config.lr, config.beta1, config.beta2)?;
-        let mut opt_d = Adam::new(
-            &nets.d_vars,
-            config.d_learning_rate(),
-            config.beta1,
-            config.beta2,
-        )?;
+        let (mut opt_g, mut opt_d) = nets.optimisers(&config)?;
         let ema = match config.ema {
             Some(decay) => Some(Ema::new(&config, decay, &nets.g_vars, &device)?),
             None => None,
