@@ -464,3 +464,82 @@ fn the_shipped_conditional_generator_draws_each_fashion_mnist_class() {
         width_ratio(&bags)
     );
 }
+
+#[test]
+fn a_projects_crop_categories_are_the_classes() {
+    use deepstyle::detect::boxes::BoxRect;
+    use deepstyle::export::crops::{CropOptions, write_crops};
+    use deepstyle::project::Project;
+    use deepstyle::project::ingest::{ImportOptions, import_paths};
+    use deepstyle::review::{GarmentBox, Origin};
+
+    let dir = tempfile::tempdir().unwrap();
+    let photos = dir.path().join("photos");
+    std::fs::create_dir_all(&photos).unwrap();
+    for i in 0..4u8 {
+        image::RgbImage::from_fn(96, 64, |x, y| {
+            image::Rgb([x as u8 * 2 + i * 9, y as u8 * 3, i * 50])
+        })
+        .save(photos.join(format!("look{i}.png")))
+        .unwrap();
+    }
+    let project = Project::create(&dir.path().join("p")).unwrap();
+    import_paths(
+        &project,
+        &[photos],
+        &ImportOptions::default(),
+        &deepstyle::jobs::Silent,
+    )
+    .unwrap();
+    let catalog = project.catalog().unwrap();
+    let garment = |x0: f32, category: &str| GarmentBox {
+        id: None,
+        rect: BoxRect::new(x0, 4.0, x0 + 40.0, 60.0),
+        category: category.into(),
+        score: None,
+        origin: Origin::Human,
+        reviewed: true,
+    };
+    for image in catalog.list_images().unwrap() {
+        catalog
+            .save_boxes(
+                image.id,
+                &[garment(0.0, "upper"), garment(50.0, "lower")],
+                None,
+            )
+            .unwrap();
+    }
+    let options = CropOptions {
+        size: 32,
+        square: true,
+        ..CropOptions::default()
+    };
+    write_crops(&project, &options, None, &deepstyle::jobs::Silent).unwrap();
+
+    let run = dir.path().join("run");
+    let on_crops = TrainRequest {
+        data: DataSource::Project(project.root().to_path_buf()),
+        config: GanConfig {
+            channels: 3,
+            ..config(2)
+        },
+        ..request(&run, project.root(), config(2), false)
+    };
+    train(&on_crops, &PauseFlag::default(), &Quiet).unwrap();
+    let generator = load_generator(&run.join("generator.safetensors"), &Device::Cpu).unwrap();
+    assert_eq!(generator.classes(), ["lower", "upper"]);
+
+    // A project without crops says what to do.
+    let bare = Project::create(&dir.path().join("bare")).unwrap();
+    let err = train(
+        &TrainRequest {
+            data: DataSource::Project(bare.root().to_path_buf()),
+            ..request(&dir.path().join("run2"), bare.root(), config(2), false)
+        },
+        &PauseFlag::default(),
+        &Quiet,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("no crops") && err.contains("Review"), "{err}");
+}

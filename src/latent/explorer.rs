@@ -277,7 +277,7 @@ impl Explorer {
     }
 
     /// The seed grid's samples, row by row: the page's seeds as the current class, or with
-    /// `rows_by_class` the first row's seeds again in every class.
+    /// `rows_by_class` the first row's seeds again in every class, labelled with the class.
     pub fn grid_samples(&self) -> Vec<Sample> {
         if !self.rows_by_class || self.classes.is_empty() {
             return self
@@ -291,7 +291,11 @@ impl Explorer {
             .flat_map(|class| {
                 (0..cols as u64).map(move |i| (self.page.first_seed.saturating_add(i), class))
             })
-            .map(|(seed, class)| self.seed_sample(seed, class))
+            .map(|(seed, class)| {
+                let mut sample = self.seed_sample(seed, class);
+                sample.label = self.classes[class].clone();
+                sample
+            })
             .collect()
     }
 
@@ -545,6 +549,7 @@ mod tests {
         assert_eq!(grid.len(), 6);
         assert_eq!(grid[4].seed, Some(0));
         assert_eq!(explorer.class_of(&grid[4]), Some("bag"));
+        assert_eq!(grid[4].caption(), "bag");
         assert_eq!(grid[4].z[..4], grid[0].z[..4]);
 
         // Seed 5 as a coat, then as a bag: the path morphs between them at one z.

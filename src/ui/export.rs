@@ -378,6 +378,17 @@ impl ExportTab {
             });
         let count = self.explorer.selection(form.selection).len();
         ui.label(format!("{count} image(s)"));
+        if form.selection == Selection::SeedGrid {
+            // Explore's grid shape, so a grid of one row a category keeps its rows.
+            let (_, cols) = self.explorer.grid_shape();
+            if form.layout.cols != cols
+                && ui
+                    .button(format!("{cols} columns, as in Explore"))
+                    .clicked()
+            {
+                form.layout.cols = cols;
+            }
+        }
         ui.horizontal_wrapped(|ui| {
             ui.add(egui::Slider::new(&mut form.layout.cols, 1..=16).text("columns"));
             ui.add(egui::Slider::new(&mut form.layout.padding, 0..=32).text("padding"));
