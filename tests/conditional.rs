@@ -4,6 +4,8 @@
 // Helpers here unwrap as the tests do: a failure there is a failing test.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
@@ -13,8 +15,7 @@ use deepstyle::gan::GanConfig;
 use deepstyle::gan::config::Loss;
 use deepstyle::gan::data::DataSource;
 use deepstyle::gan::sample::load_generator;
-use deepstyle::gan::train::{PauseFlag, TrainRequest, TrainSink, train};
-use deepstyle::jobs::Reporter;
+use deepstyle::gan::train::{PauseFlag, TrainRequest, train};
 use image::{GrayImage, Luma};
 
 /// Two classes in subfolders: `dark` (dim shapes on black) and `light` (bright shapes on a
@@ -68,19 +69,6 @@ fn request(run_dir: &Path, data: &Path, config: GanConfig, resume: bool) -> Trai
     }
 }
 
-struct Quiet;
-
-impl Reporter for Quiet {
-    fn progress(&self, _done: u64, _total: u64, _msg: &str) {}
-    fn is_cancelled(&self) -> bool {
-        false
-    }
-}
-
-impl TrainSink for Quiet {
-    fn event(&self, _event: deepstyle::gan::train::TrainEvent) {}
-}
-
 fn weights(path: &Path) -> Vec<(String, Vec<f32>)> {
     let mut named: Vec<(String, Vec<f32>)> = candle_core::safetensors::load(path, &Device::Cpu)
         .unwrap()
@@ -114,7 +102,7 @@ fn the_class_decides_what_the_generator_draws() {
     let summary = train(
         &request(&run, &data, fast, false),
         &PauseFlag::default(),
-        &Quiet,
+        &common::QuietTraining,
     )
     .unwrap();
     assert_eq!(summary.iterations, 300);
@@ -166,20 +154,20 @@ fn resume_is_exact_with_every_training_change_on() {
     train(
         &request(&straight, &data, changes(6), false),
         &PauseFlag::default(),
-        &Quiet,
+        &common::QuietTraining,
     )
     .unwrap();
     let split = dir.path().join("split");
     train(
         &request(&split, &data, changes(3), false),
         &PauseFlag::default(),
-        &Quiet,
+        &common::QuietTraining,
     )
     .unwrap();
     train(
         &request(&split, &data, changes(6), true),
         &PauseFlag::default(),
-        &Quiet,
+        &common::QuietTraining,
     )
     .unwrap();
     for file in ["generator.safetensors", "generator-live.safetensors"] {
@@ -228,7 +216,7 @@ fn the_saved_generator_draws_the_trainers_class_rows() {
     train(
         &request(&run, &data, cfg, false),
         &PauseFlag::default(),
-        &Quiet,
+        &common::QuietTraining,
     )
     .unwrap();
     let generator = load_generator(&run.join("generator.safetensors"), &Device::Cpu).unwrap();
@@ -266,7 +254,7 @@ fn a_folder_without_class_subfolders_cannot_train_a_conditional_model() {
     let err = train(
         &request(&dir.path().join("run"), &data, config(2), false),
         &PauseFlag::default(),
-        &Quiet,
+        &common::QuietTraining,
     )
     .unwrap_err()
     .to_string();
@@ -525,7 +513,7 @@ fn a_projects_crop_categories_are_the_classes() {
         },
         ..request(&run, project.root(), config(2), false)
     };
-    train(&on_crops, &PauseFlag::default(), &Quiet).unwrap();
+    train(&on_crops, &PauseFlag::default(), &common::QuietTraining).unwrap();
     let generator = load_generator(&run.join("generator.safetensors"), &Device::Cpu).unwrap();
     assert_eq!(generator.classes(), ["lower", "upper"]);
 
@@ -537,7 +525,7 @@ fn a_projects_crop_categories_are_the_classes() {
             ..request(&dir.path().join("run2"), bare.root(), config(2), false)
         },
         &PauseFlag::default(),
-        &Quiet,
+        &common::QuietTraining,
     )
     .unwrap_err()
     .to_string();

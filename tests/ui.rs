@@ -983,18 +983,7 @@ fn explore_draws_a_conditional_generator_by_category_and_morphs_between_categori
     use deepstyle::gan::GanConfig;
     use deepstyle::gan::data::DataSource;
     use deepstyle::gan::sampler::GeneratorSource;
-    use deepstyle::gan::train::{PauseFlag, TrainRequest, TrainSink, train};
-
-    struct Quiet;
-    impl deepstyle::jobs::Reporter for Quiet {
-        fn progress(&self, _done: u64, _total: u64, _msg: &str) {}
-        fn is_cancelled(&self) -> bool {
-            false
-        }
-    }
-    impl TrainSink for Quiet {
-        fn event(&self, _event: deepstyle::gan::train::TrainEvent) {}
-    }
+    use deepstyle::gan::train::{PauseFlag, TrainRequest, train};
 
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
@@ -1028,7 +1017,7 @@ fn explore_draws_a_conditional_generator_by_category_and_morphs_between_categori
         lr_override: None,
         conditional: true,
     };
-    train(&request, &PauseFlag::default(), &Quiet).unwrap();
+    train(&request, &PauseFlag::default(), &common::QuietTraining).unwrap();
 
     let root = dir.path().join("p");
     let mut h = open_project_app(&root);

@@ -181,3 +181,17 @@ pub fn pycocotools(script: &str, args: &[&Path]) -> Option<String> {
 }
 
 pub mod server;
+
+/// A training sink that ignores everything and is never cancelled.
+pub struct QuietTraining;
+
+impl deepstyle::jobs::Reporter for QuietTraining {
+    fn progress(&self, _done: u64, _total: u64, _msg: &str) {}
+    fn is_cancelled(&self) -> bool {
+        false
+    }
+}
+
+impl deepstyle::gan::train::TrainSink for QuietTraining {
+    fn event(&self, _event: deepstyle::gan::train::TrainEvent) {}
+}
