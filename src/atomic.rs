@@ -45,6 +45,18 @@ pub fn publish(tmp: tempfile::NamedTempFile, path: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// [`publish`] for a finished file known by its path only (one that another writer replaced).
+pub fn publish_path(tmp: tempfile::TempPath, path: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o644))?;
+    }
+    File::open(&tmp)?.sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -53,7 +53,9 @@ pub fn save_tensors(tensors: &HashMap<String, Tensor>, path: &Path) -> Result<()
         .tempfile_in(parent)
         .map_err(io(parent))?;
     candle_core::safetensors::save(tensors, tmp.path()).map_err(|e| format_err(path, e))?;
-    crate::atomic::publish(tmp, path).map_err(io(path))
+    // The safetensors crate writes a sibling file of its own and renames it over `tmp`'s path:
+    // the finished file is the one at the path now, not the one `tmp`'s handle holds.
+    crate::atomic::publish_path(tmp.into_temp_path(), path).map_err(io(path))
 }
 
 /// Reads every tensor of a safetensors file.
@@ -137,4 +139,32 @@ pub fn load_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, Check
 /// The sidecar of `weights.safetensors` is `weights.json`.
 pub fn sidecar_path(weights: &Path) -> PathBuf {
     weights.with_extension("json")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn saved_tensors_round_trip_and_are_readable_like_normal_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.safetensors");
+        let tensor = Tensor::new(&[1f32, 2.0, 3.0], &Device::Cpu).unwrap();
+        let tensors = HashMap::from([("w".to_string(), tensor)]);
+        save_tensors(&tensors, &path).unwrap();
+        save_tensors(&tensors, &path).unwrap();
+        let loaded = load_tensors(&path, &Device::Cpu).unwrap();
+        assert_eq!(loaded["w"].to_vec1::<f32>().unwrap(), vec![1.0, 2.0, 3.0]);
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("w.safetensors")]);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o644);
+        }
+    }
 }
