@@ -34,18 +34,11 @@ pub fn write_atomic_with(
 /// Gives a finished temporary file the permissions of a normally created one (temporary files
 /// are private, 0600), syncs it and renames it over `path`.
 pub fn publish(tmp: tempfile::NamedTempFile, path: &Path) -> io::Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644))?;
-    }
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
+    publish_path(tmp.into_temp_path(), path)
 }
 
-/// [`publish`] for a finished file known by its path only (one that another writer replaced).
+/// [`publish`] for a finished file known by its path (also one another writer replaced, as the
+/// safetensors crate does): permissions and sync go to the file at the path now.
 pub fn publish_path(tmp: tempfile::TempPath, path: &Path) -> io::Result<()> {
     #[cfg(unix)]
     {
