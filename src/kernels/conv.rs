@@ -1,8 +1,9 @@
 //! Conv2d and ConvTranspose2d on the CPU as im2col / col2im around one threaded `gemm` per
 //! group, forward and both gradients, wrapped as Candle custom ops so autograd uses them. On
-//! CPUs with AVX-512 no column matrix is built (`sgemm`): the products that read one (forward,
-//! weight gradient) unfold the image tile by tile as they pack it (an implicit GEMM), and the
-//! image-side product folds each finished tile straight onto the image (`col2im` on the fly).
+//! CPUs with blocked kernels (AVX-512; see `intrinsics`) no column matrix is built (`sgemm`):
+//! the products that read one (forward, weight gradient) unfold the image tile by tile as they
+//! pack it (an implicit GEMM), and the image-side product folds each finished tile straight
+//! onto the image (`col2im` on the fly).
 //! The 4x4 stride-2 layers wide enough to pay take Winograd's transforms instead ([`winograd`]).
 //!
 //! Three products serve both layers. In convolution terms (image side -> column side, weight
@@ -19,11 +20,12 @@ use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Shape, Tensor
 
 use super::gemm::{MatRef, matmul};
 use super::implicit::{PhasePlanes, UnfoldedColumns, UnfoldedRows};
+use super::intrinsics::{Intrinsics, on_blocked};
 use super::isa::Overrides;
 use super::layout::{
     ConvGeometry, channel_major_to_nchw_into, col2im_into, im2col_into, nchw_to_channel_major_into,
 };
-use super::plan::{ConvPath, Pass, implicit_applies, plan};
+use super::plan::{ConvPath, Pass, implicit_kernels, plan};
 use super::scratch::{Scratch, zeroed};
 use super::sgemm::{self, Placement};
 use super::timing::{Kernel, Timed};
@@ -73,14 +75,17 @@ pub fn conv_forward(
 ) -> Vec<f32> {
     let _timed = Timed::start(Kernel::ConvForward);
     match plan(g, groups, c_out, Pass::Forward) {
-        ConvPath::Winograd => {
+        ConvPath::Winograd(blocked) => {
             let mut out = zeroed(g.batch * c_out * g.positions());
-            winograd::forward(g, c_out, x, w, &mut out);
+            on_blocked!(blocked, K => winograd::forward::<K>(g, c_out, x, w, &mut out));
             return out;
         }
-        ConvPath::Implicit => {
+        ConvPath::Implicit(blocked) => {
             let mut out = zeroed(g.batch * c_out * g.positions());
-            forward_implicit(g, groups, c_out, &PhasePlanes::new(g, x), w, &mut out);
+            let planes = PhasePlanes::new(g, x);
+            on_blocked!(blocked, K => {
+                forward_implicit::<K>(g, groups, c_out, &planes, w, &mut out)
+            });
             return out;
         }
         ConvPath::Explicit => {}
@@ -97,7 +102,7 @@ pub fn conv_forward(
 
 /// `W · im2col(image)` without a column matrix, into `out` (NCHW): the product unfolds each
 /// tile of the image as it packs it and writes the planes directly.
-fn forward_implicit(
+fn forward_implicit<K: Intrinsics>(
     g: &ConvGeometry,
     groups: usize,
     c_out: usize,
@@ -108,7 +113,7 @@ fn forward_implicit(
     let positions = g.positions();
     let (k, cog) = (g.col_rows() / groups, c_out / groups);
     for group in 0..groups {
-        sgemm::product(
+        sgemm::product::<K>(
             MatRef::row_major(&w[group * cog * k..], cog, k, k),
             &group_columns(planes, group, k),
             &mut out[group * cog * positions..],
@@ -123,7 +128,7 @@ fn forward_implicit(
 
 /// `dw = column · im2col(image)ᵀ` without a column matrix (`column` channel-major, the
 /// whole batch).
-fn weight_gradient_implicit(
+fn weight_gradient_implicit<K: Intrinsics>(
     g: &ConvGeometry,
     groups: usize,
     c_out: usize,
@@ -134,7 +139,7 @@ fn weight_gradient_implicit(
     let width = g.col_width();
     let (k, cog) = (g.col_rows() / groups, c_out / groups);
     for group in 0..groups {
-        sgemm::product(
+        sgemm::product::<K>(
             MatRef::row_major(&column[group * cog * width..], cog, width, width),
             &UnfoldedColumns(group_columns(planes, group, k)),
             &mut dw[group * cog * k..],
@@ -175,8 +180,8 @@ pub fn conv_backward_data(
     let _timed = Timed::start(Kernel::ConvImageSide);
     let (image_len, _) = per_image(g, c_out);
     let mut dx = zeroed(g.batch * image_len);
-    if plan(g, groups, c_out, Pass::DataGradient) == ConvPath::Winograd {
-        winograd::backward_data(g, c_out, w, dy, &mut dx);
+    if let ConvPath::Winograd(blocked) = plan(g, groups, c_out, Pass::DataGradient) {
+        on_blocked!(blocked, K => winograd::backward_data::<K>(g, c_out, w, dy, &mut dx));
         return dx;
     }
     for (first, s) in slices(g) {
@@ -202,13 +207,16 @@ pub fn conv_backward_weight(
     let _timed = Timed::start(Kernel::ConvWeightGradient);
     let mut dw = zeroed(c_out * g.col_rows() / groups);
     match plan(g, groups, c_out, Pass::WeightGradient) {
-        ConvPath::Winograd => {
-            winograd::weight_gradient(g, c_out, x, dy, &mut dw);
+        ConvPath::Winograd(blocked) => {
+            on_blocked!(blocked, K => winograd::weight_gradient::<K>(g, c_out, x, dy, &mut dw));
             return dw;
         }
-        ConvPath::Implicit => {
+        ConvPath::Implicit(blocked) => {
             let column = channel_major(g, c_out, dy);
-            weight_gradient_implicit(g, groups, c_out, &PhasePlanes::new(g, x), &column, &mut dw);
+            let planes = PhasePlanes::new(g, x);
+            on_blocked!(blocked, K => {
+                weight_gradient_implicit::<K>(g, groups, c_out, &planes, &column, &mut dw)
+            });
             return dw;
         }
         ConvPath::Explicit => {}
@@ -251,33 +259,27 @@ pub fn conv_backward_both(
     let dw_len = c_out * g.col_rows() / groups;
     let mut packed = zeroed(g.batch * side_len + dw_len);
     let (gradient, dw) = packed.split_at_mut(g.batch * side_len);
-    let path = plan(g, groups, c_out, Pass::WeightGradient);
-    if path == ConvPath::Winograd {
-        winograd::weight_gradient(g, c_out, image, column, dw);
-        match side {
-            GradientSide::Image => winograd::backward_data(g, c_out, w, column, gradient),
-            GradientSide::Column => winograd::forward(g, c_out, image, w, gradient),
-        }
-        return packed;
-    }
-    if path == ConvPath::Implicit {
-        let planes = PhasePlanes::new(g, image);
-        let column_major = channel_major(g, c_out, column);
-        weight_gradient_implicit(g, groups, c_out, &planes, &column_major, dw);
-        match side {
-            GradientSide::Image => {
-                for (first, s) in slices(g) {
-                    let gradient = &mut gradient[first * side_len..][..s.batch * side_len];
-                    let column = ChannelMajor {
-                        data: &column_major[first * g.positions()..],
-                        row_stride: g.col_width(),
-                    };
-                    channel_major_to_image_side(&s, groups, c_out, w, column, gradient)
+    match plan(g, groups, c_out, Pass::WeightGradient) {
+        ConvPath::Winograd(blocked) => {
+            on_blocked!(blocked, K => {
+                winograd::weight_gradient::<K>(g, c_out, image, column, dw);
+                match side {
+                    GradientSide::Image => {
+                        winograd::backward_data::<K>(g, c_out, w, column, gradient)
+                    }
+                    GradientSide::Column => winograd::forward::<K>(g, c_out, image, w, gradient),
                 }
-            }
-            GradientSide::Column => forward_implicit(g, groups, c_out, &planes, w, gradient),
+            });
+            return packed;
         }
-        return packed;
+        ConvPath::Implicit(blocked) => {
+            let both = (image, column, w);
+            on_blocked!(blocked, K => {
+                both_implicit::<K>(g, groups, c_out, both, side, (gradient, dw))
+            });
+            return packed;
+        }
+        ConvPath::Explicit => {}
     }
     for (slice_index, (first, s)) in slices(g).enumerate() {
         let cols = slice_columns(&s, first, image);
@@ -296,6 +298,35 @@ pub fn conv_backward_both(
         }
     }
     packed
+}
+
+/// [`conv_backward_both`] on the implicit path: the weight gradient and the side's gradient
+/// written into `(gradient, dw)`.
+fn both_implicit<K: Intrinsics>(
+    g: &ConvGeometry,
+    groups: usize,
+    c_out: usize,
+    (image, column, w): (&[f32], &[f32], &[f32]),
+    side: GradientSide,
+    (gradient, dw): (&mut [f32], &mut [f32]),
+) {
+    let planes = PhasePlanes::new(g, image);
+    let column_major = channel_major(g, c_out, column);
+    weight_gradient_implicit::<K>(g, groups, c_out, &planes, &column_major, dw);
+    match side {
+        GradientSide::Image => {
+            let side_len = per_image(g, c_out).0;
+            for (first, s) in slices(g) {
+                let gradient = &mut gradient[first * side_len..][..s.batch * side_len];
+                let column = ChannelMajor {
+                    data: &column_major[first * g.positions()..],
+                    row_stride: g.col_width(),
+                };
+                channel_major_to_image_side(&s, groups, c_out, w, column, gradient)
+            }
+        }
+        GradientSide::Column => forward_implicit::<K>(g, groups, c_out, &planes, w, gradient),
+    }
 }
 
 /// `W · cols` of one slice, written to the column side in NCHW.
@@ -329,9 +360,42 @@ struct ChannelMajor<'a> {
     row_stride: usize,
 }
 
+/// `col2im(Wᵀ · column)` of one slice added onto the image side `out`, each finished tile of
+/// the product folded onto the pixels as it goes ([`Placement::Folded`]).
+fn fold_onto_image_side<K: Intrinsics>(
+    s: &ConvGeometry,
+    groups: usize,
+    c_out: usize,
+    w: &[f32],
+    column: ChannelMajor,
+    out: &mut [f32],
+) {
+    let width = s.col_width();
+    let (k, cog) = (s.col_rows() / groups, c_out / groups);
+    let plane = s.height * s.width;
+    let channels = s.channels / groups;
+    for group in 0..groups {
+        sgemm::product::<K>(
+            MatRef::row_major(&w[group * cog * k..], cog, k, k).t(),
+            &MatRef::row_major(
+                &column.data[group * cog * column.row_stride..],
+                cog,
+                width,
+                column.row_stride,
+            ),
+            &mut out[group * channels * plane..],
+            Placement::Folded {
+                geometry: *s,
+                image_stride: s.channels * plane,
+            },
+            true,
+        );
+    }
+}
+
 /// `col2im(Wᵀ · column)` of one slice, written to the image side `out`, which must be zeroed.
-/// With AVX-512 the product folds each finished tile onto the pixels as it goes
-/// ([`Placement::Folded`]); otherwise it fills a column matrix that `col2im` then folds.
+/// With blocked kernels the product folds each finished tile onto the pixels as it goes
+/// ([`fold_onto_image_side`]); otherwise it fills a column matrix that `col2im` then folds.
 fn channel_major_to_image_side(
     s: &ConvGeometry,
     groups: usize,
@@ -342,26 +406,8 @@ fn channel_major_to_image_side(
 ) {
     let width = s.col_width();
     let (k, cog) = (s.col_rows() / groups, c_out / groups);
-    if implicit_applies(s) {
-        let plane = s.height * s.width;
-        let channels = s.channels / groups;
-        for group in 0..groups {
-            sgemm::product(
-                MatRef::row_major(&w[group * cog * k..], cog, k, k).t(),
-                &MatRef::row_major(
-                    &column.data[group * cog * column.row_stride..],
-                    cog,
-                    width,
-                    column.row_stride,
-                ),
-                &mut out[group * channels * plane..],
-                Placement::Folded {
-                    geometry: *s,
-                    image_stride: s.channels * plane,
-                },
-                true,
-            );
-        }
+    if let Some(blocked) = implicit_kernels(s) {
+        on_blocked!(blocked, K => fold_onto_image_side::<K>(s, groups, c_out, w, column, out));
         return;
     }
     let mut dcols = Scratch::take(s.col_rows() * width);

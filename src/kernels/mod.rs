@@ -8,28 +8,33 @@
 //!
 //! Dispatch has one place a question: [`isa`] detects the CPU's instruction sets once (and
 //! holds the environment overrides), and `plan` chooses Winograd, implicit or explicit for each
-//! product of a convolution.
+//! product of a convolution. Our blocked kernels' instruction-set code sits behind one trait
+//! (`intrinsics::Intrinsics`), one module per instruction set (`avx512/`); the portable
+//! blocking, packing order and layouts are generic over it.
 
 mod activation;
 mod adam;
 pub mod allocator;
+#[cfg(target_arch = "x86_64")]
+mod avx512;
 mod batch_norm;
 mod conv;
 mod depthwise;
 mod gemm;
 mod implicit;
+mod intrinsics;
 pub mod isa;
 mod layout;
 mod plan;
 mod pointwise;
+#[cfg(test)]
+mod portable;
 mod roi_align;
 mod scratch;
 mod sgemm;
 pub mod threads;
 pub mod timing;
 mod vector;
-// Its transforms are AVX-512 code; elsewhere only `applies` (false) is called.
-#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 mod winograd;
 
 pub use activation::{activate, tanh};

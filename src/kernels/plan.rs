@@ -2,24 +2,30 @@
 //!
 //! - **Winograd** F(4x4, 2x2) for 4x4 stride-2 layers large enough to pay for the transforms
 //!   ([`winograd::shape_fits`]);
-//! - **implicit**: our AVX-512 multiply packing tiles straight from the image (no column
+//! - **implicit**: our blocked multiply packing tiles straight from the image (no column
 //!   matrix) for the forward product and the weight gradient, and folding finished tiles
 //!   straight onto the image for the data gradient;
 //! - **explicit**: im2col / col2im around a threaded `gemm`, everywhere else and on every CPU.
+//!
+//! The first two run on an instruction set's [`Intrinsics`]: the path carries the [`Blocked`]
+//! value that says which, so a path exists only where its code can run.
 //!
 //! The kernels in `conv.rs` ask [`plan`] and run what it says; tests force the other paths with
 //! [`force_explicit`] and [`force_no_winograd`] to compare them on one machine.
 
 use super::implicit::PhasePlanes;
-use super::isa::{Isa, Overrides};
+#[cfg(doc)]
+use super::intrinsics::Intrinsics;
+use super::intrinsics::{Blocked, on_blocked};
+use super::isa::Overrides;
 use super::layout::ConvGeometry;
 use super::winograd;
 
 /// How one product of a convolution runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConvPath {
-    Winograd,
-    Implicit,
+    Winograd(Blocked),
+    Implicit(Blocked),
     Explicit,
 }
 
@@ -45,31 +51,34 @@ const IMPLICIT_MIN_GRADIENT_ROWS: usize = 32;
 ///
 /// Winograd needs what the implicit products need (see [`implicit_applies`]) and its own shapes.
 pub fn plan(g: &ConvGeometry, groups: usize, c_out: usize, pass: Pass) -> ConvPath {
-    let implicit = implicit_applies(g);
     let wide_enough = g.col_rows() / groups.max(1) >= IMPLICIT_MIN_GRADIENT_ROWS;
-    if !implicit || (pass == Pass::WeightGradient && !wide_enough) {
+    let Some(blocked) = implicit_kernels(g) else {
+        return ConvPath::Explicit;
+    };
+    if pass == Pass::WeightGradient && !wide_enough {
         return ConvPath::Explicit;
     }
+    let lanes = on_blocked!(blocked, K => <K as super::intrinsics::Intrinsics>::LANES);
     let winograd = !Overrides::get().no_winograd
         && !forced::no_winograd()
-        && winograd::shape_fits(g, groups, c_out);
+        && winograd::shape_fits(g, groups, c_out, lanes);
     if winograd {
-        ConvPath::Winograd
+        ConvPath::Winograd(blocked)
     } else {
-        ConvPath::Implicit
+        ConvPath::Implicit(blocked)
     }
 }
 
-/// Whether our AVX-512 multiply can unfold (or fold) this geometry's tiles itself: the CPU has
-/// AVX-512 and the kernel slides. A kernel covering the whole image (a DCGAN's first and last
-/// layers) has one-value output rows, which the explicit path unfolds by a plain transpose (twice
-/// as fast as row-by-row packing). The gathers' 32-bit offsets must also reach across the images
-/// they span ([`PhasePlanes::fits`]).
-pub fn implicit_applies(g: &ConvGeometry) -> bool {
-    Isa::current().has_avx512()
-        && !g.kernel_covers_image()
-        && PhasePlanes::fits(g)
-        && !forced::explicit()
+/// The blocked kernels that can unfold (or fold) this geometry's tiles themselves, if any: the
+/// CPU runs an implementation ([`Blocked::current`]) and the kernel slides. A kernel covering
+/// the whole image (a DCGAN's first and last layers) has one-value output rows, which the
+/// explicit path unfolds by a plain transpose (twice as fast as row-by-row packing). The
+/// gathers' 32-bit offsets must also reach across the images they span ([`PhasePlanes::fits`]).
+pub fn implicit_kernels(g: &ConvGeometry) -> Option<Blocked> {
+    let blocked = Blocked::current()?;
+    let lanes = on_blocked!(blocked, K => <K as super::intrinsics::Intrinsics>::LANES);
+    (!g.kernel_covers_image() && PhasePlanes::fits(g, lanes) && !forced::explicit())
+        .then_some(blocked)
 }
 
 /// Runs `f` with the explicit path forced on this thread (tests compare the paths).
@@ -145,32 +154,40 @@ mod tests {
     fn the_paths_follow_the_instruction_set() {
         let middle = ConvGeometry::new((64, 64, 16, 16), (4, 4), 2, 1).unwrap();
         let forward = plan(&middle, 1, 128, Pass::Forward);
-        if !Isa::current().has_avx512() {
+        let Some(blocked) = Blocked::current() else {
             assert_eq!(
                 forward,
                 ConvPath::Explicit,
-                "no AVX-512, no implicit product"
+                "no blocked kernels, no implicit product"
             );
             return;
-        }
+        };
+        assert_eq!(
+            Blocked::current().is_some(),
+            super::super::isa::Isa::current().has_avx512(),
+            "AVX-512 is the one instruction set with blocked kernels"
+        );
         let winograd_on = !Overrides::get().no_winograd;
         let expected = if winograd_on {
-            ConvPath::Winograd
+            ConvPath::Winograd(blocked)
         } else {
-            ConvPath::Implicit
+            ConvPath::Implicit(blocked)
         };
         assert_eq!(forward, expected);
         assert_eq!(
             force_no_winograd(|| plan(&middle, 1, 128, Pass::Forward)),
-            ConvPath::Implicit
+            ConvPath::Implicit(blocked)
         );
         assert_eq!(
             force_no_winograd(|| plan(&middle, 1, 128, Pass::DataGradient)),
-            ConvPath::Implicit
+            ConvPath::Implicit(blocked)
         );
         // A one-channel input's gradient product is too narrow to pay.
         let grey = ConvGeometry::new((64, 1, 32, 32), (4, 4), 2, 1).unwrap();
         assert_eq!(plan(&grey, 1, 32, Pass::WeightGradient), ConvPath::Explicit);
-        assert_eq!(plan(&grey, 1, 32, Pass::Forward), ConvPath::Implicit);
+        assert_eq!(
+            plan(&grey, 1, 32, Pass::Forward),
+            ConvPath::Implicit(blocked)
+        );
     }
 }

@@ -1,4 +1,4 @@
-//! Our own blocked matrix multiply for CPUs with AVX-512: `C (+)= A · B`, where `B` is packed
+//! Our own blocked matrix multiply: `C (+)= A · B`, where `B` is packed
 //! by a [`PanelSource`] and `C` may be a set of NCHW planes. That lets a convolution multiply
 //! its weights by a column matrix it never builds: the source unfolds each cache-sized tile of
 //! the image as the product needs it (an implicit GEMM), and the product writes straight into
@@ -6,34 +6,39 @@
 //! packed, and the channel-major result was copied into NCHW.
 //!
 //! Blocking follows BLIS: a `KC x NC` block of `B` is packed into `NR`-wide panels (it stays in
-//! L2), an `MC x KC` block of `A` into `MR`-tall panels, and a `MR x NR` micro-kernel (24 of the
-//! 32 vector registers accumulate) runs over them. Threads take disjoint ranges of columns.
+//! L2), an `MC x KC` block of `A` into `MR`-tall panels, and a `MR x NR` micro-kernel runs over
+//! them. Threads take disjoint ranges of columns. The micro-kernel, the vector packers and the
+//! fold's adds are an instruction set's ([`Intrinsics`]; `MR` and `NR` are its block shape);
+//! this file is the portable rest, generic over it.
 //!
 //! A product can also fold its result back onto images as it goes ([`Placement::Folded`]):
 //! `col2im(Wᵀ · dy)` adds each finished micro-tile onto the pixels its kernel taps cover, so
 //! the column matrix of an image-side product is never stored either.
-//! Without AVX-512 (see [`Isa`]) `plan` never runs it and callers use the `gemm` crate path.
+//! Where the CPU has no implementation (see [`Blocked`]) `plan` never runs it and callers use
+//! the `gemm` crate path.
+
+use std::marker::PhantomData;
 
 use rayon::prelude::*;
 
 use super::gemm::MatRef;
-use super::isa::Isa;
+#[cfg(doc)]
+use super::intrinsics::Blocked;
+use super::intrinsics::Intrinsics;
 use super::layout::ConvGeometry;
 use super::scratch::{Scratch, SharedOut};
 
-/// Rows of `A` per micro-kernel call.
-pub(super) const MR: usize = 12;
-/// Columns of `B` per micro-kernel call (two 16-lane registers).
-pub(super) const NR: usize = 32;
 /// Depth of one packed block.
 const KC: usize = 256;
-/// Rows of `A` per packed block (a multiple of `MR`; `MC x KC` stays in L2).
+/// Rows of `A` per packed block (a multiple of every `MR`; `MC x KC` stays in L2).
 const MC: usize = 144;
-/// Columns of `B` per packed block (a multiple of `NR`; `KC x NC` stays in L2).
+/// Columns of `B` per packed block (a multiple of every `NR`; `KC x NC` stays in L2).
 const NC: usize = 512;
+/// The most rows a micro-kernel may take (`MR`), for the portable code's fixed-size arrays.
+const MAX_MR: usize = 16;
 
-/// The right-hand operand of a product, packed on demand.
-pub(super) trait PanelSource: Sync {
+/// The right-hand operand of a product, packed on demand into `K`'s panels.
+pub(super) trait PanelSource<K: Intrinsics>: Sync {
     /// Rows of the operand (the product's depth).
     fn rows(&self) -> usize;
     /// Columns of the operand.
@@ -50,7 +55,7 @@ pub(super) trait PanelSource: Sync {
     }
 }
 
-impl PanelSource for MatRef<'_> {
+impl<K: Intrinsics> PanelSource<K> for MatRef<'_> {
     fn rows(&self) -> usize {
         self.rows
     }
@@ -60,16 +65,16 @@ impl PanelSource for MatRef<'_> {
     }
 
     fn pack(&self, p0: usize, kc: usize, j0: usize, nc: usize, panels: &mut [f32]) {
-        #[cfg(target_arch = "x86_64")]
-        if self.row_stride == 1 && self.col_stride != 1 && Isa::current().has_avx512() {
-            for_each_panel(panels, kc, (j0, nc), |first, width, panel| {
-                // SAFETY: the CPU has AVX-512.
-                unsafe { self.pack_transposed_avx512(p0, first, width, panel) }
+        if self.row_stride == 1 && self.col_stride != 1 {
+            assert!(K::available(), "packing needs the instruction set");
+            for_each_panel::<K>(panels, kc, (j0, nc), |first, width, panel| {
+                // SAFETY: the instruction set is available (asserted above).
+                unsafe { K::pack_transposed(self, p0, first, width, panel) }
             });
             return;
         }
-        for_each_panel(panels, kc, (j0, nc), |first, width, panel| {
-            for (p, dst) in panel.chunks_exact_mut(NR).enumerate() {
+        for_each_panel::<K>(panels, kc, (j0, nc), |first, width, panel| {
+            for (p, dst) in panel.chunks_exact_mut(K::NR).enumerate() {
                 let row = (p0 + p) * self.row_stride + first * self.col_stride;
                 if self.col_stride == 1 {
                     dst[..width].copy_from_slice(&self.data[row..][..width]);
@@ -84,55 +89,21 @@ impl PanelSource for MatRef<'_> {
     }
 }
 
-impl MatRef<'_> {
-    /// One panel (columns `first..first + width`, rows `p0..` as many as `panel` holds) of an
-    /// operand stored transposed (its columns contiguous): 16 rows of 16 columns are loaded as
-    /// 16 column vectors and transposed in registers.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f")]
-    fn pack_transposed_avx512(&self, p0: usize, first: usize, width: usize, panel: &mut [f32]) {
-        use std::arch::x86_64::*;
-        let kc = panel.len() / NR;
-        for r0 in (0..kc).step_by(16) {
-            let rows = 16.min(kc - r0);
-            let row_mask = ((1u32 << rows) - 1) as __mmask16;
-            for half in 0..NR / 16 {
-                let c0 = half * 16;
-                let columns = 16.min(width.saturating_sub(c0));
-                let loaded: [__m512; 16] = std::array::from_fn(|c| {
-                    if c >= columns {
-                        return _mm512_setzero_ps();
-                    }
-                    let start = (first + c0 + c) * self.col_stride + p0 + r0;
-                    let column = &self.data[start..start + rows];
-                    // SAFETY: the mask covers the `rows` values of `column`.
-                    unsafe { _mm512_maskz_loadu_ps(row_mask, column.as_ptr()) }
-                });
-                for (r, row) in transpose16(loaded).iter().enumerate().take(rows) {
-                    let dst = &mut panel[(r0 + r) * NR + c0..][..16];
-                    // SAFETY: `dst` holds 16 values; lanes past the last column are zero.
-                    unsafe { _mm512_storeu_ps(dst.as_mut_ptr(), *row) };
-                }
-            }
-        }
-    }
-}
-
 /// Calls `fill(first column, real columns, panel)` for each `NR`-wide panel (`kc` rows) of
 /// columns `j0..j0 + nc` in `panels`, the layout [`PanelSource::pack`] writes.
-pub(super) fn for_each_panel(
+pub(super) fn for_each_panel<K: Intrinsics>(
     panels: &mut [f32],
     kc: usize,
     (j0, nc): (usize, usize),
     mut fill: impl FnMut(usize, usize, &mut [f32]),
 ) {
     for (q, panel) in panels
-        .chunks_exact_mut(NR * kc)
-        .take(nc.div_ceil(NR))
+        .chunks_exact_mut(K::NR * kc)
+        .take(nc.div_ceil(K::NR))
         .enumerate()
     {
-        let first = j0 + q * NR;
-        fill(first, NR.min(j0 + nc - first), panel);
+        let first = j0 + q * K::NR;
+        fill(first, K::NR.min(j0 + nc - first), panel);
     }
 }
 
@@ -195,10 +166,10 @@ impl Placement {
 
     /// Columns that always go to one thread together: neighbouring output positions of a fold
     /// add onto shared pixels of their image, so threads take whole images.
-    fn column_unit(&self) -> usize {
+    fn column_unit(&self, nr: usize) -> usize {
         match *self {
             Placement::Folded { geometry, .. } => geometry.positions(),
-            _ => NR,
+            _ => nr,
         }
     }
 
@@ -226,10 +197,10 @@ impl Placement {
 ///
 /// # Panics
 /// If the operands' shapes disagree, `out` is too small for the placement, a fold is asked not
-/// to accumulate, or the CPU lacks AVX-512 (check `Isa::current()` first).
-pub(super) fn product(
+/// to accumulate, or the CPU lacks `K`'s instruction set (hold a [`Blocked`] first).
+pub(super) fn product<K: Intrinsics>(
     a: MatRef,
-    b: &dyn PanelSource,
+    b: &dyn PanelSource<K>,
     out: &mut [f32],
     placement: Placement,
     accumulate: bool,
@@ -245,9 +216,9 @@ pub(super) fn product(
 }
 
 /// [`product`] on the calling thread alone, for callers that run several products side by side.
-pub(super) fn product_on_this_thread(
+pub(super) fn product_on_this_thread<K: Intrinsics>(
     a: MatRef,
-    b: &dyn PanelSource,
+    b: &dyn PanelSource<K>,
     out: &mut [f32],
     placement: Placement,
     accumulate: bool,
@@ -256,20 +227,17 @@ pub(super) fn product_on_this_thread(
 }
 
 /// [`product`] over `threads` threads of the current pool (1: the calling thread alone).
-fn product_on(
+fn product_on<K: Intrinsics>(
     threads: usize,
     a: MatRef,
-    b: &dyn PanelSource,
+    b: &dyn PanelSource<K>,
     out: &mut [f32],
     placement: Placement,
     accumulate: bool,
 ) {
     let (m, k, n) = (a.rows, a.cols, b.cols());
     assert_eq!(b.rows(), k, "inner dimensions differ");
-    assert!(
-        Isa::current().has_avx512(),
-        "the micro-kernel needs AVX-512"
-    );
+    assert!(K::available(), "the micro-kernel needs its instruction set");
     let folds = matches!(placement, Placement::Folded { .. });
     assert!(accumulate || !folds, "a fold always adds onto the images");
     if m == 0 || n == 0 {
@@ -289,10 +257,10 @@ fn product_on(
         return;
     }
     let threads = threads.max(1);
-    let packed_a = PackedA::new(&a, Blocking::for_product(k, &placement), threads > 1);
+    let packed_a = PackedA::<K>::new(&a, Blocking::for_product(k, &placement), threads > 1);
     let packed_a = &packed_a;
     let shared = SharedOut::new(out);
-    let unit = placement.column_unit();
+    let unit = placement.column_unit(K::NR);
     let units = n.div_ceil(unit);
     if threads == 1 || m * n * k < 1 << 17 || units < 2 {
         // SAFETY: the only writer, inside the bounds checked above.
@@ -334,18 +302,19 @@ impl Blocking {
 
 /// All of `A` packed once per product (every thread and every column block reads it): for each
 /// depth block, `MR`-tall panels of `kc` steps of `MR` values, zero past the last row.
-struct PackedA {
+struct PackedA<K> {
     data: Scratch,
     rows: usize,
     depth: usize,
     blocking: Blocking,
+    kernels: PhantomData<fn() -> K>,
 }
 
-impl PackedA {
+impl<K: Intrinsics> PackedA<K> {
     /// Packs `a`, with the threads of the current pool when `parallel`.
     fn new(a: &MatRef, blocking: Blocking, parallel: bool) -> Self {
         let (rows, depth) = (a.rows, a.cols);
-        let padded = rows.div_ceil(MR) * MR;
+        let padded = rows.div_ceil(K::MR) * K::MR;
         let mut data = Scratch::take(padded * depth);
         // Depth block `p0` starts at `p0 * padded`; its panel `q` `q * MR * kc` further on.
         // Threads take groups of panels, so a product one block deep packs in parallel too.
@@ -354,15 +323,15 @@ impl PackedA {
             let p0 = block * blocking.kc;
             let kc = blocking.kc.min(depth - p0);
             let pack_task = |(task, panels): (usize, &mut [f32])| {
-                let i0 = task * PANELS_PER_TASK * MR;
-                pack_a(
+                let i0 = task * PANELS_PER_TASK * K::MR;
+                pack_a::<K>(
                     a,
                     (i0, (rows - i0).min(panels.len() / kc)),
                     (p0, kc),
                     panels,
                 );
             };
-            let tasks = PANELS_PER_TASK * MR * kc;
+            let tasks = PANELS_PER_TASK * K::MR * kc;
             if parallel {
                 chunk[..padded * kc]
                     .par_chunks_mut(tasks)
@@ -380,12 +349,13 @@ impl PackedA {
             rows,
             depth,
             blocking,
+            kernels: PhantomData,
         }
     }
 
     /// The panels of rows `i0..` (a multiple of `MR`) in depth block `p0..p0 + kc`.
     fn block(&self, p0: usize, kc: usize, i0: usize) -> &[f32] {
-        let padded = self.rows.div_ceil(MR) * MR;
+        let padded = self.rows.div_ceil(K::MR) * K::MR;
         &self.data[p0 * padded + i0 * kc..(p0 + kc) * padded]
     }
 }
@@ -400,9 +370,9 @@ thread_local! {
 /// # Safety
 /// `out` must be valid for every element `placement` gives those columns of `m` rows, and no
 /// other thread may touch them meanwhile.
-unsafe fn columns(
-    a: &PackedA,
-    b: &dyn PanelSource,
+unsafe fn columns<K: Intrinsics>(
+    a: &PackedA<K>,
+    b: &dyn PanelSource<K>,
     (first, count): (usize, usize),
     out: SharedOut,
     placement: Placement,
@@ -417,7 +387,7 @@ unsafe fn columns(
         },
     ) = (a.rows, a.depth, a.blocking);
     PACKED_B.with_borrow_mut(|packed_b| {
-        packed_b.resize(width.min(count.div_ceil(NR) * NR) * depth.min(k), 0.0);
+        packed_b.resize(width.min(count.div_ceil(K::NR) * K::NR) * depth.min(k), 0.0);
         for j0 in (first..first + count).step_by(width) {
             let nc = width.min(first + count - j0);
             for p0 in (0..k).step_by(depth) {
@@ -426,26 +396,26 @@ unsafe fn columns(
                     Some(in_place) => in_place,
                     None => {
                         b.pack(p0, kc, j0, nc, packed_b);
-                        (&packed_b[..], NR * kc)
+                        (&packed_b[..], K::NR * kc)
                     }
                 };
                 let add = accumulate || p0 > 0;
                 for i0 in (0..m).step_by(MC) {
                     let mc = MC.min(m - i0);
                     let packed_a = a.block(p0, kc, i0);
-                    for jr in (0..nc).step_by(NR) {
-                        let panel_b = &panels[jr / NR * panel_stride..][..NR * kc];
-                        for ir in (0..mc).step_by(MR) {
-                            let panel_a = &packed_a[ir / MR * MR * kc..][..MR * kc];
+                    for jr in (0..nc).step_by(K::NR) {
+                        let panel_b = &panels[jr / K::NR * panel_stride..][..K::NR * kc];
+                        for ir in (0..mc).step_by(K::MR) {
+                            let panel_a = &packed_a[ir / K::MR * K::MR * kc..][..K::MR * kc];
                             let tile = Tile {
                                 row: i0 + ir,
                                 col: j0 + jr,
-                                rows: MR.min(mc - ir),
-                                cols: NR.min(nc - jr),
+                                rows: K::MR.min(mc - ir),
+                                cols: K::NR.min(nc - jr),
                             };
                             // SAFETY: forwarded from the caller.
                             unsafe {
-                                multiply_tile(kc, panel_a, panel_b, tile, out, placement, add)
+                                multiply_tile::<K>(kc, panel_a, panel_b, tile, out, placement, add)
                             };
                         }
                     }
@@ -459,15 +429,21 @@ unsafe fn columns(
 /// of `MR` values), zero past row `i0 + mc`. Each step's `MR` values are gathered from the
 /// panel's rows (one read stream a row) and written out contiguously; for a transposed operand
 /// they are contiguous already.
-fn pack_a(a: &MatRef, (i0, mc): (usize, usize), (p0, kc): (usize, usize), packed: &mut [f32]) {
+fn pack_a<K: Intrinsics>(
+    a: &MatRef,
+    (i0, mc): (usize, usize),
+    (p0, kc): (usize, usize),
+    packed: &mut [f32],
+) {
+    const { assert!(K::MR <= MAX_MR) };
     for (q, panel) in packed
-        .chunks_exact_mut(MR * kc)
-        .take(mc.div_ceil(MR))
+        .chunks_exact_mut(K::MR * kc)
+        .take(mc.div_ceil(K::MR))
         .enumerate()
     {
-        let first = i0 + q * MR;
-        let rows = MR.min(i0 + mc - first);
-        let steps = panel.chunks_exact_mut(MR).enumerate();
+        let first = i0 + q * K::MR;
+        let rows = K::MR.min(i0 + mc - first);
+        let steps = panel.chunks_exact_mut(K::MR).enumerate();
         if a.row_stride == 1 {
             for (p, step) in steps {
                 let start = first + (p0 + p) * a.col_stride;
@@ -479,18 +455,9 @@ fn pack_a(a: &MatRef, (i0, mc): (usize, usize), (p0, kc): (usize, usize), packed
                 let start = (first + r.min(rows - 1)) * a.row_stride + p0;
                 &a.data[start..start + kc]
             };
-            let sources: [&[f32]; MR] = std::array::from_fn(row);
-            #[cfg(target_arch = "x86_64")]
-            if Isa::current().has_avx512() {
-                // SAFETY: the CPU has AVX-512.
-                unsafe { pack_rows_avx512(&sources[..rows], panel) };
-                continue;
-            }
-            for (p, step) in steps {
-                for (r, (value, source)) in step.iter_mut().zip(&sources).enumerate() {
-                    *value = if r < rows { source[p] } else { 0.0 };
-                }
-            }
+            let sources: [&[f32]; MAX_MR] = std::array::from_fn(row);
+            // SAFETY: `product` checked the instruction set is available.
+            unsafe { K::pack_rows(&sources[..rows], panel) };
         } else {
             for (p, step) in steps {
                 for (r, value) in step.iter_mut().enumerate() {
@@ -505,85 +472,6 @@ fn pack_a(a: &MatRef, (i0, mc): (usize, usize), (p0, kc): (usize, usize), packed
     }
 }
 
-/// Packs up to `MR` rows of `A` (`sources`, each `kc` long) into one panel (`kc` steps of
-/// `MR` values, zero past the last row), 16 steps at a time: 16 values of every row are
-/// loaded and transposed in registers, instead of gathered one value at a time.
-///
-/// # Safety
-/// The CPU must have AVX-512.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn pack_rows_avx512(sources: &[&[f32]], panel: &mut [f32]) {
-    use std::arch::x86_64::*;
-    let kc = panel.len() / MR;
-    assert!(sources.len() <= MR && sources.iter().all(|s| s.len() >= kc));
-    let step_lanes = ((1u32 << MR) - 1) as __mmask16;
-    for p in (0..kc).step_by(16) {
-        let count = 16.min(kc - p);
-        let loaded = ((1u32 << count) - 1) as __mmask16;
-        // SAFETY: masked loads of `count <= kc - p` values of each row; masked stores of `MR`
-        // values at step `p + t < kc` of the panel.
-        unsafe {
-            let block: [__m512; 16] = std::array::from_fn(|r| match sources.get(r) {
-                Some(row) => _mm512_maskz_loadu_ps(loaded, row.as_ptr().add(p)),
-                None => _mm512_setzero_ps(),
-            });
-            for (t, step) in transpose16(block).iter().enumerate().take(count) {
-                _mm512_mask_storeu_ps(panel.as_mut_ptr().add((p + t) * MR), step_lanes, *step);
-            }
-        }
-    }
-}
-
-/// The transpose of a 16x16 block held as 16 rows of 16 lanes.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-pub(super) fn transpose16(
-    rows: [std::arch::x86_64::__m512; 16],
-) -> [std::arch::x86_64::__m512; 16] {
-    use std::arch::x86_64::*;
-    // Pairs of rows interleaved, then quads: `quads[4 * b + e]` holds, in each 128-bit lane
-    // `k`, column `4k + e` of rows `4b..4b + 4`.
-    let pairs: [__m512; 16] = std::array::from_fn(|i| {
-        let (a, b) = (rows[i & !1], rows[i | 1]);
-        if i % 2 == 0 {
-            _mm512_unpacklo_ps(a, b)
-        } else {
-            _mm512_unpackhi_ps(a, b)
-        }
-    });
-    let quads: [__m512; 16] = std::array::from_fn(|i| {
-        let (block, e) = (i / 4, i % 4);
-        let (a, b) = (pairs[4 * block + e / 2], pairs[4 * block + 2 + e / 2]);
-        if e % 2 == 0 {
-            _mm512_shuffle_ps::<0x44>(a, b)
-        } else {
-            _mm512_shuffle_ps::<0xEE>(a, b)
-        }
-    });
-    // Column `4k + e` gathers lane `k` of `quads[e]`, `quads[4 + e]`, `quads[8 + e]` and
-    // `quads[12 + e]`, in two rounds of 128-bit shuffles.
-    std::array::from_fn(|column| {
-        let (k, e) = (column / 4, column % 4);
-        let (low, high) = if k % 2 == 0 {
-            (
-                _mm512_shuffle_f32x4::<0x88>(quads[e], quads[4 + e]),
-                _mm512_shuffle_f32x4::<0x88>(quads[8 + e], quads[12 + e]),
-            )
-        } else {
-            (
-                _mm512_shuffle_f32x4::<0xDD>(quads[e], quads[4 + e]),
-                _mm512_shuffle_f32x4::<0xDD>(quads[8 + e], quads[12 + e]),
-            )
-        };
-        if k < 2 {
-            _mm512_shuffle_f32x4::<0x88>(low, high)
-        } else {
-            _mm512_shuffle_f32x4::<0xDD>(low, high)
-        }
-    })
-}
-
 /// One micro-tile of the product: its first row and column and how many of each are real.
 #[derive(Clone, Copy)]
 struct Tile {
@@ -593,21 +481,22 @@ struct Tile {
     cols: usize,
 }
 
-/// Where a micro-tile's two 16-column halves go: row `i` of the low half at `low + i * ldc`,
-/// of the high half at `high + i * ldc` (`low + 16` where the tile's rows are contiguous).
+/// Where a micro-tile's two halves (`NR / 2` columns each) go: row `i` of the low half at
+/// `low + i * ldc`, of the high half at `high + i * ldc` (`low + NR / 2` where the tile's rows
+/// are contiguous).
 #[derive(Clone, Copy)]
-struct TileTarget {
-    low: *mut f32,
-    high: *mut f32,
-    ldc: usize,
+pub(super) struct TileTarget {
+    pub(super) low: *mut f32,
+    pub(super) high: *mut f32,
+    pub(super) ldc: usize,
 }
 
 impl TileTarget {
-    /// Rows `ldc` apart from `start`, each contiguous.
-    fn rows(start: *mut f32, ldc: usize) -> Self {
+    /// Rows `ldc` apart from `start`, each `nr` contiguous values.
+    fn rows(start: *mut f32, ldc: usize, nr: usize) -> Self {
         TileTarget {
             low: start,
-            high: start.wrapping_add(16),
+            high: start.wrapping_add(nr / 2),
             ldc,
         }
     }
@@ -615,23 +504,23 @@ impl TileTarget {
 
 impl Placement {
     /// Where `tile` goes in `out` when the micro-kernel can store it there itself: its rows
-    /// are contiguous, or (NCHW planes of 16 positions or more, such as a 4x4 output) each
-    /// half of them is.
-    fn tile_target(&self, tile: Tile, out: SharedOut) -> Option<TileTarget> {
-        const HALF: usize = NR / 2;
+    /// are contiguous, or (NCHW planes at least half a tile wide, such as a 4x4 output under
+    /// a 32-wide tile) each half of them is.
+    fn tile_target(&self, tile: Tile, out: SharedOut, nr: usize) -> Option<TileTarget> {
+        let half = nr / 2;
         let low = self.offset(tile.row, tile.col)?;
         if let Some(ldc) = self.contiguous_row_stride(tile.col, tile.cols) {
-            return Some(TileTarget::rows(out.0.wrapping_add(low), ldc));
+            return Some(TileTarget::rows(out.0.wrapping_add(low), ldc, nr));
         }
         let Placement::Planes { positions, .. } = *self else {
             return None;
         };
-        let halves_contiguous = tile.cols > HALF
-            && self.contiguous_row_stride(tile.col, HALF).is_some()
+        let halves_contiguous = tile.cols > half
+            && self.contiguous_row_stride(tile.col, half).is_some()
             && self
-                .contiguous_row_stride(tile.col + HALF, tile.cols - HALF)
+                .contiguous_row_stride(tile.col + half, tile.cols - half)
                 .is_some();
-        let high = self.offset(tile.row, tile.col + HALF)?;
+        let high = self.offset(tile.row, tile.col + half)?;
         halves_contiguous.then(|| TileTarget {
             low: out.0.wrapping_add(low),
             high: out.0.wrapping_add(high),
@@ -646,7 +535,7 @@ impl Placement {
 ///
 /// # Safety
 /// As for [`columns`].
-unsafe fn multiply_tile(
+unsafe fn multiply_tile<K: Intrinsics>(
     kc: usize,
     panel_a: &[f32],
     panel_b: &[f32],
@@ -655,30 +544,26 @@ unsafe fn multiply_tile(
     placement: Placement,
     add: bool,
 ) {
-    if let Some(target) = placement.tile_target(tile, out) {
-        // SAFETY: the tile's rows and halves lie where the placement puts them, inside `out`.
-        unsafe { micro_kernel(kc, panel_a, panel_b, target, (tile.rows, tile.cols), add) };
+    let rows_cols = (tile.rows, tile.cols);
+    if let Some(target) = placement.tile_target(tile, out, K::NR) {
+        // SAFETY: the tile's rows and halves lie where the placement puts them, inside `out`;
+        // `product` checked the instruction set is available.
+        unsafe { K::micro_kernel(kc, panel_a, panel_b, target, rows_cols, add) };
         return;
     }
-    let mut buffer = [0.0f32; MR * NR];
-    // SAFETY: the buffer holds `MR` rows of `NR`.
-    unsafe {
-        micro_kernel(
-            kc,
-            panel_a,
-            panel_b,
-            TileTarget::rows(buffer.as_mut_ptr(), NR),
-            (tile.rows, tile.cols),
-            false,
-        )
-    };
+    let mut buffer = K::tile_buffer();
+    let buffer = buffer.as_mut();
+    assert!(buffer.len() >= K::MR * K::NR);
+    let target = TileTarget::rows(buffer.as_mut_ptr(), K::NR, K::NR);
+    // SAFETY: the buffer holds `MR` rows of `NR` (asserted); the instruction set as above.
+    unsafe { K::micro_kernel(kc, panel_a, panel_b, target, rows_cols, false) };
     if let Placement::Folded {
         geometry,
         image_stride,
     } = placement
     {
         // SAFETY: forwarded from the caller.
-        return unsafe { fold_tile(&buffer, tile, &geometry, image_stride, out) };
+        return unsafe { fold_tile::<K>(buffer, tile, &geometry, image_stride, out) };
     }
     // Column by column runs that are contiguous in `out` (one per NCHW image the tile spans).
     let mut c = 0;
@@ -686,7 +571,7 @@ unsafe fn multiply_tile(
         let j = tile.col + c;
         let run = placement.run_from(j).min(tile.cols - c);
         for r in 0..tile.rows {
-            let values = &buffer[r * NR + c..][..run];
+            let values = &buffer[r * K::NR + c..][..run];
             let Some(start) = placement.offset(tile.row + r, j) else {
                 unreachable!("only a fold has no offset, and it returned above")
             };
@@ -705,24 +590,23 @@ unsafe fn multiply_tile(
 /// Adds a finished tile of a folding product onto the images (see [`Placement::Folded`]). The
 /// tile's columns split into runs along one output row of one image; the tile rows of one
 /// channel and kernel row land on one image row, so they are summed in registers and added
-/// to it once (adding row by row, each masked store held up the next row's load of the same
-/// pixels).
+/// to it once by [`Intrinsics::fold_run`] (adding row by row, each masked store held up the
+/// next row's load of the same pixels).
 ///
 /// # Safety
 /// `out` must be valid for every pixel of the images of the tile's columns, channels of its
-/// rows, and no other thread may touch those images meanwhile; the CPU must have AVX-512.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn fold_tile(
-    buffer: &[f32; MR * NR],
+/// rows, and no other thread may touch those images meanwhile; `K`'s instruction set available.
+unsafe fn fold_tile<K: Intrinsics>(
+    buffer: &[f32],
     tile: Tile,
     g: &ConvGeometry,
     image_stride: usize,
     out: SharedOut,
 ) {
+    const { assert!(K::MR <= MAX_MR) };
     let (positions, area, plane) = (g.positions(), g.kernel_area(), g.height * g.width);
     // Each tile row's plane and tap, worked out once for all of the tile's runs.
-    let taps: [Tap; MR] = std::array::from_fn(|r| {
+    let taps: [Tap; MAX_MR] = std::array::from_fn(|r| {
         let (channel, tap) = ((tile.row + r) / area, (tile.row + r) % area);
         Tap {
             plane_start: channel * plane,
@@ -748,20 +632,16 @@ unsafe fn fold_tile(
             let y = (oh * g.stride + kh).wrapping_sub(g.padding);
             if y < g.height {
                 let run = Run {
-                    values: buffer[r * NR + c..].as_ptr(),
+                    values: buffer[r * K::NR + c..].as_ptr(),
                     len,
-                    room: NR - c,
+                    room: K::NR - c,
                 };
                 let x0 = (ow * g.stride) as isize - g.padding as isize;
                 // SAFETY: row `y` of a plane of one of this thread's images (the caller's
                 // contract); the run's values lie in the tile buffer.
                 unsafe {
                     let row = out.0.add(image * image_stride + plane_start + y * g.width);
-                    if g.stride <= 2 {
-                        add_run_summed(run, &taps[r..end], g, row, x0);
-                    } else {
-                        add_run_row_by_row(run, &taps[r..end], g, row, x0);
-                    }
+                    K::fold_run(run, &taps[r..end], g, row, x0);
                 }
             }
             r = end;
@@ -772,204 +652,27 @@ unsafe fn fold_tile(
 
 /// A tile row's kernel tap, and where its channel's plane starts in an image.
 #[derive(Clone, Copy)]
-struct Tap {
-    plane_start: usize,
-    kh: usize,
-    kw: usize,
+pub(super) struct Tap {
+    pub(super) plane_start: usize,
+    pub(super) kh: usize,
+    pub(super) kw: usize,
 }
 
 /// One run of a tile: `len` values from `values` in each of its tile rows (`NR` apart), with
 /// `room` values left in each tile row from there.
 #[derive(Clone, Copy)]
-struct Run {
-    values: *const f32,
-    len: usize,
-    room: usize,
-}
-
-/// Adds a run whose tile rows (`taps`, consecutive kernel columns) land on one image row:
-/// value `t` of the row with kernel column `kw` goes to pixel `x0 + kw + t * stride` (stride 1
-/// or 2). The rows are summed 16 pixels at a time in a register, then added to the image row
-/// once.
-///
-/// # Safety
-/// `row` must be valid for the image row (`width` pixels), `run` for its values; AVX-512.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn add_run_summed(run: Run, taps: &[Tap], g: &ConvGeometry, row: *mut f32, x0: isize) {
-    use std::arch::x86_64::*;
-    let kw0 = taps[0].kw;
-    // Pixel offsets from `x0 + kw0` that the run covers.
-    let span = (run.len - 1) * g.stride + taps[taps.len() - 1].kw - kw0 + 1;
-    let first_pixel = x0 + kw0 as isize;
-    let prefix = |count: usize| -> __mmask16 { ((1u32 << count.min(16)) - 1) as u16 };
-    let (low_lanes, high_lanes) = (prefix(run.room), prefix(run.room.saturating_sub(16)));
-    let shift = _mm_cvtsi32_si128((g.stride - 1) as i32);
-    // SAFETY: value loads are masked to the tile row's `room`; pixel loads and stores to the
-    // lanes inside the image row and the span (the caller's contract).
-    unsafe {
-        let lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-        let odd = _mm512_set1_epi32(g.stride as i32 - 1);
-        let len = _mm512_set1_epi32(run.len as i32);
-        for chunk in (0..span).step_by(16) {
-            let mut sum = _mm512_setzero_ps();
-            for (i, tap) in taps.iter().enumerate() {
-                // Lane `l` takes value `t` where `chunk + l - (kw - kw0) == t * stride`.
-                let offset = _mm512_add_epi32(
-                    lane,
-                    _mm512_set1_epi32(chunk as i32 - (tap.kw - kw0) as i32),
-                );
-                let t = _mm512_sra_epi32(offset, shift);
-                let takes = _mm512_cmpge_epi32_mask(offset, _mm512_setzero_si512())
-                    & _mm512_cmpeq_epi32_mask(
-                        _mm512_and_si512(offset, odd),
-                        _mm512_setzero_si512(),
-                    )
-                    & _mm512_cmplt_epi32_mask(t, len);
-                let values = run.values.add(i * NR);
-                let low = _mm512_maskz_loadu_ps(low_lanes, values);
-                let high = _mm512_maskz_loadu_ps(high_lanes, values.add(16));
-                sum = _mm512_add_ps(sum, _mm512_maskz_permutex2var_ps(takes, low, t, high));
-            }
-            // The chunk's pixels inside both the image row and the span.
-            let x = first_pixel + chunk as isize;
-            let from = (-x).clamp(0, 16) as usize;
-            let to = (g.width as isize - x)
-                .clamp(0, 16)
-                .min((span - chunk) as isize) as usize;
-            if from >= to {
-                continue;
-            }
-            let mask = prefix(to) & !prefix(from);
-            let target = row.wrapping_offset(x);
-            let pixels = _mm512_maskz_loadu_ps(mask, target);
-            _mm512_mask_storeu_ps(target, mask, _mm512_add_ps(pixels, sum));
-        }
-    }
-}
-
-/// Adds a run row by row, for strides past 2: value `t` of the row with kernel column `kw`
-/// goes to pixel `x0 + kw + t * stride`, one vector of values at a time (value `i` to lane
-/// `i * stride`) where the stride fits in one.
-///
-/// # Safety
-/// As for [`add_run_summed`].
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn add_run_row_by_row(run: Run, taps: &[Tap], g: &ConvGeometry, row: *mut f32, x0: isize) {
-    use std::arch::x86_64::*;
-    let stride = g.stride;
-    let per_chunk = if stride <= 16 {
-        16usize.div_ceil(stride)
-    } else {
-        1
-    };
-    let lanes = |count: usize| (0..count).fold(0u16, |mask, i| mask | 1 << (i * stride));
-    let spread: [i32; 16] = std::array::from_fn(|lane| (lane / stride) as i32);
-    // SAFETY: masked loads and stores touch only the lanes of real values and of pixels
-    // inside the image row (the caller's contract).
-    unsafe {
-        let spread = _mm512_loadu_si512(spread.as_ptr().cast());
-        for (i, tap) in taps.iter().enumerate() {
-            let x = x0 + tap.kw as isize;
-            // The values whose pixel lies inside the row: `0 <= x + t * stride < width`.
-            let inside = |x: isize| x.max(0).unsigned_abs().div_ceil(stride);
-            let (first, end) = (inside(-x), run.len.min(inside(g.width as isize - x)));
-            let mut target = row.wrapping_offset(x + (first * stride) as isize);
-            let mut source = run.values.add(i * NR + first);
-            let mut left = end.saturating_sub(first);
-            while left > 0 {
-                let count = per_chunk.min(left);
-                let mask = lanes(count);
-                let chunk = _mm512_maskz_loadu_ps(((1u32 << count) - 1) as u16, source);
-                let sum = _mm512_add_ps(
-                    _mm512_maskz_loadu_ps(mask, target),
-                    _mm512_permutexvar_ps(spread, chunk),
-                );
-                _mm512_mask_storeu_ps(target, mask, sum);
-                source = source.add(count);
-                target = target.add(count * stride);
-                left -= count;
-            }
-        }
-    }
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-unsafe fn fold_tile(_: &[f32; MR * NR], _: Tile, _: &ConvGeometry, _: usize, _: SharedOut) {
-    unreachable!("`Isa::current().has_avx512()` is false off x86-64")
-}
-
-/// `c (+)= a · b` for one `MR x NR` tile (`rows x cols` of it stored) at `c`.
-///
-/// # Safety
-/// `c` must be valid for `rows` rows of the tile's first `cols` columns; the CPU must have
-/// AVX-512.
-#[cfg(target_arch = "x86_64")]
-unsafe fn micro_kernel(
-    kc: usize,
-    a: &[f32],
-    b: &[f32],
-    c: TileTarget,
-    (rows, cols): (usize, usize),
-    add: bool,
-) {
-    assert!(a.len() >= kc * MR && b.len() >= kc * NR && rows <= MR && cols <= NR);
-    // SAFETY: `Isa::current().has_avx512()` was checked by `product`, the only caller's caller.
-    unsafe { micro_kernel_avx512(kc, a.as_ptr(), b.as_ptr(), c, (rows, cols), add) }
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-unsafe fn micro_kernel(_: usize, _: &[f32], _: &[f32], _: TileTarget, _: (usize, usize), _: bool) {
-    unreachable!("`Isa::current().has_avx512()` is false off x86-64")
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn micro_kernel_avx512(
-    kc: usize,
-    a: *const f32,
-    b: *const f32,
-    c: TileTarget,
-    (rows, cols): (usize, usize),
-    add: bool,
-) {
-    use std::arch::x86_64::*;
-    // SAFETY: the packed panels hold `kc` steps of `MR` and `NR` values; `c` is valid for the
-    // stored rows and the masked columns (the caller's contract).
-    unsafe {
-        let mut acc = [[_mm512_setzero_ps(); 2]; MR];
-        let (mut a, mut b) = (a, b);
-        for _ in 0..kc {
-            let b0 = _mm512_loadu_ps(b);
-            let b1 = _mm512_loadu_ps(b.add(16));
-            for (i, acc) in acc.iter_mut().enumerate() {
-                let a = _mm512_set1_ps(*a.add(i));
-                acc[0] = _mm512_fmadd_ps(a, b0, acc[0]);
-                acc[1] = _mm512_fmadd_ps(a, b1, acc[1]);
-            }
-            a = a.add(MR);
-            b = b.add(NR);
-        }
-        let lanes = |count: usize| -> __mmask16 { ((1u32 << count.min(16)) - 1) as u16 };
-        let (mask0, mask1) = (lanes(cols), lanes(cols.saturating_sub(16)));
-        for (i, acc) in acc.iter().enumerate().take(rows) {
-            let (row_low, row_high) = (c.low.add(i * c.ldc), c.high.wrapping_add(i * c.ldc));
-            let (mut low, mut high) = (acc[0], acc[1]);
-            if add {
-                low = _mm512_add_ps(low, _mm512_maskz_loadu_ps(mask0, row_low));
-                high = _mm512_add_ps(high, _mm512_maskz_loadu_ps(mask1, row_high));
-            }
-            _mm512_mask_storeu_ps(row_low, mask0, low);
-            _mm512_mask_storeu_ps(row_high, mask1, high);
-        }
-    }
+pub(super) struct Run {
+    pub(super) values: *const f32,
+    pub(super) len: usize,
+    pub(super) room: usize,
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::gemm::tests::TestOperands;
+    use super::super::intrinsics::{Blocked, on_blocked};
     use super::super::layout::col2im;
+    use super::super::portable::Portable;
     use super::*;
 
     /// Shapes across every block edge (MR, NR, KC, MC, NC), operands plain and transposed,
@@ -977,10 +680,15 @@ mod tests {
     /// equal to and wider than a tile, written then accumulated.
     #[test]
     fn products_match_the_naive_product_in_rows_and_planes() {
-        if !Isa::current().has_avx512() {
-            eprintln!("skipped: this CPU has no AVX-512");
+        products_match_the_naive_product::<Portable>();
+        let Some(blocked) = Blocked::current() else {
+            eprintln!("this CPU runs no blocked kernels: checked the portable ones only");
             return;
-        }
+        };
+        on_blocked!(blocked, K => products_match_the_naive_product::<K>());
+    }
+
+    fn products_match_the_naive_product<K: Intrinsics>() {
         for (m, k, n) in [
             (1, 1, 1),
             (13, 300, 33),
@@ -1007,8 +715,8 @@ mod tests {
                 for (placement, len) in placements {
                     for (l, r) in operands.views() {
                         let mut out = vec![f32::NAN; len];
-                        product(l, &r, &mut out, placement, false);
-                        product(l, &r, &mut out, placement, true);
+                        product::<K>(l, &r, &mut out, placement, false);
+                        product::<K>(l, &r, &mut out, placement, true);
                         for i in 0..m {
                             for j in 0..n {
                                 let x = out[placement.offset(i, j).expect("a dense placement")];
@@ -1032,10 +740,15 @@ mod tests {
     /// held.
     #[test]
     fn a_folding_product_equals_col2im_of_the_product() {
-        if !Isa::current().has_avx512() {
-            eprintln!("skipped: this CPU has no AVX-512");
+        folding_equals_col2im::<Portable>();
+        let Some(blocked) = Blocked::current() else {
+            eprintln!("this CPU runs no blocked kernels: checked the portable ones only");
             return;
-        }
+        };
+        on_blocked!(blocked, K => folding_equals_col2im::<K>());
+    }
+
+    fn folding_equals_col2im<K: Intrinsics>() {
         let geometries = [
             ((3, 2, 9, 11), (3, 3), 1, 1, 37),
             ((5, 3, 16, 16), (4, 4), 2, 1, 300),
@@ -1060,7 +773,7 @@ mod tests {
                         geometry: g,
                         image_stride: channels * h * w,
                     };
-                    pool.install(|| product(l, &r, &mut image, placement, true));
+                    pool.install(|| product::<K>(l, &r, &mut image, placement, true));
                     for (i, (x, (b, f))) in image.iter().zip(before.iter().zip(&folded)).enumerate()
                     {
                         let y = b + f;

@@ -147,8 +147,8 @@ fn winograd_layers_match_candle_and_the_direct_products() {
     let (x, weight) = (random(&[16, 16, 16, 16], 600), random(&[24, 16, 4, 4], 601));
     let g = ConvGeometry::new((16, 16, 16, 16), (4, 4), 2, 1).unwrap();
     let transposed_input = random(&[16, 24, 8, 8], 602);
-    if plan(&g, 1, 24, Pass::Forward) != ConvPath::Winograd {
-        eprintln!("skipped: this CPU has no AVX-512, so the transforms never run");
+    if !matches!(plan(&g, 1, 24, Pass::Forward), ConvPath::Winograd(_)) {
+        eprintln!("skipped: this CPU runs no blocked kernels, so the transforms never run");
         return;
     }
     let direct = |f: &dyn Fn() -> (Tensor, Tensor, Tensor)| force_no_winograd(f);

@@ -1,6 +1,6 @@
 //! Winograd's minimal filtering, F(4x4, 2x2), for the 4x4 stride-2 convolutions of a DCGAN's
-//! inner layers, forward and both gradients, on CPUs with AVX-512: 25 multiplications where the
-//! direct sum takes 64 (2.56 times fewer).
+//! inner layers, forward and both gradients, with blocked kernels (AVX-512): 25 multiplications
+//! where the direct sum takes 64 (2.56 times fewer).
 //!
 //! A stride-2 4x4 convolution is a sum of four stride-1 2x2 correlations, one per phase of its
 //! input (even or odd rows, even or odd columns): kernel tap `(2a + py, 2b + px)` only ever meets
@@ -12,29 +12,31 @@
 //! matrix products (our `sgemm`), one per point of the transform. The weight gradient is the
 //! adjoint of the forward, step by step ([`weight_gradient`]).
 //!
-//! The transforms run 16 images at a time, one per vector lane, so the batch is a multiple of
-//! 16; the input is first copied batch-minor so that those 16 values are contiguous. The
+//! The transforms run a vector of images at a time, one per lane, so the batch is a multiple of
+//! the vector's lanes (16 with AVX-512); the input is first copied batch-minor so that those
+//! values are contiguous. The transforms themselves are an instruction set's
+//! ([`Intrinsics::transform_input`] and the rest); this file holds the layouts, the tables and
+//! the products, generic over it. The
 //! interpolation points are 0, 1, -1, 2 and infinity: in f32 the result differs from the
 //! direct sum by about 1e-5 of its largest value over 512 input channels (the test allows 1e-4).
 
 use rayon::prelude::*;
 
 use super::gemm::MatRef;
+use super::intrinsics::Intrinsics;
 use super::layout::ConvGeometry;
 use super::scratch::{Scratch, SharedOut};
-use super::sgemm::{self, MR, NR, PanelSource, Placement};
+use super::sgemm::{self, PanelSource, Placement};
 
-/// Images per vector.
-const LANES: usize = 16;
 /// Outputs per tile side.
-const TILE: usize = 4;
+pub(super) const TILE: usize = 4;
 /// Input values per tile side (`TILE` plus the kernel's 2 taps, less one).
-const POINTS: usize = 5;
+pub(super) const POINTS: usize = 5;
 /// Points of the 2D transform: one matrix product each.
-const TRANSFORM: usize = POINTS * POINTS;
+pub(super) const TRANSFORM: usize = POINTS * POINTS;
 
 /// `Bᵀ`: an input tile's rows (and then columns) to transform points.
-const B_T: [[f32; POINTS]; POINTS] = [
+pub(super) const B_T: [[f32; POINTS]; POINTS] = [
     [2.0, -1.0, -2.0, 1.0, 0.0],
     [0.0, -2.0, -1.0, 1.0, 0.0],
     [0.0, 2.0, -3.0, 1.0, 0.0],
@@ -42,7 +44,7 @@ const B_T: [[f32; POINTS]; POINTS] = [
     [0.0, 2.0, -1.0, -2.0, 1.0],
 ];
 /// `G`: a kernel's two taps to transform points.
-const G: [[f32; 2]; POINTS] = [
+pub(super) const G: [[f32; 2]; POINTS] = [
     [0.5, 0.0],
     [-0.5, -0.5],
     [-1.0 / 6.0, 1.0 / 6.0],
@@ -50,7 +52,7 @@ const G: [[f32; 2]; POINTS] = [
     [0.0, 1.0],
 ];
 /// `Aᵀ`: transform points back to a tile's four outputs.
-const A_T: [[f32; POINTS]; TILE] = [
+pub(super) const A_T: [[f32; POINTS]; TILE] = [
     [1.0, 1.0, 1.0, 1.0, 0.0],
     [0.0, 1.0, -1.0, 2.0, 0.0],
     [0.0, 1.0, 1.0, 4.0, 0.0],
@@ -58,9 +60,9 @@ const A_T: [[f32; POINTS]; TILE] = [
 ];
 
 /// `A`: an output gradient tile's four values to transform points (the adjoint of `Aᵀ`).
-const A: [[f32; TILE]; POINTS] = transpose(A_T);
+pub(super) const A: [[f32; TILE]; POINTS] = transpose(A_T);
 /// `Gᵀ`: transform points back to a kernel's two taps (the adjoint of `G`).
-const G_T: [[f32; POINTS]; 2] = transpose(G);
+pub(super) const G_T: [[f32; POINTS]; 2] = transpose(G);
 
 const fn transpose<const R: usize, const C: usize>(m: [[f32; C]; R]) -> [[f32; R]; C] {
     let mut t = [[0.0; R]; C];
@@ -78,11 +80,11 @@ const fn transpose<const R: usize, const C: usize>(m: [[f32; C]; R]) -> [[f32; R
 
 /// Whether [`forward`], [`backward_data`] and [`weight_gradient`] take this convolution's shape
 /// (where the implicit products run at all; see `plan`): a 4x4 kernel at stride 2, one group, a
-/// batch of whole vectors, and products large enough to pay for the transforms: at least 16
-/// channels on each side (not an RGB layer) and 64 output tiles (two micro-kernel panels; a
-/// 64x64 DCGAN's 4x4 layers at batch 16 have 16, and ran twice as slow with the transforms:
-/// 12-17 against 7 ms forward, 2 threads).
-pub(super) fn shape_fits(g: &ConvGeometry, groups: usize, c_out: usize) -> bool {
+/// batch of whole vectors (`lanes` images each), and products large enough to pay for the
+/// transforms: at least 16 channels on each side (not an RGB layer) and 64 output tiles (two
+/// micro-kernel panels; a 64x64 DCGAN's 4x4 layers at batch 16 have 16, and ran twice as slow
+/// with the transforms: 12-17 against 7 ms forward, 2 threads).
+pub(super) fn shape_fits(g: &ConvGeometry, groups: usize, c_out: usize, lanes: usize) -> bool {
     const MIN_CHANNELS: usize = 16;
     const MIN_TILES: usize = 64;
     let tiles = g.out_h.div_ceil(TILE) * g.out_w.div_ceil(TILE) * g.batch;
@@ -91,25 +93,25 @@ pub(super) fn shape_fits(g: &ConvGeometry, groups: usize, c_out: usize) -> bool 
         && g.channels >= MIN_CHANNELS
         && c_out >= MIN_CHANNELS
         && g.batch > 0
-        && g.batch.is_multiple_of(LANES)
+        && g.batch.is_multiple_of(lanes)
         && tiles >= MIN_TILES
 }
 
 /// The shape of an NCHW tensor.
 #[derive(Clone, Copy, Debug)]
-struct Nchw {
-    batch: usize,
-    channels: usize,
-    height: usize,
-    width: usize,
+pub(super) struct Nchw {
+    pub(super) batch: usize,
+    pub(super) channels: usize,
+    pub(super) height: usize,
+    pub(super) width: usize,
 }
 
 /// One phase of a tensor's planes seen as a plane of its own: its position `(r, c)` is pixel
 /// `(step * r + phase.0, step * c + phase.1)`.
 #[derive(Clone, Copy, Debug)]
-struct PhaseView {
-    step: usize,
-    phase: (usize, usize),
+pub(super) struct PhaseView {
+    pub(super) step: usize,
+    pub(super) phase: (usize, usize),
 }
 
 impl PhaseView {
@@ -119,13 +121,13 @@ impl PhaseView {
     };
 
     /// Rows and columns of this view of `t`'s planes.
-    fn extent(&self, t: &Nchw) -> (usize, usize) {
+    pub(super) fn extent(&self, t: &Nchw) -> (usize, usize) {
         let span = |size: usize, phase: usize| size.saturating_sub(phase).div_ceil(self.step);
         (span(t.height, self.phase.0), span(t.width, self.phase.1))
     }
 
     /// The pixel of view position `(r, c)`.
-    fn pixel(&self, r: usize, c: usize) -> (usize, usize) {
+    pub(super) fn pixel(&self, r: usize, c: usize) -> (usize, usize) {
         (self.step * r + self.phase.0, self.step * c + self.phase.1)
     }
 }
@@ -133,10 +135,10 @@ impl PhaseView {
 /// One input plane of a correlation: a channel of the input tensor seen through `view`, read
 /// `shift` positions on (output `(r, c)` meets view positions `(r, c) + shift + (a, b)`).
 #[derive(Clone, Copy, Debug)]
-struct Source {
-    channel: usize,
-    view: PhaseView,
-    shift: (isize, isize),
+pub(super) struct Source {
+    pub(super) channel: usize,
+    pub(super) view: PhaseView,
+    pub(super) shift: (isize, isize),
 }
 
 /// A set of 2x2 correlations writing one view of every channel of `output`:
@@ -152,11 +154,11 @@ struct Correlation<'a> {
 
 /// Where the 2x2 kernels of a correlation lie in the 4x4 weight: output channel `m`'s kernel
 /// for source `k` has tap `(a, b)` at `m * row_stride + source_offsets[k] + tap_step * (8a + 2b)`.
-struct TapLayout {
-    row_stride: usize,
-    source_offsets: Vec<i32>,
+pub(super) struct TapLayout {
+    pub(super) row_stride: usize,
+    pub(super) source_offsets: Vec<i32>,
     /// 1 reads the taps in order, -1 flipped.
-    tap_step: i32,
+    pub(super) tap_step: i32,
 }
 
 impl TapLayout {
@@ -185,22 +187,6 @@ impl TapLayout {
             tap_step,
         }
     }
-
-    /// The offsets of tap `(a, b)` for 16 sources from `k0` (`mask` marks the real ones) of
-    /// output channel `row`, relative to that channel's first value.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f")]
-    fn tap_offsets(
-        &self,
-        k0: usize,
-        mask: std::arch::x86_64::__mmask16,
-        (a, b): (i32, i32),
-    ) -> std::arch::x86_64::__m512i {
-        use std::arch::x86_64::*;
-        // SAFETY: the mask covers the offsets loaded.
-        let offsets = unsafe { _mm512_maskz_loadu_epi32(mask, self.source_offsets[k0..].as_ptr()) };
-        _mm512_add_epi32(offsets, _mm512_set1_epi32(self.tap_step * (8 * a + 2 * b)))
-    }
 }
 
 /// The phase (`0` or `1`) and shift of tap parity `tap` at padding `padding`: pixel
@@ -212,7 +198,13 @@ fn phase_and_shift(tap: usize, padding: usize) -> (usize, isize) {
 
 /// Convolution forward (`x` on the image side, weight `(c_out, c, 4, 4)`) into `out`
 /// (`(N, c_out, out_h, out_w)`), every element overwritten. Only where `plan` chose Winograd.
-pub(super) fn forward(g: &ConvGeometry, c_out: usize, x: &[f32], w: &[f32], out: &mut [f32]) {
+pub(super) fn forward<K: Intrinsics>(
+    g: &ConvGeometry,
+    c_out: usize,
+    x: &[f32],
+    w: &[f32],
+    out: &mut [f32],
+) {
     let input = image_side(g);
     let correlation = Correlation {
         input,
@@ -222,8 +214,8 @@ pub(super) fn forward(g: &ConvGeometry, c_out: usize, x: &[f32], w: &[f32], out:
         weight: w,
         taps: phase_taps(g, c_out),
     };
-    let batch_minor = batch_minor(x, &input);
-    correlation.run(&batch_minor, out);
+    let batch_minor = batch_minor::<K>(x, &input);
+    correlation.run::<K>(&batch_minor, out);
 }
 
 /// The image's channels split by phase, as the forward's sources: source `k` is channel `k / 4`
@@ -262,7 +254,7 @@ fn phase_taps(g: &ConvGeometry, c_out: usize) -> TapLayout {
 /// The forward is linear in each point's kernel transform `U = G g Gᵀ`, so its gradient is
 /// `dU = Σ_tiles (A dY Aᵀ) ⊙ (Bᵀ d B)`, one matrix product a point whose depth is the tiles,
 /// and `dg = Gᵀ dU G` (the adjoint of every step of [`forward`]; exact, like it).
-pub(super) fn weight_gradient(
+pub(super) fn weight_gradient<K: Intrinsics>(
     g: &ConvGeometry,
     c_out: usize,
     x: &[f32],
@@ -285,25 +277,26 @@ pub(super) fn weight_gradient(
         "weight gradient of the wrong size"
     );
     // Both operands row-major a point: `v` (point, source, tile), `gy` (point, M, tile).
-    let v = transform_sources(
-        &batch_minor(x, &input),
+    let v = transform_sources::<K>(
+        &batch_minor::<K>(x, &input),
         &input,
         &sources,
         &tiles,
         PanelLayout::rows(k, n),
     );
-    let dy_minor = batch_minor(dy, &output);
+    let dy_minor = batch_minor::<K>(dy, &output);
     let mut gy = Scratch::take(TRANSFORM * m * n);
     let gy_out = SharedOut::new(&mut gy);
     (0..m).into_par_iter().for_each(|channel| {
-        // SAFETY: `plan` chose Winograd, which it does only with AVX-512; `gy` holds every point's `M x tiles` matrix, and
-        // each task writes only its own channel's rows.
-        unsafe { transform_gradient(&dy_minor, &output, channel, &tiles, gy_out) }
+        // SAFETY: `plan` chose Winograd, which it does only with a `Blocked` for `K`; `gy`
+        // holds every point's `M x tiles` matrix, and each task writes only its own
+        // channel's rows.
+        unsafe { K::transform_gradient(&dy_minor, &output, channel, &tiles, gy_out) }
     });
     // `du` (point, M, K): one product a point, side by side.
     let mut du = Scratch::take(TRANSFORM * m * k);
-    point_products(&mut du, (m, k), |point, first_row, rows, du| {
-        sgemm::product_on_this_thread(
+    point_products(&mut du, (m, k), K::MR, |point, first_row, rows, du| {
+        sgemm::product_on_this_thread::<K>(
             MatRef::row_major(&gy[(point * m + first_row) * n..], rows, n, n),
             &MatRef::row_major(&v[point * k * n..], k, n, n).t(),
             du,
@@ -313,15 +306,21 @@ pub(super) fn weight_gradient(
     });
     dw.par_chunks_mut(taps.row_stride)
         .enumerate()
-        // SAFETY: `plan` chose Winograd, which it does only with AVX-512.
-        .for_each(|(row, dw)| unsafe { untransform_kernels(&du, (m, k), row, &taps, dw) });
+        // SAFETY: `plan` chose Winograd, which it does only with a `Blocked` for `K`.
+        .for_each(|(row, dw)| unsafe { K::untransform_kernels(&du, (m, k), row, &taps, dw) });
 }
 
 /// Convolution data gradient (`dy` on the column side, weight `(c_out, c, 4, 4)`) into `dx`
 /// (the image side), every element overwritten. Only where `plan` chose Winograd.
-pub(super) fn backward_data(g: &ConvGeometry, c_out: usize, w: &[f32], dy: &[f32], dx: &mut [f32]) {
+pub(super) fn backward_data<K: Intrinsics>(
+    g: &ConvGeometry,
+    c_out: usize,
+    w: &[f32],
+    dy: &[f32],
+    dx: &mut [f32],
+) {
     let input = column_side(g, c_out);
-    let batch_minor = batch_minor(dy, &input);
+    let batch_minor = batch_minor::<K>(dy, &input);
     let c = g.channels;
     for phase_y in 0..2 {
         for phase_x in 0..2 {
@@ -354,7 +353,7 @@ pub(super) fn backward_data(g: &ConvGeometry, c_out: usize, w: &[f32], dy: &[f32
                 weight: w,
                 taps: TapLayout::new(w.len(), c, 16, offsets, -1),
             };
-            correlation.run(&batch_minor, dx);
+            correlation.run::<K>(&batch_minor, dx);
         }
     }
 }
@@ -379,7 +378,7 @@ fn column_side(g: &ConvGeometry, c_out: usize) -> Nchw {
 
 impl Correlation<'_> {
     /// Writes the target view of `out` from the input copied batch-minor.
-    fn run(&self, batch_minor: &[f32], out: &mut [f32]) {
+    fn run<K: Intrinsics>(&self, batch_minor: &[f32], out: &mut [f32]) {
         let (rows, cols) = self.target.extent(&self.output);
         if rows == 0 || cols == 0 {
             return;
@@ -392,13 +391,13 @@ impl Correlation<'_> {
         let (k, m, n) = (self.sources.len(), self.output.channels, tiles.count());
         // `v` in the multiply's panel layout (no packing), `u` (M, point, K) so that each row's
         // transform writes one contiguous chunk.
-        let v_layout = PanelLayout::panels(k, n);
-        let v = transform_sources(batch_minor, &self.input, &self.sources, &tiles, v_layout);
+        let v_layout = PanelLayout::panels(k, n, K::NR);
+        let v = transform_sources::<K>(batch_minor, &self.input, &self.sources, &tiles, v_layout);
         let mut u = Scratch::take(m * TRANSFORM * k);
         u.par_chunks_mut(TRANSFORM * k)
             .enumerate()
-            // SAFETY: `plan` chose Winograd, which it does only with AVX-512.
-            .for_each(|(row, u)| unsafe { transform_kernels((self.weight, &self.taps), row, u) });
+            // SAFETY: `plan` chose Winograd, which it does only with a `Blocked` for `K`.
+            .for_each(|(row, u)| unsafe { K::transform_kernels(self.weight, &self.taps, row, u) });
         // Products `(point, M, tile)`.
         let mut products = Scratch::take(TRANSFORM * m * n);
         let in_panels = |point: usize| InPanels {
@@ -406,16 +405,21 @@ impl Correlation<'_> {
             rows: k,
             cols: n,
         };
-        point_products(&mut products, (m, n), |point, first_row, rows, out| {
-            let u = &u[first_row * TRANSFORM * k + point * k..];
-            sgemm::product_on_this_thread(
-                MatRef::row_major(u, rows, k, TRANSFORM * k),
-                &in_panels(point),
-                out,
-                Placement::Rows { row_stride: n },
-                false,
-            );
-        });
+        point_products(
+            &mut products,
+            (m, n),
+            K::MR,
+            |point, first_row, rows, out| {
+                let u = &u[first_row * TRANSFORM * k + point * k..];
+                sgemm::product_on_this_thread::<K>(
+                    MatRef::row_major(u, rows, k, TRANSFORM * k),
+                    &in_panels(point),
+                    out,
+                    Placement::Rows { row_stride: n },
+                    false,
+                );
+            },
+        );
         let target = SharedOut::new(out);
         assert!(
             out.len()
@@ -426,10 +430,10 @@ impl Correlation<'_> {
         );
         let products = &products;
         (0..m).into_par_iter().for_each(|channel| {
-            // SAFETY: AVX-512 as above; each task writes only its own channel's pixels of
-            // the target view, inside `out` (asserted above).
+            // SAFETY: the instruction set as above; each task writes only its own channel's
+            // pixels of the target view, inside `out` (asserted above).
             unsafe {
-                transform_output(products, &tiles, &self.output, self.target, channel, target)
+                K::transform_output(products, &tiles, &self.output, self.target, channel, target)
             }
         });
     }
@@ -438,14 +442,16 @@ impl Correlation<'_> {
 /// Runs the 25 points' products side by side, each on one thread (one point's product is too
 /// small to share well) and in two blocks of rows, so that two threads share 50 tasks evenly
 /// (25 left one of them a product behind the other). `out` holds the points' `rows x width`
-/// results one after another; `product(point, first row, rows, out)` computes one block.
+/// results one after another; `product(point, first row, rows, out)` computes one block, whose
+/// rows are a multiple of the micro-kernel's `mr`.
 fn point_products(
     out: &mut [f32],
     (rows, width): (usize, usize),
+    mr: usize,
     product: impl Fn(usize, usize, usize, &mut [f32]) + Sync,
 ) {
     const BLOCKS: usize = 2;
-    let block_rows = rows.div_ceil(BLOCKS).next_multiple_of(MR).max(1);
+    let block_rows = rows.div_ceil(BLOCKS).next_multiple_of(mr).max(1);
     out[..TRANSFORM * rows * width]
         .par_chunks_mut(rows * width)
         .enumerate()
@@ -461,144 +467,37 @@ fn point_products(
 /// How output tiles are numbered: `(tile row * across + tile column) * batch + image`, so the
 /// 16 images of a vector are neighbours.
 #[derive(Clone, Copy, Debug)]
-struct Tiles {
-    across: usize,
-    down: usize,
-    batch: usize,
+pub(super) struct Tiles {
+    pub(super) across: usize,
+    pub(super) down: usize,
+    pub(super) batch: usize,
 }
 
 impl Tiles {
-    fn count(&self) -> usize {
+    pub(super) fn count(&self) -> usize {
         self.across * self.down * self.batch
     }
 }
 
-/// Output channel `row`'s kernels for every source, as `(G g Gᵀ)`, into `u` (`(point, source)`),
-/// 16 sources at a time.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-fn transform_kernels((weight, taps): (&[f32], &TapLayout), row: usize, u: &mut [f32]) {
-    use std::arch::x86_64::*;
-    let sources = taps.source_offsets.len();
-    assert!(u.len() >= TRANSFORM * sources && weight.len() > row * taps.row_stride);
-    let weight = &weight[row * taps.row_stride..];
-    for k0 in (0..sources).step_by(LANES) {
-        let count = LANES.min(sources - k0);
-        let mask = ((1u32 << count) - 1) as __mmask16;
-        let g: [[__m512; 2]; 2] = std::array::from_fn(|a| {
-            std::array::from_fn(|b| {
-                let index = taps.tap_offsets(k0, mask, (a as i32, b as i32));
-                // SAFETY: `TapLayout::new` checked every tap of every row lies in the weight.
-                unsafe {
-                    _mm512_mask_i32gather_ps::<4>(_mm512_setzero_ps(), mask, index, weight.as_ptr())
-                }
-            })
-        });
-        let points = sandwich(&G, &g);
-        for (i, row) in points.iter().enumerate() {
-            for (j, value) in row.iter().enumerate() {
-                let dst = &mut u[(i * POINTS + j) * sources + k0..][..count];
-                // SAFETY: the mask covers the `count` values of `dst`.
-                unsafe { _mm512_mask_storeu_ps(dst.as_mut_ptr(), mask, *value) };
-            }
-        }
-    }
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-unsafe fn transform_kernels(_: (&[f32], &TapLayout), _: usize, _: &mut [f32]) {
-    unreachable!("`plan` never chooses Winograd off x86-64")
-}
-
-/// `t` (`(N, C, H, W)`) as `(C, H, W, N)`: the 16 images of a pixel side by side.
-fn batch_minor(x: &[f32], t: &Nchw) -> Scratch {
+/// `t` (`(N, C, H, W)`) as `(C, H, W, N)`: the images of a pixel side by side.
+fn batch_minor<K: Intrinsics>(x: &[f32], t: &Nchw) -> Scratch {
     let plane = t.height * t.width;
     assert_eq!(x.len(), t.batch * t.channels * plane);
     let mut out = Scratch::take(x.len());
     out.par_chunks_mut(plane * t.batch)
         .enumerate()
         .for_each(|(channel, out)| {
-            // SAFETY: `plan` chose Winograd, which it does only with AVX-512.
-            unsafe { batch_minor_channel(x, t, channel, out) }
+            // SAFETY: `plan` chose Winograd, which it does only with a `Blocked` for `K`.
+            unsafe { K::batch_minor_channel(x, t, channel, out) }
         });
     out
-}
-
-/// Channel `channel` of `x` into `out` (`(H, W, N)`), 16 images by 16 pixels at a time through
-/// a register transpose.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-fn batch_minor_channel(x: &[f32], t: &Nchw, channel: usize, out: &mut [f32]) {
-    use std::arch::x86_64::*;
-    let plane = t.height * t.width;
-    for n0 in (0..t.batch).step_by(LANES) {
-        for p0 in (0..plane).step_by(LANES) {
-            let count = LANES.min(plane - p0);
-            let mask = ((1u32 << count) - 1) as __mmask16;
-            let rows = std::array::from_fn(|i| {
-                let start = ((n0 + i) * t.channels + channel) * plane + p0;
-                let row = &x[start..start + count];
-                // SAFETY: the mask covers the `count` values of `row`.
-                unsafe { _mm512_maskz_loadu_ps(mask, row.as_ptr()) }
-            });
-            let pixels = super::sgemm::transpose16(rows);
-            for (j, pixel) in pixels.iter().enumerate().take(count) {
-                let dst = &mut out[(p0 + j) * t.batch + n0..][..LANES];
-                // SAFETY: `dst` holds 16 values.
-                unsafe { _mm512_storeu_ps(dst.as_mut_ptr(), *pixel) };
-            }
-        }
-    }
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-unsafe fn batch_minor_channel(_: &[f32], _: &Nchw, _: usize, _: &mut [f32]) {
-    unreachable!("`plan` never chooses Winograd off x86-64")
-}
-
-/// `rows[i] = Σ_j matrix[i][j] · v[j]`, over vectors (zero coefficients skipped; the matrices
-/// are constants, so that folds away).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-#[inline]
-fn combine<const R: usize, const C: usize>(
-    matrix: &[[f32; C]; R],
-    v: &[std::arch::x86_64::__m512; C],
-) -> [std::arch::x86_64::__m512; R] {
-    use std::arch::x86_64::*;
-    std::array::from_fn(|i| {
-        let mut sum = _mm512_setzero_ps();
-        for (&coefficient, &value) in matrix[i].iter().zip(v) {
-            if coefficient == 1.0 {
-                sum = _mm512_add_ps(sum, value);
-            } else if coefficient == -1.0 {
-                sum = _mm512_sub_ps(sum, value);
-            } else if coefficient != 0.0 {
-                sum = _mm512_fmadd_ps(_mm512_set1_ps(coefficient), value, sum);
-            }
-        }
-        sum
-    })
-}
-
-/// `M · d · Mᵀ` for a square tile of vectors `d` (`R x R` points from `C x C` values).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-#[inline]
-fn sandwich<const R: usize, const C: usize>(
-    matrix: &[[f32; C]; R],
-    d: &[[std::arch::x86_64::__m512; C]; C],
-) -> [[std::arch::x86_64::__m512; R]; R] {
-    // Columns first: left[i][j] = Σ_k M[i][k] d[k][j].
-    let columns: [[_; R]; C] = std::array::from_fn(|j| combine(matrix, &d.map(|row| row[j])));
-    std::array::from_fn(|i| combine(matrix, &columns.map(|column| column[i])))
 }
 
 /// Where the transformed input lies: each point's `sources x tiles` matrix as the multiply
 /// packs its right-hand operand, `NR`-tile panels of `sources` rows (`(point, panel, source,
 /// NR)`), so the product reads it in place.
 #[derive(Clone, Copy, Debug)]
-struct PanelLayout {
+pub(super) struct PanelLayout {
     sources: usize,
     panels: usize,
     /// Tiles a panel: `NR`, or all of them (each point's matrix plain row-major).
@@ -606,12 +505,12 @@ struct PanelLayout {
 }
 
 impl PanelLayout {
-    /// The multiply's panels of `NR` tiles.
-    fn panels(sources: usize, tiles: usize) -> Self {
+    /// The multiply's panels of `nr` tiles.
+    fn panels(sources: usize, tiles: usize, nr: usize) -> Self {
         PanelLayout {
             sources,
-            panels: tiles.div_ceil(NR),
-            width: NR,
+            panels: tiles.div_ceil(nr),
+            width: nr,
         }
     }
 
@@ -624,18 +523,18 @@ impl PanelLayout {
         }
     }
 
-    fn point_len(&self) -> usize {
+    pub(super) fn point_len(&self) -> usize {
         self.panels * self.sources * self.width
     }
 
-    fn offset(&self, point: usize, source: usize, tile: usize) -> usize {
+    pub(super) fn offset(&self, point: usize, source: usize, tile: usize) -> usize {
         let w = self.width;
         point * self.point_len() + ((tile / w) * self.sources + source) * w + tile % w
     }
 }
 
 /// Every source's transformed tiles, laid out as `layout` says.
-fn transform_sources(
+fn transform_sources<K: Intrinsics>(
     batch_minor: &[f32],
     input: &Nchw,
     sources: &[Source],
@@ -645,9 +544,9 @@ fn transform_sources(
     let mut v = Scratch::take(TRANSFORM * layout.point_len());
     let v_out = SharedOut::new(&mut v);
     sources.par_iter().enumerate().for_each(|(index, source)| {
-        // SAFETY: `plan` chose Winograd, which it does only with AVX-512; `v` holds every point of `layout`, and each task
-        // writes only its own source's rows.
-        unsafe { transform_input(batch_minor, input, (index, source), tiles, layout, v_out) }
+        // SAFETY: `plan` chose Winograd, which it does only with a `Blocked` for `K`; `v` holds
+        // every point of `layout`, and each task writes only its own source's rows.
+        unsafe { K::transform_input(batch_minor, input, (index, source), tiles, layout, v_out) }
     });
     v
 }
@@ -660,7 +559,7 @@ struct InPanels<'a> {
     cols: usize,
 }
 
-impl PanelSource for InPanels<'_> {
+impl<K: Intrinsics> PanelSource<K> for InPanels<'_> {
     fn rows(&self) -> usize {
         self.rows
     }
@@ -670,306 +569,27 @@ impl PanelSource for InPanels<'_> {
     }
 
     fn pack(&self, p0: usize, kc: usize, j0: usize, nc: usize, panels: &mut [f32]) {
-        sgemm::for_each_panel(panels, kc, (j0, nc), |first, _, panel| {
-            panel.copy_from_slice(&self.data[(first / NR * self.rows + p0) * NR..][..kc * NR]);
+        let nr = K::NR;
+        sgemm::for_each_panel::<K>(panels, kc, (j0, nc), |first, _, panel| {
+            panel.copy_from_slice(&self.data[(first / nr * self.rows + p0) * nr..][..kc * nr]);
         });
     }
 
     fn panels_in_place(&self, p0: usize, kc: usize, j0: usize) -> Option<(&[f32], usize)> {
-        assert!(j0.is_multiple_of(NR) && p0 + kc <= self.rows);
+        let nr = K::NR;
+        assert!(j0.is_multiple_of(nr) && p0 + kc <= self.rows);
         Some((
-            &self.data[(j0 / NR * self.rows + p0) * NR..],
-            self.rows * NR,
+            &self.data[(j0 / nr * self.rows + p0) * nr..],
+            self.rows * nr,
         ))
     }
-}
-
-/// Output channel `channel`'s gradient tiles, as `A dY Aᵀ`, into `gy` (`(point, M, tile)`).
-///
-/// # Safety
-/// `gy` must hold `TRANSFORM` matrices of `t.channels x tiles`, and no other thread may write
-/// this channel's rows.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn transform_gradient(
-    batch_minor: &[f32],
-    t: &Nchw,
-    channel: usize,
-    tiles: &Tiles,
-    gy: SharedOut,
-) {
-    use std::arch::x86_64::*;
-    let n = tiles.count();
-    let plane = t.height * t.width * t.batch;
-    let values = &batch_minor[channel * plane..][..plane];
-    for ty in 0..tiles.down {
-        for tx in 0..tiles.across {
-            for n0 in (0..t.batch).step_by(LANES) {
-                let mut d = [[_mm512_setzero_ps(); TILE]; TILE];
-                for (i, row) in d.iter_mut().enumerate() {
-                    for (j, value) in row.iter_mut().enumerate() {
-                        let (y, x) = (ty * TILE + i, tx * TILE + j);
-                        if y < t.height && x < t.width {
-                            let start = (y * t.width + x) * t.batch + n0;
-                            // SAFETY: 16 images of a pixel of this channel.
-                            *value = unsafe { _mm512_loadu_ps(values[start..][..LANES].as_ptr()) };
-                        }
-                    }
-                }
-                let points = sandwich(&A, &d);
-                let tile = (ty * tiles.across + tx) * tiles.batch + n0;
-                for (point, value) in points.iter().flatten().enumerate() {
-                    let offset = (point * t.channels + channel) * n + tile;
-                    // SAFETY: 16 values of this channel's row of a point (the caller's contract).
-                    unsafe { _mm512_storeu_ps(gy.0.add(offset), *value) };
-                }
-            }
-        }
-    }
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-unsafe fn transform_gradient(_: &[f32], _: &Nchw, _: usize, _: &Tiles, _: SharedOut) {
-    unreachable!("`plan` never chooses Winograd off x86-64")
-}
-
-/// Weight row `row`'s kernel gradients from the points' `du` (`(point, M, K)`), as `Gᵀ dU G`,
-/// into its taps (`dw`, the row) as `taps` places them; 16 sources at a time.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-fn untransform_kernels(
-    du: &[f32],
-    (m, k): (usize, usize),
-    row: usize,
-    taps: &TapLayout,
-    dw: &mut [f32],
-) {
-    use std::arch::x86_64::*;
-    // Taps run forward from each source's offset, at most 10 values on.
-    let reach = taps.source_offsets.iter().max().map_or(0, |&o| o as usize) + 10;
-    assert!(
-        taps.tap_step == 1 && (k == 0 || reach < dw.len()),
-        "taps outside the row"
-    );
-    for k0 in (0..k).step_by(LANES) {
-        let count = LANES.min(k - k0);
-        let mask = ((1u32 << count) - 1) as __mmask16;
-        let points: [[__m512; POINTS]; POINTS] = std::array::from_fn(|i| {
-            std::array::from_fn(|j| {
-                let src = &du[((i * POINTS + j) * m + row) * k + k0..][..count];
-                // SAFETY: the mask covers the `count` values of `src`.
-                unsafe { _mm512_maskz_loadu_ps(mask, src.as_ptr()) }
-            })
-        });
-        let kernel = sandwich(&G_T, &points);
-        for (a, row) in kernel.iter().enumerate() {
-            for (b, value) in row.iter().enumerate() {
-                let index = taps.tap_offsets(k0, mask, (a as i32, b as i32));
-                // SAFETY: every tap of the real sources lies in the row (asserted above).
-                unsafe { _mm512_mask_i32scatter_ps::<4>(dw.as_mut_ptr(), mask, index, *value) };
-            }
-        }
-    }
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-unsafe fn untransform_kernels(
-    _: &[f32],
-    _: (usize, usize),
-    _: usize,
-    _: &TapLayout,
-    _: &mut [f32],
-) {
-    unreachable!("`plan` never chooses Winograd off x86-64")
-}
-
-/// The transformed tiles of source plane `index` into `v`.
-///
-/// # Safety
-/// `v` must hold every point of `layout`, and no other thread may write this source's rows.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn transform_input(
-    batch_minor: &[f32],
-    t: &Nchw,
-    (index, source): (usize, &Source),
-    tiles: &Tiles,
-    layout: PanelLayout,
-    v: SharedOut,
-) {
-    use std::arch::x86_64::*;
-    let (rows, cols) = source.view.extent(t);
-    let plane = t.height * t.width * t.batch;
-    let channel = &batch_minor[source.channel * plane..][..plane];
-    // The transformed tiles go past the caches (the products read them long after, from
-    // memory either way), where every store fills a whole cache line: 16 values from a line.
-    let streamed = (v.0 as usize).is_multiple_of(64) && layout.point_len().is_multiple_of(LANES);
-    for ty in 0..tiles.down {
-        for tx in 0..tiles.across {
-            let r0 = (ty * TILE) as isize + source.shift.0;
-            let c0 = (tx * TILE) as isize + source.shift.1;
-            let inside = |start: isize, size: usize| start >= 0 && start as usize + POINTS <= size;
-            // A tile inside the plane reads its 5x5 inputs at fixed steps from its first one;
-            // one over an edge through offsets, `usize::MAX` for the inputs off the plane.
-            let interior = inside(r0, rows) && inside(c0, cols);
-            let (row_step, col_step) = (
-                source.view.step * t.width * t.batch,
-                source.view.step * t.batch,
-            );
-            let mut first = 0;
-            let mut offsets = [[usize::MAX; POINTS]; POINTS];
-            if interior {
-                let (y, x) = source.view.pixel(r0 as usize, c0 as usize);
-                first = (y * t.width + x) * t.batch;
-                assert!(first + (POINTS - 1) * (row_step + col_step) + t.batch <= channel.len());
-            } else {
-                for (i, row) in offsets.iter_mut().enumerate() {
-                    for (j, offset) in row.iter_mut().enumerate() {
-                        let (r, c) = (r0 + i as isize, c0 + j as isize);
-                        if r >= 0 && c >= 0 && (r as usize) < rows && (c as usize) < cols {
-                            let (y, x) = source.view.pixel(r as usize, c as usize);
-                            *offset = (y * t.width + x) * t.batch;
-                        }
-                    }
-                }
-            }
-            for n0 in (0..t.batch).step_by(LANES) {
-                let mut d = [[_mm512_setzero_ps(); POINTS]; POINTS];
-                for (i, (d, offsets)) in d.iter_mut().zip(&offsets).enumerate() {
-                    for (j, (d, &offset)) in d.iter_mut().zip(offsets).enumerate() {
-                        let offset = if interior {
-                            first + i * row_step + j * col_step
-                        } else if offset != usize::MAX {
-                            offset
-                        } else {
-                            continue;
-                        };
-                        // SAFETY: the offset is a pixel of the channel (asserted above for an
-                        // interior tile), which holds its whole batch (a multiple of 16) there.
-                        *d = unsafe { _mm512_loadu_ps(channel.as_ptr().add(offset + n0)) };
-                    }
-                }
-                let points = sandwich(&B_T, &d);
-                let tile = (ty * tiles.across + tx) * tiles.batch + n0;
-                // 16 tiles from a multiple of 16 lie in one panel, side by side; the points'
-                // matrices follow one another.
-                let start = layout.offset(0, index, tile);
-                for (point, value) in points.iter().flatten().enumerate() {
-                    let at = v.0.wrapping_add(start + point * layout.point_len());
-                    if streamed {
-                        // SAFETY: the 16 values lie in this source's row of a panel of `v`
-                        // (the caller's contract), on a cache line (checked above).
-                        unsafe { _mm512_stream_ps(at, *value) };
-                    } else {
-                        // SAFETY: as above.
-                        unsafe { _mm512_storeu_ps(at, *value) };
-                    }
-                }
-            }
-        }
-    }
-    // Streaming stores are weakly ordered: make them visible before the products read them.
-    _mm_sfence();
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-unsafe fn transform_input(
-    _: &[f32],
-    _: &Nchw,
-    _: (usize, &Source),
-    _: &Tiles,
-    _: PanelLayout,
-    _: SharedOut,
-) {
-    unreachable!("`plan` never chooses Winograd off x86-64")
-}
-
-/// Output channel `channel`'s tiles from its 25 products (`(point, tile)`) into its pixels of
-/// the `target` view of `out`.
-///
-/// # Safety
-/// `out` must hold the whole output tensor, and no other thread may write this channel's
-/// pixels of the target view meanwhile.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn transform_output(
-    products: &[f32],
-    tiles: &Tiles,
-    output: &Nchw,
-    target: PhaseView,
-    channel: usize,
-    out: SharedOut,
-) {
-    use std::arch::x86_64::*;
-    let (rows, cols) = target.extent(output);
-    let n = tiles.count();
-    let plane = output.height * output.width;
-    // Lane of a tile row's pixel `j` in a vector from the row's first pixel of any phase, and
-    // for each tile row the permute that puts its values (lanes `4i..4i + 4` of an image's
-    // vector) there.
-    assert!(target.phase.1 + target.step * (TILE - 1) < LANES);
-    let lane_of = |j: usize| target.phase.1 + target.step * j;
-    let row_index: [__m512i; TILE] = std::array::from_fn(|i| {
-        let mut index = [0i32; LANES];
-        for j in 0..TILE {
-            index[lane_of(j)] = (i * TILE + j) as i32;
-        }
-        // SAFETY: `index` holds 16 lanes.
-        unsafe { _mm512_loadu_si512(index.as_ptr().cast()) }
-    });
-    for ty in 0..tiles.down {
-        for tx in 0..tiles.across {
-            for n0 in (0..tiles.batch).step_by(LANES) {
-                let tile = (ty * tiles.across + tx) * tiles.batch + n0;
-                let points: [[__m512; POINTS]; POINTS] = std::array::from_fn(|i| {
-                    std::array::from_fn(|j| {
-                        let point = i * POINTS + j;
-                        let src =
-                            &products[(point * output.channels + channel) * n + tile..][..LANES];
-                        // SAFETY: `src` holds 16 values.
-                        unsafe { _mm512_loadu_ps(src.as_ptr()) }
-                    })
-                });
-                let values = sandwich(&A_T, &points);
-                // Row `i * 4 + j` holds output (i, j) of 16 images; transposed, row `image`.
-                let by_image =
-                    super::sgemm::transpose16(std::array::from_fn(|q| values[q / TILE][q % TILE]));
-                let (tile_rows, tile_cols) =
-                    (TILE.min(rows - ty * TILE), TILE.min(cols - tx * TILE));
-                let row_mask = (0..tile_cols).fold(0u16, |mask, j| mask | 1 << lane_of(j));
-                for (image, vector) in by_image.iter().enumerate() {
-                    let base = ((n0 + image) * output.channels + channel) * plane;
-                    // Each tile row is 4 pixels `step` apart: one permute puts them in their
-                    // lanes from the row's first pixel of any phase, one masked store writes them.
-                    for (i, index) in row_index.iter().enumerate().take(tile_rows) {
-                        let (y, x) = target.pixel(ty * TILE + i, tx * TILE);
-                        let row = _mm512_permutexvar_ps(*index, *vector);
-                        // SAFETY: the masked lanes are pixels of this channel's plane of image
-                        // `n0 + image` (the view's extent), inside `out` (the caller's contract),
-                        // and only this task writes them; the others are not touched.
-                        unsafe {
-                            _mm512_mask_storeu_ps(
-                                out.0.add(base + y * output.width + x - target.phase.1),
-                                row_mask,
-                                row,
-                            )
-                        };
-                    }
-                }
-            }
-        }
-    }
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-unsafe fn transform_output(_: &[f32], _: &Tiles, _: &Nchw, _: PhaseView, _: usize, _: SharedOut) {
-    unreachable!("`plan` never chooses Winograd off x86-64")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::isa::Isa;
+    use crate::kernels::intrinsics::{Blocked, on_blocked};
+    use crate::kernels::portable::Portable;
 
     fn values(len: usize, seed: u64) -> Vec<f32> {
         let mut state = seed
@@ -1046,10 +666,15 @@ mod tests {
     /// images, one and several threads.
     #[test]
     fn forward_and_both_gradients_match_the_direct_sums() {
-        if !Isa::current().has_avx512() {
-            eprintln!("skipped: this CPU has no AVX-512, so the transforms never run");
+        transforms_match_the_direct_sums::<Portable>();
+        let Some(blocked) = Blocked::current() else {
+            eprintln!("this CPU runs no blocked kernels: checked the portable transforms only");
             return;
-        }
+        };
+        on_blocked!(blocked, K => transforms_match_the_direct_sums::<K>());
+    }
+
+    fn transforms_match_the_direct_sums<K: Intrinsics>() {
         let cases = [
             // (batch, channels, height, width, c_out, padding)
             (64, 16, 8, 8, 16, 1),
@@ -1073,7 +698,7 @@ mod tests {
                 let g = ConvGeometry::new((batch, channels, height, width), (4, 4), 2, padding)
                     .unwrap();
                 assert!(
-                    shape_fits(&g, 1, c_out),
+                    shape_fits(&g, 1, c_out, K::LANES),
                     "case {i} should take the transforms"
                 );
                 let x = values(g.image_len(), 1 + i as u64);
@@ -1085,9 +710,9 @@ mod tests {
                 let mut dx = vec![f32::NAN; dx_ref.len()];
                 let mut dw = vec![f32::NAN; dw_ref.len()];
                 pool.install(|| {
-                    forward(&g, c_out, &x, &w, &mut y);
-                    backward_data(&g, c_out, &w, &dy, &mut dx);
-                    weight_gradient(&g, c_out, &x, &dy, &mut dw);
+                    forward::<K>(&g, c_out, &x, &w, &mut y);
+                    backward_data::<K>(&g, c_out, &w, &dy, &mut dx);
+                    weight_gradient::<K>(&g, c_out, &x, &dy, &mut dw);
                 });
                 let case = format!("case {i}, {threads} threads");
                 assert_close(&y, &y_ref, &format!("forward, {case}"));
@@ -1099,7 +724,16 @@ mod tests {
 
     #[test]
     fn panels_packed_equal_the_panels_read_in_place() {
-        let layout = PanelLayout::panels(300, 80);
+        packed_equal_in_place::<Portable>();
+        let Some(blocked) = Blocked::current() else {
+            eprintln!("this CPU runs no blocked kernels: checked the portable ones only");
+            return;
+        };
+        on_blocked!(blocked, K => packed_equal_in_place::<K>());
+    }
+
+    fn packed_equal_in_place<K: Intrinsics>() {
+        let layout = PanelLayout::panels(300, 80, K::NR);
         let data = values(layout.point_len(), 7);
         let operand = InPanels {
             data: &data,
@@ -1108,13 +742,14 @@ mod tests {
         };
         for (p0, kc, j0) in [(0, 256, 0), (256, 44, 32), (10, 5, 64)] {
             let nc = operand.cols - j0;
-            let mut packed = vec![0.0; nc.div_ceil(NR) * NR * kc];
-            operand.pack(p0, kc, j0, nc, &mut packed);
-            let (in_place, stride) = operand.panels_in_place(p0, kc, j0).unwrap();
-            for (q, panel) in packed.chunks(NR * kc).enumerate() {
+            let mut packed = vec![0.0; nc.div_ceil(K::NR) * K::NR * kc];
+            PanelSource::<K>::pack(&operand, p0, kc, j0, nc, &mut packed);
+            let (in_place, stride) =
+                PanelSource::<K>::panels_in_place(&operand, p0, kc, j0).unwrap();
+            for (q, panel) in packed.chunks(K::NR * kc).enumerate() {
                 assert_eq!(
                     panel,
-                    &in_place[q * stride..][..NR * kc],
+                    &in_place[q * stride..][..K::NR * kc],
                     "panel {q} of {p0}, {j0}"
                 );
             }
@@ -1126,17 +761,17 @@ mod tests {
         let g = |batch, channels, kernel, stride| {
             ConvGeometry::new((batch, channels, 16, 16), (kernel, kernel), stride, 1).unwrap()
         };
-        assert!(shape_fits(&g(16, 16, 4, 2), 1, 16));
+        assert!(shape_fits(&g(16, 16, 4, 2), 1, 16, 16));
         assert!(
-            !shape_fits(&g(8, 16, 4, 2), 1, 16),
+            !shape_fits(&g(8, 16, 4, 2), 1, 16, 16),
             "half a vector of images"
         );
         let small = ConvGeometry::new((16, 16, 8, 8), (4, 4), 2, 1).unwrap();
-        assert!(!shape_fits(&small, 1, 16), "16 tiles");
-        assert!(!shape_fits(&g(16, 3, 4, 2), 1, 64), "an RGB input");
-        assert!(!shape_fits(&g(16, 64, 4, 2), 1, 3), "an RGB output");
-        assert!(!shape_fits(&g(16, 16, 3, 2), 1, 16), "a 3x3 kernel");
-        assert!(!shape_fits(&g(16, 16, 4, 1), 1, 16), "stride 1");
-        assert!(!shape_fits(&g(16, 32, 4, 2), 2, 32), "groups");
+        assert!(!shape_fits(&small, 1, 16, 16), "16 tiles");
+        assert!(!shape_fits(&g(16, 3, 4, 2), 1, 64, 16), "an RGB input");
+        assert!(!shape_fits(&g(16, 64, 4, 2), 1, 3, 16), "an RGB output");
+        assert!(!shape_fits(&g(16, 16, 3, 2), 1, 16, 16), "a 3x3 kernel");
+        assert!(!shape_fits(&g(16, 16, 4, 1), 1, 16, 16), "stride 1");
+        assert!(!shape_fits(&g(16, 32, 4, 2), 2, 32, 16), "groups");
     }
 }
