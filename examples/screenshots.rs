@@ -80,8 +80,14 @@ fn main() {
     step_until(&mut h, 120, "the seed grid", |app| {
         app.explore_tab().grid_ready()
     });
-    for seed in [2, 8, 11, 9] {
-        h.get_by_label(&format!("seed {seed}")).click();
+    // One row a category, and one seed morphed from a dress into a coat.
+    h.get_by_label("one row a category").click();
+    step_until(&mut h, 120, "one row a category", |app| {
+        app.explore_tab().explorer().grid_shape().0 == 10 && app.explore_tab().grid_ready()
+    });
+    h.run_steps(10);
+    for pick in ["seed 1 as Dress", "seed 1 as Coat"] {
+        h.get_by_label(pick).click();
         h.run_steps(2);
     }
     step_until(&mut h, 120, "the path", |app| {

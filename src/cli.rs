@@ -248,6 +248,10 @@ struct TrainGanArgs {
     /// The discriminator's learning rate, when it should differ from the generator's (--lr)
     #[arg(long)]
     lr_d: Option<f64>,
+    /// With --conditional: an auxiliary classifier in the discriminator (AC-GAN) whose
+    /// cross-entropy, at this weight (e.g. 1), teaches G to draw each class recognisably
+    #[arg(long, value_name = "WEIGHT")]
+    aux_class: Option<f64>,
     /// Adam's beta1 (default 0.5)
     #[arg(long)]
     beta1: Option<f64>,
@@ -1006,6 +1010,7 @@ fn train_gan(args: TrainGanArgs) -> Result<()> {
         ema: args.ema,
         spectral_norm: args.spectral_norm,
         lr_d: args.lr_d,
+        aux_classifier: args.aux_class,
         beta1: args.beta1.unwrap_or(GanConfig::default().beta1),
         beta2: args.beta2.unwrap_or(GanConfig::default().beta2),
         ..GanConfig::default()

@@ -146,6 +146,7 @@ fn resume_is_exact_with_every_training_change_on() {
         ema: Some(0.99),
         spectral_norm: true,
         lr_d: Some(4e-4),
+        aux_classifier: Some(1.0),
         beta1: 0.0,
         beta2: 0.9,
         ..config(iterations)
@@ -239,6 +240,29 @@ fn the_saved_generator_draws_the_trainers_class_rows() {
         grid.as_raw() == saved.as_raw(),
         "the saved generator is the one that sampled"
     );
+}
+
+#[test]
+fn an_auxiliary_classifier_needs_a_conditional_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = two_classes(dir.path(), 4);
+    let unconditional = TrainRequest {
+        conditional: false,
+        ..request(
+            &dir.path().join("run"),
+            &data,
+            GanConfig {
+                aux_classifier: Some(1.0),
+                ..config(2)
+            },
+            false,
+        )
+    };
+    let err = train(&unconditional, &PauseFlag::default(), &common::QuietTraining)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("auxiliary classifier"), "{err}");
+    assert!(!dir.path().join("run/checkpoints/latest.json").exists());
 }
 
 #[test]

@@ -233,9 +233,9 @@ fn explore_picks_two_samples_walks_between_them_and_keeps_a_favourite() {
         h.state().explore_tab().grid_ready()
     });
     assert_eq!(h.state().explore_tab().grid_seeds().len(), 16);
-    h.get_by_label("seed 3").click();
+    h.get_by_label("seed 3 as T-shirt/top").click();
     h.run_steps(2);
-    h.get_by_label("seed 5").click();
+    h.get_by_label("seed 5 as T-shirt/top").click();
     step_until(&mut h, 30, "the path strip", |h| {
         h.state().explore_tab().strip_len() == h.state().explore_tab().explorer().steps
     });
@@ -256,7 +256,8 @@ fn explore_picks_two_samples_walks_between_them_and_keeps_a_favourite() {
     h.get_by_label_contains("favourite ");
     // Halfway along a slerp path between two seeds is not either seed.
     assert_eq!(favourite.sample.seed, None);
-    assert_eq!(favourite.sample.z.len(), 100);
+    // The shipped generator by category: z and the class weights.
+    assert_eq!(favourite.sample.z.len(), 110);
     let catalog = Project::open(&root).unwrap().catalog().unwrap();
     assert_eq!(catalog.favourites().unwrap(), vec![favourite]);
 }
@@ -274,9 +275,9 @@ fn export_writes_a_grid_an_animation_and_latents() {
     step_until(&mut h, 60, "the seed grid", |h| {
         h.state().explore_tab().grid_ready()
     });
-    h.get_by_label("seed 1").click();
+    h.get_by_label("seed 1 as T-shirt/top").click();
     h.run_steps(2);
-    h.get_by_label("seed 2").click();
+    h.get_by_label("seed 2 as T-shirt/top").click();
     h.run_steps(2);
     let export = |h: &mut Harness<'static, StudioApp>, kind, name: &str| {
         let path = dir.path().join(name);
@@ -343,11 +344,13 @@ fn export_on_reopen_exports_favourites_without_visiting_explore() {
     {
         let project = Project::create(&root).unwrap();
         let catalog = project.catalog().unwrap();
-        for (seed, label) in [(4, "coat"), (9, "dress"), (17, "")] {
-            let sample = Sample {
+        // Favourites of the default generator (by category): z, then the class weights.
+        for (seed, label, class) in [(4, "coat", 4), (9, "dress", 3), (17, "", 0)] {
+            let mut sample = Sample {
                 label: label.into(),
                 ..Sample::of_seed(seed, 100, 1.0)
             };
+            sample.z.extend((0..10).map(|k| if k == class { 1.0 } else { 0.0 }));
             catalog.add_favourite(&sample, "shipped").unwrap();
         }
     }
@@ -743,7 +746,7 @@ fn explore_grid_scales_with_the_window_and_a_double_click_enlarges_a_seed() {
         h.state().explore_tab().grid_ready()
     });
     let small = h.state().explore_tab().grid_tile_side();
-    let small_rect = h.get_by_label("seed 3").rect();
+    let small_rect = h.get_by_label("seed 3 as T-shirt/top").rect();
     assert!(
         (small_rect.width() - small).abs() < 1.0,
         "{small_rect:?} {small}"
@@ -753,9 +756,9 @@ fn explore_grid_scales_with_the_window_and_a_double_click_enlarges_a_seed() {
     h.run_steps(3);
     let large = h.state().explore_tab().grid_tile_side();
     assert!(large > small * 1.4, "tiles {small} -> {large}");
-    assert!((h.get_by_label("seed 3").rect().width() - large).abs() < 1.0);
+    assert!((h.get_by_label("seed 3 as T-shirt/top").rect().width() - large).abs() < 1.0);
 
-    let centre = h.get_by_label("seed 3").rect().center();
+    let centre = h.get_by_label("seed 3 as T-shirt/top").rect().center();
     double_click(&mut h, centre);
     assert_eq!(h.state().explore_tab().enlarged(), Some(3));
     let shown = h.get_by_label("seed 3, large").rect();

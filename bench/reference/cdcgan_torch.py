@@ -8,10 +8,14 @@ worse at the same budget.
   D: DCGAN's convolutions with BatchNorm and LeakyReLU(0.2) (or spectral norm instead of
      BatchNorm), the 4x4 logit, plus the projection <embed(y), sum_hw(features)> (embed N(0, 0.02)).
   Training: one D and one G step an iteration, fakes drawn for the real batch's classes;
-  BCE or hinge; Adam; optional EMA of G (decay min(d, (1+t)/(10+t)), BatchNorm statistics too).
+  BCE or hinge; Adam; optional EMA of G (decay min(d, (1+t)/(10+t)), BatchNorm statistics too);
+  optional auxiliary classifier (AC-GAN, `--aux-class W`): class logits = mean_hw(features) @
+  classifierᵀ (classifier N(0, 0.02), no bias), W x cross-entropy added to D's loss on the real
+  images and to G's on its own.
 
     python3 cdcgan_torch.py --fashion-mnist DIR --iters 3000 --out DIR [--loss hinge] [--ema 0.999]
         [--spectral-norm] [--lr 2e-4] [--lr-d 2e-4] [--beta1 0.5] [--beta2 0.999] [--threads 2]
+        [--aux-class 1]
 
 Writes DIR/samples.npy: 10,000 samples in eval mode, 1,000 a class in Fashion-MNIST's label order
 (uint8 N x 1 x 32 x 32), for `deepstyle fid --npy DIR/samples.npy --npy-by-class`. Needs torch
@@ -61,7 +65,7 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    def __init__(self, size, ndf, nc, k, sn):
+    def __init__(self, size, ndf, nc, k, sn, aux=False):
         super().__init__()
         wrap = nn.utils.spectral_norm if sn else (lambda m: m)
         b = blocks(size)
@@ -77,10 +81,24 @@ class Discriminator(nn.Module):
         self.middle = nn.Sequential(*layers)
         self.out = wrap(nn.Conv2d(ch, 1, 4, 1, 0, bias=False))
         self.embed = nn.Parameter(torch.randn(k, ch) * 0.02)
+        self.classifier = nn.Parameter(torch.randn(k, ch) * 0.02) if aux else None
 
     def forward(self, x, y):
+        return self.judge(x, y)[0]
+
+    def judge(self, x, y):
+        """The real-or-fake logits and, with the auxiliary classifier, class logits."""
         h = self.middle(F.leaky_relu(self.first(x), 0.2))
-        return self.out(h).view(-1) + ((y @ self.embed) * h.sum(dim=(2, 3))).sum(dim=1)
+        logits = self.out(h).view(-1) + ((y @ self.embed) * h.sum(dim=(2, 3))).sum(dim=1)
+        classes = h.mean(dim=(2, 3)) @ self.classifier.t() if self.classifier is not None else None
+        return logits, classes
+
+
+def class_loss(class_logits, y, weight):
+    """weight x cross-entropy against the class rows y, 0 without a classifier."""
+    if class_logits is None:
+        return 0.0
+    return weight * -(y * F.log_softmax(class_logits, dim=1)).sum(dim=1).mean()
 
 
 def init_convs(m):
@@ -118,12 +136,13 @@ def main():
     p.add_argument("--lr-d", type=float, default=None)
     p.add_argument("--beta1", type=float, default=0.5)
     p.add_argument("--beta2", type=float, default=0.999)
+    p.add_argument("--aux-class", type=float, default=None)
     a = p.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     G = Generator(a.image_size, a.nz, a.width, 1, CLASSES)
-    D = Discriminator(a.image_size, a.width, 1, CLASSES, a.spectral_norm)
+    D = Discriminator(a.image_size, a.width, 1, CLASSES, a.spectral_norm, a.aux_class is not None)
     G.apply(init_convs)
     D.apply(init_convs)
     ema = copy.deepcopy(G) if a.ema else None
@@ -140,18 +159,20 @@ def main():
         real, y = data[pick], eye[labels[pick]]
         fake = G(torch.randn(a.batch, a.nz), y)
         opt_d.zero_grad(set_to_none=True)
-        real_logits, fake_logits = D(real, y), D(fake.detach(), y)
+        (real_logits, real_classes), fake_logits = D.judge(real, y), D(fake.detach(), y)
         if a.loss == "bce":
             d_loss = bce(real_logits, torch.ones(a.batch)) + bce(fake_logits, torch.zeros(a.batch))
         else:
             d_loss = F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean()
+        d_loss = d_loss + class_loss(real_classes, y, a.aux_class)
         d_loss.backward()
         opt_d.step()
         opt_g.zero_grad(set_to_none=True)
         for q in D.parameters():
             q.requires_grad_(False)
-        fooled = D(fake, y)
+        fooled, fooled_classes = D.judge(fake, y)
         g_loss = bce(fooled, torch.ones(a.batch)) if a.loss == "bce" else -fooled.mean()
+        g_loss = g_loss + class_loss(fooled_classes, y, a.aux_class)
         g_loss.backward()
         for q in D.parameters():
             q.requires_grad_(True)

@@ -32,6 +32,24 @@ impl ClassEmbedding {
     pub fn forward_frozen(&self, classes: &Tensor) -> Result<Tensor> {
         classes.matmul(&self.table.detach())
     }
+
+    /// The other way: features `(N, C)` to one score a class `(N, K)`, the table detached when
+    /// `frozen`.
+    pub fn scores(&self, features: &Tensor, frozen: bool) -> Result<Tensor> {
+        let table = if frozen {
+            self.table.detach()
+        } else {
+            self.table.clone()
+        };
+        features.matmul(&table.t()?)
+    }
+}
+
+/// Cross-entropy of class logits `(N, K)` against class weights `(N, K)` (one-hot rows for
+/// plain classes), averaged over the batch.
+pub fn class_cross_entropy(logits: &Tensor, classes: &Tensor) -> Result<Tensor> {
+    let log_p = candle_nn::ops::log_softmax(logits, D::Minus1)?;
+    (classes * log_p)?.sum(D::Minus1)?.mean_all()?.neg()
 }
 
 /// BatchNorm without its own scale and shift, then `act(gain[class] * x + shift[class])`.
@@ -125,6 +143,28 @@ mod tests {
     use super::*;
     use candle_core::{DType, Device};
     use candle_nn::VarMap;
+
+    #[test]
+    fn class_cross_entropy_is_the_negative_log_likelihood_of_the_asked_class() {
+        let device = Device::Cpu;
+        // Logits 0 and ln 3: softmax 1/4 and 3/4.
+        let logits = Tensor::new(&[[0f32, 3f32.ln()], [0.0, 3f32.ln()]], &device).unwrap();
+        let asked = one_hot(&[1, 0], 2, &device).unwrap();
+        let loss = class_cross_entropy(&logits, &asked)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        let expected = -(0.75f32.ln() + 0.25f32.ln()) / 2.0;
+        assert!((loss - expected).abs() < 1e-6, "{loss} vs {expected}");
+        // A half-and-half mixture of the two classes at equal logits: ln 2.
+        let even = Tensor::new(&[[1f32, 1.0]], &device).unwrap();
+        let mixture = Tensor::new(&[[0.5f32, 0.5]], &device).unwrap();
+        let loss = class_cross_entropy(&even, &mixture)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert!((loss - 2f32.ln()).abs() < 1e-6);
+    }
 
     #[test]
     fn one_hot_rows_and_out_of_range_classes() {

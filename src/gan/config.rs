@@ -100,6 +100,10 @@ pub struct GanConfig {
     /// The discriminator's learning rate when it differs from G's `lr` (two time-scale
     /// update rule, Heusel et al. 2017).
     pub lr_d: Option<f64>,
+    /// Weight of an auxiliary classifier's loss (AC-GAN, Odena et al. 2017), conditional
+    /// models only: D also learns the class of real images, and G is trained to make its
+    /// images recognised as the class asked for. `None` for no classifier.
+    pub aux_classifier: Option<f64>,
 }
 
 impl Default for GanConfig {
@@ -126,6 +130,7 @@ impl Default for GanConfig {
             ema: None,
             spectral_norm: false,
             lr_d: None,
+            aux_classifier: None,
         }
     }
 }
@@ -142,6 +147,10 @@ pub enum ConfigError {
     Classes(usize),
     #[error("the EMA decay must be in [0, 1), not {0}")]
     EmaDecay(f64),
+    #[error("an auxiliary classifier needs a conditional model (classes to learn)")]
+    AuxWithoutClasses,
+    #[error("the auxiliary classifier's weight must be positive and finite, not {0}")]
+    AuxWeight(f64),
 }
 
 impl GanConfig {
@@ -169,6 +178,20 @@ impl GanConfig {
             && !(0.0..1.0).contains(&decay)
         {
             return Err(ConfigError::EmaDecay(decay));
+        }
+        if let Some(weight) = self.aux_classifier
+            && !(weight.is_finite() && weight > 0.0)
+        {
+            return Err(ConfigError::AuxWeight(weight));
+        }
+        Ok(())
+    }
+
+    /// What [`GanConfig::validate`] cannot check before the data names the classes: an
+    /// auxiliary classifier needs them.
+    pub fn validate_classes(&self) -> Result<(), ConfigError> {
+        if self.aux_classifier.is_some() && !self.is_conditional() {
+            return Err(ConfigError::AuxWithoutClasses);
         }
         Ok(())
     }

@@ -86,7 +86,7 @@ fn time_iterations(
         let losses = adversarial_step(
             &nets,
             (&mut opt_d, &mut opt_g),
-            config.loss,
+            super::train::Objective::of(config),
             &real,
             classes.as_ref(),
             &z,

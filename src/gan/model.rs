@@ -4,10 +4,10 @@
 //!
 //! Weight names are the checkpoint keys: `b0.conv.weight`, `b0.bn.weight`, ..., `out.conv.weight`.
 
-use candle_core::{DType, Device, Result, Tensor};
+use candle_core::{D, DType, Device, Result, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 
-use super::condition::{ConditionalNorm, Projection};
+use super::condition::{ClassEmbedding, ConditionalNorm, Projection};
 use super::config::GanConfig;
 use super::spectral::SpectralNorm;
 use crate::kernels::{self, Activation, BatchNormAct};
@@ -235,6 +235,15 @@ pub struct Discriminator {
     blocks: Vec<Block>,
     out: Conv,
     projection: Option<Projection>,
+    /// AC-GAN's auxiliary classifier: class logits from the pooled last features.
+    classifier: Option<ClassEmbedding>,
+}
+
+/// What the discriminator says of a batch: real-or-fake logits `(N)` and, with an auxiliary
+/// classifier, class logits `(N, K)`.
+pub struct Judgement {
+    pub logits: Tensor,
+    pub class_logits: Option<Tensor>,
 }
 
 impl Discriminator {
@@ -268,33 +277,63 @@ impl Discriminator {
         } else {
             None
         };
+        let classifier = match config.aux_classifier {
+            Some(_) if config.is_conditional() => Some(ClassEmbedding::new(
+                config.classes.len(),
+                channels,
+                "classifier",
+                &vb.pp("aux"),
+            )?),
+            _ => None,
+        };
         Ok(Discriminator {
             first,
             blocks,
             out,
             projection,
+            classifier,
         })
     }
 
     pub fn forward_t(&self, x: &Tensor, classes: Option<&Tensor>, train: bool) -> Result<Tensor> {
+        Ok(self.judge_t(x, classes, train)?.logits)
+    }
+
+    /// [`Discriminator::forward_t`] with the auxiliary classifier's logits.
+    pub fn judge_t(&self, x: &Tensor, classes: Option<&Tensor>, train: bool) -> Result<Judgement> {
         let mut x = leaky_relu(&self.first.forward_t(x, train)?)?;
         for block in &self.blocks {
             x = block.forward_t(&x, None, train)?;
         }
         let logits = self.out.forward_t(&x, train)?.flatten_all()?;
-        self.project(logits, &x, classes, false)
+        Ok(Judgement {
+            class_logits: self.classify(&x, false)?,
+            logits: self.project(logits, &x, classes, false)?,
+        })
     }
 
     /// Training-mode forward for the generator's step: the same function (batch statistics,
     /// running statistics updated as PyTorch does), but no gradient for D's own parameters,
     /// which that step would throw away.
-    pub fn forward_for_generator(&self, x: &Tensor, classes: Option<&Tensor>) -> Result<Tensor> {
+    pub fn judge_for_generator(&self, x: &Tensor, classes: Option<&Tensor>) -> Result<Judgement> {
         let mut x = leaky_relu(&self.first.forward_frozen(x)?)?;
         for block in &self.blocks {
             x = block.forward_frozen(&x)?;
         }
         let logits = self.out.forward_frozen(&x)?.flatten_all()?;
-        self.project(logits, &x, classes, true)
+        Ok(Judgement {
+            class_logits: self.classify(&x, true)?,
+            logits: self.project(logits, &x, classes, true)?,
+        })
+    }
+
+    /// The auxiliary classifier's logits of the last features, averaged over positions.
+    fn classify(&self, features: &Tensor, frozen: bool) -> Result<Option<Tensor>> {
+        let Some(classifier) = &self.classifier else {
+            return Ok(None);
+        };
+        let pooled = features.flatten_from(2)?.mean(D::Minus1)?;
+        classifier.scores(&pooled, frozen).map(Some)
     }
 
     fn project(

@@ -271,6 +271,7 @@ impl Trainer {
             }
             config.classes = dataset.classes.clone();
         }
+        config.validate_classes()?;
         if let Some(epochs) = request.epochs {
             let per_epoch = (dataset.len as u64).div_ceil(config.batch_size as u64);
             config.iterations = epochs * per_epoch;
@@ -424,7 +425,7 @@ impl Trainer {
         } = adversarial_step(
             &self.nets,
             (&mut self.opt_d, &mut self.opt_g),
-            self.config.loss,
+            Objective::of(&self.config),
             real,
             classes,
             &z,
@@ -590,14 +591,19 @@ pub struct StepLosses {
 pub fn adversarial_step(
     nets: &Networks,
     (opt_d, opt_g): (&mut Adam, &mut Adam),
-    loss: Loss,
+    objective: impl Into<Objective>,
     real: &Tensor,
     classes: Option<&Tensor>,
     z: &Tensor,
 ) -> candle_core::Result<StepLosses> {
+    let Objective {
+        loss,
+        aux_classifier,
+    } = objective.into();
     let fake = nets.generator.forward_t(z, classes, true)?;
 
-    let real_logits = nets.discriminator.forward_t(real, classes, true)?;
+    let real_judged = nets.discriminator.judge_t(real, classes, true)?;
+    let real_logits = real_judged.logits;
     let fake_logits = nets
         .discriminator
         .forward_t(&fake.detach(), classes, true)?;
@@ -608,14 +614,16 @@ pub fn adversarial_step(
                 + (&fake_logits + 1.0)?.relu()?.mean_all()?)?
         }
     };
+    let d_loss = with_classifier_loss(d_loss, &real_judged.class_logits, classes, aux_classifier)?;
     let grads = d_loss.backward()?;
     opt_d.step(&grads)?;
 
-    let fooled_logits = nets.discriminator.forward_for_generator(&fake, classes)?;
+    let fooled = nets.discriminator.judge_for_generator(&fake, classes)?;
     let g_loss = match loss {
-        Loss::Bce => bce_with_logits(&fooled_logits, 1.0)?,
-        Loss::Hinge => fooled_logits.mean_all()?.neg()?,
+        Loss::Bce => bce_with_logits(&fooled.logits, 1.0)?,
+        Loss::Hinge => fooled.logits.mean_all()?.neg()?,
     };
+    let g_loss = with_classifier_loss(g_loss, &fooled.class_logits, classes, aux_classifier)?;
     let grads = g_loss.backward()?;
     opt_g.step(&grads)?;
     Ok(StepLosses {
@@ -624,6 +632,48 @@ pub fn adversarial_step(
         real_logits,
         fake_logits,
     })
+}
+
+/// What a training step minimises: the adversarial loss and, for AC-GAN, the weight of the
+/// auxiliary classifier's cross-entropy (D's on the real images, G's on its own).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Objective {
+    pub loss: Loss,
+    pub aux_classifier: Option<f64>,
+}
+
+impl Objective {
+    pub fn of(config: &GanConfig) -> Self {
+        Objective {
+            loss: config.loss,
+            aux_classifier: config.aux_classifier,
+        }
+    }
+}
+
+impl From<Loss> for Objective {
+    fn from(loss: Loss) -> Self {
+        Objective {
+            loss,
+            aux_classifier: None,
+        }
+    }
+}
+
+/// `loss + weight * cross-entropy(class logits, classes)` where the step has a classifier and
+/// classes; `loss` otherwise.
+fn with_classifier_loss(
+    loss: Tensor,
+    class_logits: &Option<Tensor>,
+    classes: Option<&Tensor>,
+    weight: Option<f64>,
+) -> candle_core::Result<Tensor> {
+    match (class_logits, classes, weight) {
+        (Some(logits), Some(classes), Some(weight)) => {
+            loss + (super::condition::class_cross_entropy(logits, classes)? * weight)?
+        }
+        _ => Ok(loss),
+    }
 }
 
 /// The noise of iteration `iter`: drawn from the seed and the iteration alone.

@@ -907,6 +907,7 @@ impl StudioTab for TrainTab {
 impl TrainTab {
     /// The training changes measured in docs/quality.md, off by default, in a collapsed section.
     fn training_changes_ui(&mut self, ui: &mut egui::Ui) {
+        let conditional = self.form.conditional;
         let c = &mut self.form.config;
         egui::CollapsingHeader::new("Training changes")
             .id_salt("train-changes")
@@ -942,6 +943,15 @@ impl TrainTab {
                     );
                     c.lr_d = separate.then_some(lr_d);
                 });
+                let mut aux = c.aux_classifier.is_some();
+                ui.add_enabled_ui(conditional, |ui| {
+                    ui.checkbox(&mut aux, "class loss in D and G (AC-GAN)")
+                        .on_hover_text(
+                            "An auxiliary classifier teaches G to draw each category \
+                             recognisably; needs one model for every category",
+                        );
+                });
+                c.aux_classifier = (aux && conditional).then(|| c.aux_classifier.unwrap_or(1.0));
             });
     }
 }

@@ -56,7 +56,9 @@ impl Default for ExploreTab {
     fn default() -> Self {
         ExploreTab {
             renders: None,
-            source: GeneratorSource::Shipped,
+            // The conditional generator draws garments better than the unconditional one (FID
+            // and per-class recognition in docs/quality.md) and can be asked for a category.
+            source: GeneratorSource::ShippedByCategory,
             info: None,
             loading: false,
             status: None,

@@ -65,15 +65,18 @@ impl ExploreTab {
                 ui.spinner();
             }
             ui.menu_button("Load…", |ui| {
-                if ui.button("Shipped Fashion-MNIST generator").clicked() {
-                    self.load(GeneratorSource::Shipped);
-                    ui.close();
-                }
                 if ui
                     .button("Shipped Fashion-MNIST generator, by category")
                     .clicked()
                 {
                     self.load(GeneratorSource::ShippedByCategory);
+                    ui.close();
+                }
+                if ui
+                    .button("Shipped Fashion-MNIST generator, unconditional")
+                    .clicked()
+                {
+                    self.load(GeneratorSource::Shipped);
                     ui.close();
                 }
                 if ui.button("A run's latest generator…").clicked() {
@@ -97,7 +100,7 @@ impl ExploreTab {
                 ui.label("Load the shipped Fashion-MNIST generator or a run's, or train one.");
                 ui.horizontal(|ui| {
                     if ui.button("Load the shipped generator").clicked() {
-                        self.load(GeneratorSource::Shipped);
+                        self.load(GeneratorSource::ShippedByCategory);
                     }
                     if ui.button("Train one").clicked() {
                         commands.push(Command::ShowTab(Tab::Train));
