@@ -1,7 +1,8 @@
 //! Renders the README's pictures, one per tab, on the bundled demo project:
 //! `cargo run --example screenshots -- docs` writes `studio.png` (the Library), `collect.png`,
 //! `review.png` (after a detection), `train.png` (after a short run on the demo's photos),
-//! `explore.png` (four picks) and `export.png` (the grid preview).
+//! `explore.png` (one row a category, a dress morphed into a coat) and `export.png` (the grid
+//! preview).
 //!
 //! Needs a wgpu adapter; on a machine without a GPU, Mesa's lavapipe
 //! (`apt-get install mesa-vulkan-drivers libvulkan1`).
