@@ -252,6 +252,10 @@ struct TrainGanArgs {
     /// cross-entropy, at this weight (e.g. 1), teaches G to draw each class recognisably
     #[arg(long, value_name = "WEIGHT")]
     aux_class: Option<f64>,
+    /// A mode-seeking term in G's loss at this weight (e.g. 1): fakes of one class from
+    /// different noise are pushed apart, for more varied samples
+    #[arg(long, value_name = "WEIGHT")]
+    mode_seeking: Option<f64>,
     /// Adam's beta1 (default 0.5)
     #[arg(long)]
     beta1: Option<f64>,
@@ -1011,6 +1015,7 @@ fn train_gan(args: TrainGanArgs) -> Result<()> {
         spectral_norm: args.spectral_norm,
         lr_d: args.lr_d,
         aux_classifier: args.aux_class,
+        mode_seeking: args.mode_seeking,
         beta1: args.beta1.unwrap_or(GanConfig::default().beta1),
         beta2: args.beta2.unwrap_or(GanConfig::default().beta2),
         ..GanConfig::default()

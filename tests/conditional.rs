@@ -147,6 +147,7 @@ fn resume_is_exact_with_every_training_change_on() {
         spectral_norm: true,
         lr_d: Some(4e-4),
         aux_classifier: Some(1.0),
+        mode_seeking: Some(1.0),
         beta1: 0.0,
         beta2: 0.9,
         ..config(iterations)
@@ -258,9 +259,13 @@ fn an_auxiliary_classifier_needs_a_conditional_model() {
             false,
         )
     };
-    let err = train(&unconditional, &PauseFlag::default(), &common::QuietTraining)
-        .unwrap_err()
-        .to_string();
+    let err = train(
+        &unconditional,
+        &PauseFlag::default(),
+        &common::QuietTraining,
+    )
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("auxiliary classifier"), "{err}");
     assert!(!dir.path().join("run/checkpoints/latest.json").exists());
 }

@@ -350,7 +350,9 @@ fn export_on_reopen_exports_favourites_without_visiting_explore() {
                 label: label.into(),
                 ..Sample::of_seed(seed, 100, 1.0)
             };
-            sample.z.extend((0..10).map(|k| if k == class { 1.0 } else { 0.0 }));
+            sample
+                .z
+                .extend((0..10).map(|k| if k == class { 1.0 } else { 0.0 }));
             catalog.add_favourite(&sample, "shipped").unwrap();
         }
     }

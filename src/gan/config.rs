@@ -104,6 +104,10 @@ pub struct GanConfig {
     /// models only: D also learns the class of real images, and G is trained to make its
     /// images recognised as the class asked for. `None` for no classifier.
     pub aux_classifier: Option<f64>,
+    /// Weight of a mode-seeking term in G's loss (Mao et al. 2019): the two halves of each
+    /// batch of fakes share their classes, and G is pushed to make them differ as much as their
+    /// noise does. `None` for no term.
+    pub mode_seeking: Option<f64>,
 }
 
 impl Default for GanConfig {
@@ -131,6 +135,7 @@ impl Default for GanConfig {
             spectral_norm: false,
             lr_d: None,
             aux_classifier: None,
+            mode_seeking: None,
         }
     }
 }
@@ -151,6 +156,8 @@ pub enum ConfigError {
     AuxWithoutClasses,
     #[error("the auxiliary classifier's weight must be positive and finite, not {0}")]
     AuxWeight(f64),
+    #[error("the mode-seeking weight must be positive and finite, not {0}")]
+    ModeSeekingWeight(f64),
 }
 
 impl GanConfig {
@@ -183,6 +190,11 @@ impl GanConfig {
             && !(weight.is_finite() && weight > 0.0)
         {
             return Err(ConfigError::AuxWeight(weight));
+        }
+        if let Some(weight) = self.mode_seeking
+            && !(weight.is_finite() && weight > 0.0)
+        {
+            return Err(ConfigError::ModeSeekingWeight(weight));
         }
         Ok(())
     }

@@ -599,10 +599,19 @@ pub fn adversarial_step(
     let Objective {
         loss,
         aux_classifier,
+        mode_seeking,
     } = objective.into();
+    let real_classes = classes;
+    // With the mode-seeking term the fakes' two halves share their classes (the first half's
+    // of the real batch); otherwise the fakes take the real batch's classes.
+    let paired = match (mode_seeking, classes) {
+        (Some(_), Some(classes)) => Some(first_half_twice(classes)?),
+        _ => None,
+    };
+    let classes = paired.as_ref().or(classes);
     let fake = nets.generator.forward_t(z, classes, true)?;
 
-    let real_judged = nets.discriminator.judge_t(real, classes, true)?;
+    let real_judged = nets.discriminator.judge_t(real, real_classes, true)?;
     let real_logits = real_judged.logits;
     let fake_logits = nets
         .discriminator
@@ -614,7 +623,12 @@ pub fn adversarial_step(
                 + (&fake_logits + 1.0)?.relu()?.mean_all()?)?
         }
     };
-    let d_loss = with_classifier_loss(d_loss, &real_judged.class_logits, classes, aux_classifier)?;
+    let d_loss = with_classifier_loss(
+        d_loss,
+        &real_judged.class_logits,
+        real_classes,
+        aux_classifier,
+    )?;
     let grads = d_loss.backward()?;
     opt_d.step(&grads)?;
 
@@ -624,6 +638,10 @@ pub fn adversarial_step(
         Loss::Hinge => fooled.logits.mean_all()?.neg()?,
     };
     let g_loss = with_classifier_loss(g_loss, &fooled.class_logits, classes, aux_classifier)?;
+    let g_loss = match mode_seeking {
+        Some(weight) => (g_loss + (mode_seeking_term(&fake, z)? * weight)?)?,
+        None => g_loss,
+    };
     let grads = g_loss.backward()?;
     opt_g.step(&grads)?;
     Ok(StepLosses {
@@ -640,6 +658,7 @@ pub fn adversarial_step(
 pub struct Objective {
     pub loss: Loss,
     pub aux_classifier: Option<f64>,
+    pub mode_seeking: Option<f64>,
 }
 
 impl Objective {
@@ -647,6 +666,7 @@ impl Objective {
         Objective {
             loss: config.loss,
             aux_classifier: config.aux_classifier,
+            mode_seeking: config.mode_seeking,
         }
     }
 }
@@ -656,8 +676,41 @@ impl From<Loss> for Objective {
         Objective {
             loss,
             aux_classifier: None,
+            mode_seeking: None,
         }
     }
+}
+
+/// The first half of a batch's class rows twice (`(N, K)` -> `(N, K)`; an odd last row keeps
+/// its own), so that fake `i` and fake `i + N/2` are drawn as one class.
+fn first_half_twice(classes: &Tensor) -> candle_core::Result<Tensor> {
+    let n = classes.dim(0)?;
+    let half = n / 2;
+    if half == 0 {
+        return Ok(classes.clone());
+    }
+    let first = classes.narrow(0, 0, half)?;
+    let mut parts = vec![first.clone(), first];
+    if n % 2 == 1 {
+        parts.push(classes.narrow(0, n - 1, 1)?);
+    }
+    Tensor::cat(&parts, 0)
+}
+
+/// Mode seeking (Mao et al. 2019): `1 / (mean|G(z1) - G(z2)| / mean|z1 - z2| + 1e-5)` over the
+/// batch's two halves; G lowers it by making fakes of different noise differ.
+fn mode_seeking_term(fake: &Tensor, z: &Tensor) -> candle_core::Result<Tensor> {
+    let half = fake.dim(0)? / 2;
+    if half == 0 {
+        return fake.zeros_like()?.mean_all();
+    }
+    let spread = |t: &Tensor| -> candle_core::Result<Tensor> {
+        (t.narrow(0, 0, half)? - t.narrow(0, half, half)?)?
+            .abs()?
+            .mean_all()
+    };
+    let ratio = (spread(fake)? / spread(z)?.detach())?;
+    (ratio + 1e-5)?.recip()
 }
 
 /// `loss + weight * cross-entropy(class logits, classes)` where the step has a classifier and
@@ -783,6 +836,39 @@ impl Drop for Prefetcher {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mode_seeking_pairs_the_halves_and_weighs_image_spread_by_noise_spread() {
+        let device = Device::Cpu;
+        let classes = one_hot(&[0, 1, 2, 0, 2], 3, &device).unwrap();
+        let paired = first_half_twice(&classes)
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
+        let rows = one_hot(&[0, 1, 0, 1, 2], 3, &device)
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
+        assert_eq!(
+            paired, rows,
+            "halves share classes, the odd last row keeps its own"
+        );
+        // Fakes differing by 0.5 everywhere between halves, noise by 2: ratio 0.25.
+        let fake = Tensor::new(&[[1.0f32, 1.0], [0.5, 1.5]], &device).unwrap();
+        let z = Tensor::new(&[[0.0f32, 0.0, 0.0], [2.0, -2.0, 2.0]], &device).unwrap();
+        let term = mode_seeking_term(&fake, &z)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert!((term - 1.0 / (0.25 + 1e-5)).abs() < 1e-3, "{term}");
+        // More different fakes, a smaller term: G lowers it by spreading them.
+        let spread = Tensor::new(&[[1.0f32, 1.0], [-1.0, 3.0]], &device).unwrap();
+        let wider = mode_seeking_term(&spread, &z)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert!(wider < term, "{wider} vs {term}");
+    }
 
     #[test]
     fn stable_bce_matches_the_formula_and_stays_finite() {

@@ -952,6 +952,12 @@ impl TrainTab {
                         );
                 });
                 c.aux_classifier = (aux && conditional).then(|| c.aux_classifier.unwrap_or(1.0));
+                let mut seeking = c.mode_seeking.is_some();
+                ui.checkbox(&mut seeking, "mode seeking in G")
+                    .on_hover_text(
+                        "Pushes fakes of different noise apart, for more varied samples",
+                    );
+                c.mode_seeking = seeking.then(|| c.mode_seeking.unwrap_or(1.0));
             });
     }
 }
