@@ -206,3 +206,10 @@ macro_rules! on_blocked {
     };
 }
 pub(super) use on_blocked;
+
+impl Blocked {
+    /// `f32` lanes of the implementation's vectors ([`Intrinsics::LANES`]).
+    pub fn lanes(self) -> usize {
+        on_blocked!(self, K => K::LANES)
+    }
+}

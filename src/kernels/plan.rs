@@ -14,9 +14,9 @@
 //! [`force_explicit`] and [`force_no_winograd`] to compare them on one machine.
 
 use super::implicit::PhasePlanes;
+use super::intrinsics::Blocked;
 #[cfg(doc)]
 use super::intrinsics::Intrinsics;
-use super::intrinsics::{Blocked, on_blocked};
 use super::isa::Overrides;
 use super::layout::ConvGeometry;
 use super::winograd;
@@ -49,7 +49,7 @@ const IMPLICIT_MIN_GRADIENT_ROWS: usize = 32;
 
 /// How the `pass` product of a convolution of geometry `g` runs on this machine.
 ///
-/// Winograd needs what the implicit products need (see [`implicit_applies`]) and its own shapes.
+/// Winograd needs what the implicit products need (see [`implicit_kernels`]) and its own shapes.
 pub fn plan(g: &ConvGeometry, groups: usize, c_out: usize, pass: Pass) -> ConvPath {
     let wide_enough = g.col_rows() / groups.max(1) >= IMPLICIT_MIN_GRADIENT_ROWS;
     let Some(blocked) = implicit_kernels(g) else {
@@ -58,10 +58,9 @@ pub fn plan(g: &ConvGeometry, groups: usize, c_out: usize, pass: Pass) -> ConvPa
     if pass == Pass::WeightGradient && !wide_enough {
         return ConvPath::Explicit;
     }
-    let lanes = on_blocked!(blocked, K => <K as super::intrinsics::Intrinsics>::LANES);
     let winograd = !Overrides::get().no_winograd
         && !forced::no_winograd()
-        && winograd::shape_fits(g, groups, c_out, lanes);
+        && winograd::shape_fits(g, groups, c_out, blocked.lanes());
     if winograd {
         ConvPath::Winograd(blocked)
     } else {
@@ -76,8 +75,7 @@ pub fn plan(g: &ConvGeometry, groups: usize, c_out: usize, pass: Pass) -> ConvPa
 /// gathers' 32-bit offsets must also reach across the images they span ([`PhasePlanes::fits`]).
 pub fn implicit_kernels(g: &ConvGeometry) -> Option<Blocked> {
     let blocked = Blocked::current()?;
-    let lanes = on_blocked!(blocked, K => <K as super::intrinsics::Intrinsics>::LANES);
-    (!g.kernel_covers_image() && PhasePlanes::fits(g, lanes) && !forced::explicit())
+    (!g.kernel_covers_image() && PhasePlanes::fits(g, blocked.lanes()) && !forced::explicit())
         .then_some(blocked)
 }
 
