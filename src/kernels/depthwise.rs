@@ -26,6 +26,14 @@ struct Depthwise {
     relu6: bool,
 }
 
+/// A worker's buffers, kept from plane to plane: the padded input plane and, at stride 1, the
+/// output computed as wide as the padded rows.
+#[derive(Default)]
+struct Scratch {
+    padded: Vec<f32>,
+    wide: Vec<f32>,
+}
+
 /// One plane's geometry: input and output sizes, the padding before each, the kernel's side.
 #[derive(Debug, Clone, Copy)]
 struct PlaneShape {
@@ -41,7 +49,8 @@ struct PlaneShape {
 impl Depthwise {
     /// One output plane from one input plane and its channel's `weights` (the kernel, then the
     /// bias), through `scratch`: the input with its zero border, so the loops below need no
-    /// bounds logic.
+    /// bounds logic. At stride 2 each padded row is stored as its even columns, then its odd
+    /// ones, so every tap of a 3x3 kernel reads a contiguous run.
     #[inline(always)]
     fn plane(
         &self,
@@ -49,7 +58,7 @@ impl Depthwise {
         input: &[f32],
         weights: &[f32],
         out: &mut [f32],
-        scratch: &mut Vec<f32>,
+        scratch: &mut Scratch,
     ) {
         let PlaneShape {
             h,
@@ -63,78 +72,132 @@ impl Depthwise {
         let (kernel, bias) = (&weights[..k * k], weights[k * k]);
         let s = self.stride;
         let (ph, pw) = ((oh - 1) * s + k, (ow - 1) * s + k);
-        scratch.clear();
-        scratch.resize(ph * pw, 0.0);
+        let deinterleaved = k == 3 && s == 2 && pad_left <= 1;
+        let Scratch {
+            padded: plane,
+            wide,
+        } = scratch;
+        plane.clear();
+        plane.resize(ph * pw, 0.0);
         for (y, row) in input.chunks_exact(w).enumerate().take(h.min(ph - pad_top)) {
-            let at = (y + pad_top) * pw + pad_left;
-            let fits = w.min(pw - pad_left);
-            scratch[at..at + fits].copy_from_slice(&row[..fits]);
+            let padded = &mut plane[(y + pad_top) * pw..(y + pad_top + 1) * pw];
+            if deinterleaved {
+                // Padded column p lands at p / 2 among the evens (ow + 1 of them) or the odds.
+                let (even, odd) = padded.split_at_mut(ow + 1);
+                if pad_left == 0 {
+                    deinterleave(row, even, odd);
+                } else {
+                    deinterleave(row, odd, &mut even[1..]);
+                }
+            } else {
+                let fits = w.min(pw - pad_left);
+                padded[pad_left..pad_left + fits].copy_from_slice(&row[..fits]);
+            }
+        }
+        if k == 3 && s == 1 {
+            // The plane as one flat run: output (oy, ox) computed at oy * pw + ox, as wide as
+            // the padded rows, so each tap is one contiguous slice of the padded plane and the
+            // loop runs long even on small maps; the `k - 1` extra columns are dropped below.
+            let n = (oh - 1) * pw + ow;
+            if wide.len() < n {
+                wide.resize(n, 0.0);
+            }
+            let taps = std::array::from_fn(|t| &plane[(t / 3) * pw + t % 3..][..n]);
+            self.sum9(bias, kernel, taps, &mut wide[..n]);
+            for (oy, row) in out.chunks_exact_mut(ow).enumerate() {
+                row.copy_from_slice(&wide[oy * pw..oy * pw + ow]);
+            }
+            return;
         }
         for (oy, row) in out.chunks_exact_mut(ow).enumerate() {
             let top = oy * s * pw;
-            if k == 3 {
-                let r0 = &scratch[top..top + pw];
-                let r1 = &scratch[top + pw..top + 2 * pw];
-                let r2 = &scratch[top + 2 * pw..top + 3 * pw];
-                let kk = [
-                    kernel[0], kernel[1], kernel[2], kernel[3], kernel[4], kernel[5], kernel[6],
-                    kernel[7], kernel[8],
-                ];
-                if s == 1 {
-                    let (a0, a1, a2) = (&r0[..ow], &r0[1..ow + 1], &r0[2..ow + 2]);
-                    let (b0, b1, b2) = (&r1[..ow], &r1[1..ow + 1], &r1[2..ow + 2]);
-                    let (c0, c1, c2) = (&r2[..ow], &r2[1..ow + 1], &r2[2..ow + 2]);
-                    for i in 0..ow {
-                        let v = bias
-                            + kk[0] * a0[i]
-                            + kk[1] * a1[i]
-                            + kk[2] * a2[i]
-                            + kk[3] * b0[i]
-                            + kk[4] * b1[i]
-                            + kk[5] * b2[i]
-                            + kk[6] * c0[i]
-                            + kk[7] * c1[i]
-                            + kk[8] * c2[i];
-                        row[i] = v;
-                    }
-                } else {
-                    for (i, o) in row.iter_mut().enumerate() {
-                        let x = i * s;
-                        let v = bias
-                            + kk[0] * r0[x]
-                            + kk[1] * r0[x + 1]
-                            + kk[2] * r0[x + 2]
-                            + kk[3] * r1[x]
-                            + kk[4] * r1[x + 1]
-                            + kk[5] * r1[x + 2]
-                            + kk[6] * r2[x]
-                            + kk[7] * r2[x + 1]
-                            + kk[8] * r2[x + 2];
-                        *o = v;
-                    }
-                }
-                if self.relu6 {
-                    for o in row.iter_mut() {
-                        *o = o.clamp(0.0, 6.0);
-                    }
-                }
+            let rows = |ky: usize| &plane[top + ky * pw..top + (ky + 1) * pw];
+            if deinterleaved {
+                let [a, b, c] = [0, 1, 2].map(|ky| stride2_taps(rows(ky), ow));
+                let taps = [a[0], a[1], a[2], b[0], b[1], b[2], c[0], c[1], c[2]];
+                self.sum9(bias, kernel, taps, row);
                 continue;
-            }
-            row.fill(bias);
-            for ky in 0..k {
-                let src = &scratch[top + ky * pw..top + (ky + 1) * pw];
-                for kx in 0..k {
-                    let weight = kernel[ky * k + kx];
-                    for (o, x) in row.iter_mut().zip(src[kx..].iter().step_by(s)) {
-                        *o += weight * x;
+            } else {
+                row.fill(bias);
+                for ky in 0..k {
+                    let src = rows(ky);
+                    for kx in 0..k {
+                        let weight = kernel[ky * k + kx];
+                        for (o, x) in row.iter_mut().zip(src[kx..].iter().step_by(s)) {
+                            *o += weight * x;
+                        }
                     }
                 }
             }
-            if self.relu6 {
-                for o in row.iter_mut() {
-                    *o = o.clamp(0.0, 6.0);
-                }
+            self.activate(row);
+        }
+    }
+
+    /// `out[i] = bias + sum over t of kernel[t] * taps[t][i]`, then ReLU6 if the layer has it: a
+    /// 3x3 kernel over nine runs as long as `out`.
+    #[inline(always)]
+    fn sum9(&self, bias: f32, kernel: &[f32], taps: [&[f32]; 9], out: &mut [f32]) {
+        if self.relu6 {
+            sum9::<true>(bias, kernel, taps, out)
+        } else {
+            sum9::<false>(bias, kernel, taps, out)
+        }
+    }
+
+    /// ReLU6 on a finished run, when the layer has it.
+    #[inline(always)]
+    fn activate(&self, row: &mut [f32]) {
+        if self.relu6 {
+            for o in row.iter_mut() {
+                *o = o.clamp(0.0, 6.0);
             }
+        }
+    }
+}
+
+/// [`Depthwise::sum9`] for one activation. The nine products are added as a tree, not a chain,
+/// so each vector's result waits on four additions, not nine.
+#[inline(always)]
+fn sum9<const RELU6: bool>(bias: f32, kernel: &[f32], taps: [&[f32]; 9], out: &mut [f32]) {
+    let kk: [f32; 9] = std::array::from_fn(|t| kernel[t]);
+    let n = out.len();
+    // Each run bound on its own, cut to `n`, so the loop compiles without bounds checks.
+    let [t0, t1, t2, t3, t4, t5, t6, t7, t8] = taps;
+    let (t0, t1, t2, t3, t4) = (&t0[..n], &t1[..n], &t2[..n], &t3[..n], &t4[..n]);
+    let (t5, t6, t7, t8) = (&t5[..n], &t6[..n], &t7[..n], &t8[..n]);
+    for i in 0..n {
+        let top = (bias + kk[0] * t0[i]) + (kk[1] * t1[i] + kk[2] * t2[i]);
+        let middle = (kk[3] * t3[i] + kk[4] * t4[i]) + kk[5] * t5[i];
+        let bottom = (kk[6] * t6[i] + kk[7] * t7[i]) + kk[8] * t8[i];
+        let v = top + (middle + bottom);
+        out[i] = if RELU6 { v.clamp(0.0, 6.0) } else { v };
+    }
+}
+
+/// The three taps of a deinterleaved padded row at stride 2: padded columns `2i`, `2i + 1` and
+/// `2i + 2` for the outputs `i < ow`.
+#[inline(always)]
+fn stride2_taps(row: &[f32], ow: usize) -> [&[f32]; 3] {
+    let (even, odd) = row.split_at(ow + 1);
+    [&even[..ow], &odd[..ow], &even[1..ow + 1]]
+}
+
+/// `even[j] = src[2j]` and `odd[j] = src[2j + 1]`, as far as each slice reaches.
+#[inline(always)]
+fn deinterleave(src: &[f32], even: &mut [f32], odd: &mut [f32]) {
+    let pairs = (src.len() / 2).min(even.len()).min(odd.len());
+    for ((pair, e), o) in src.chunks_exact(2).zip(even.iter_mut()).zip(odd.iter_mut()) {
+        *e = pair[0];
+        *o = pair[1];
+    }
+    for (x, &value) in src.iter().enumerate().skip(2 * pairs) {
+        let slot = if x % 2 == 0 {
+            even.get_mut(x / 2)
+        } else {
+            odd.get_mut(x / 2)
+        };
+        if let Some(slot) = slot {
+            *slot = value;
         }
     }
 }
@@ -149,7 +212,7 @@ impl Depthwise {
         input: &[f32],
         weights: &[f32],
         out: &mut [f32],
-        scratch: &mut Vec<f32>,
+        scratch: &mut Scratch,
     ) {
         self.plane(shape, input, weights, out, scratch)
     }
@@ -195,9 +258,9 @@ impl CustomOp2 for Depthwise {
             pad_left,
             k,
         };
-        out.par_chunks_mut(oh * ow)
-            .enumerate()
-            .for_each_init(Vec::new, |scratch, (plane, out)| {
+        out.par_chunks_mut(oh * ow).enumerate().for_each_init(
+            Scratch::default,
+            |scratch, (plane, out)| {
                 let channel = plane % c;
                 let weights = &packed[channel * row..(channel + 1) * row];
                 let input = &x[plane * h * w..(plane + 1) * h * w];
@@ -208,7 +271,8 @@ impl CustomOp2 for Depthwise {
                     return;
                 }
                 self.plane(shape, input, weights, out, scratch);
-            });
+            },
+        );
         Ok((CpuStorage::F32(out), Shape::from((n, c, oh, ow))))
     }
 }
@@ -307,3 +371,4 @@ mod tests {
         }
     }
 }
+

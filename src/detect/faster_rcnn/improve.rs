@@ -90,7 +90,7 @@ pub fn improve_detector(
     out: Option<&Path>,
     options: &ImproveOptions,
     reporter: &dyn Reporter,
-    step: &dyn Fn(&DetectorStep),
+    step: &(dyn Fn(&DetectorStep) + Sync),
 ) -> Result<ImproveReport, ImproveError> {
     let device = candle_core::Device::Cpu;
     let before_detector = GarmentDetector::from_file(weights, &device)?;

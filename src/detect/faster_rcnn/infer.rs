@@ -61,6 +61,15 @@ impl GarmentDetector {
         image: &RgbImage,
         min_score: f32,
     ) -> Result<Vec<Garment>, DetectorTrainError> {
+        crate::kernels::threads::on_pool_thread(|| self.detect_here(image, min_score))
+    }
+
+    /// [`GarmentDetector::detect`] on the calling thread.
+    fn detect_here(
+        &self,
+        image: &RgbImage,
+        min_score: f32,
+    ) -> Result<Vec<Garment>, DetectorTrainError> {
         let config = &self.card.config;
         let long = image.width().max(image.height());
         let scale = (config.max_side as f32 / long as f32).min(1.0);

@@ -174,7 +174,7 @@ pub fn train_detector(
     config: &DetectorConfig,
     options: &DetectorTraining,
     reporter: &dyn Reporter,
-    step: &dyn Fn(&DetectorStep),
+    step: &(dyn Fn(&DetectorStep) + Sync),
 ) -> Result<u64, DetectorTrainError> {
     let device = Device::Cpu;
     let person = PersonDetector::shipped(&device)?;
@@ -198,7 +198,7 @@ pub fn train_detector(
         out,
         data: data.describe(),
     };
-    run.go(adam, first, options, reporter, step)
+    crate::kernels::threads::on_pool_thread(|| run.go(adam, first, options, reporter, step))
 }
 
 /// Fine-tunes the detector whose weights are at `from` on `examples`, writing the result to
@@ -210,7 +210,7 @@ pub fn fine_tune(
     data: &str,
     options: &DetectorTraining,
     reporter: &dyn Reporter,
-    step: &dyn Fn(&DetectorStep),
+    step: &(dyn Fn(&DetectorStep) + Sync),
 ) -> Result<u64, DetectorTrainError> {
     let device = Device::Cpu;
     let card: DetectorCard = checkpoint::load_json(&checkpoint::sidecar_path(from))?;
@@ -231,7 +231,7 @@ pub fn fine_tune(
         out,
         data: format!("{} fine-tuned on {data}", card.data),
     };
-    run.go(adam, 0, options, reporter, step)
+    crate::kernels::threads::on_pool_thread(|| run.go(adam, 0, options, reporter, step))
 }
 
 /// AdamW over the trainable layers (torchvision's detection recipes decay weights by 1e-4).
@@ -292,7 +292,7 @@ impl Run<'_> {
         first: u64,
         options: &DetectorTraining,
         reporter: &dyn Reporter,
-        step: &dyn Fn(&DetectorStep),
+        step: &(dyn Fn(&DetectorStep) + Sync),
     ) -> Result<u64, DetectorTrainError> {
         if first >= options.iterations {
             // A resumed run already past the asked total: nothing to do, nothing rewritten.
