@@ -827,6 +827,10 @@ struct TrainDetectorArgs {
     /// (DeepFashion's 50)
     #[arg(long, default_value = "types", value_parser = ["types", "all"])]
     categories: String,
+    /// Weigh the class loss so that each category counts as much as any other, however few
+    /// of its boxes the set has
+    #[arg(long)]
+    balance_classes: bool,
 }
 
 fn train_detector(args: TrainDetectorArgs) -> Result<()> {
@@ -839,6 +843,7 @@ fn train_detector(args: TrainDetectorArgs) -> Result<()> {
         seed: args.seed,
         checkpoint_every: args.checkpoint_every,
         resume: args.resume,
+        balance_classes: args.balance_classes,
         ..DetectorTraining::default()
     };
     let reporter = StderrProgress::new("train-detector");

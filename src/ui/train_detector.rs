@@ -29,6 +29,8 @@ pub struct DetectorForm {
     pub out: String,
     pub iterations: u64,
     pub learning_rate: f64,
+    /// Weigh the class loss so each garment category counts as much as any other.
+    pub balance_classes: bool,
 }
 
 impl Default for DetectorForm {
@@ -39,6 +41,7 @@ impl Default for DetectorForm {
             out: String::new(),
             iterations: training.iterations,
             learning_rate: training.learning_rate,
+            balance_classes: training.balance_classes,
         }
     }
 }
@@ -113,6 +116,7 @@ impl DetectorSection {
             iterations: self.form.iterations.max(1),
             learning_rate: self.form.learning_rate,
             resume,
+            balance_classes: self.form.balance_classes,
             ..DetectorTraining::default()
         };
         self.steps.clear();
@@ -195,6 +199,13 @@ impl DetectorSection {
                             .max_decimals(6),
                     )
                     .labelled_by(label.id);
+                    ui.end_row();
+                    ui.label("");
+                    ui.checkbox(&mut self.form.balance_classes, "Balance categories")
+                        .on_hover_text(
+                            "Weigh the class loss so that a category with few boxes (dresses \
+                             among many tops) counts as much as any other",
+                        );
                     ui.end_row();
                 });
         });

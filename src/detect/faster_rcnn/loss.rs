@@ -129,7 +129,12 @@ pub fn losses(
         .collect();
     let head = layers.head(&neck, &regions)?;
     let labels_tensor = Tensor::from_vec(labels.clone(), labels.len(), device)?;
-    let head_class = candle_nn::loss::cross_entropy(&head.logits, &labels_tensor)?;
+    let head_class = class_loss(
+        &head.logits,
+        &labels,
+        &labels_tensor,
+        &layers.config().class_weights,
+    )?;
     // The deltas each positive predicts for its own class.
     let positive_count = positives.len();
     let own_class = if positive_count > 0 {
@@ -196,10 +201,70 @@ fn bce_with_logits(logits: &Tensor, targets: &Tensor) -> candle_core::Result<Ten
     (logits.relu()? - (logits * targets)?)? + softplus
 }
 
+/// Cross-entropy of `logits (R, classes + 1)` against `labels`, each region weighted by its
+/// label's entry of `weights` and the sum divided by the weights' sum (PyTorch's weighted
+/// `cross_entropy`); plain cross-entropy when `weights` is empty.
+fn class_loss(
+    logits: &Tensor,
+    labels: &[u32],
+    labels_tensor: &Tensor,
+    weights: &[f32],
+) -> candle_core::Result<Tensor> {
+    if weights.is_empty() {
+        return candle_nn::loss::cross_entropy(logits, labels_tensor);
+    }
+    let per_region: Vec<f32> = labels
+        .iter()
+        .map(|&l| weights.get(l as usize).copied().unwrap_or(1.0))
+        .collect();
+    let total = per_region.iter().sum::<f32>().max(f32::MIN_POSITIVE);
+    let per_region = Tensor::from_vec(per_region, labels.len(), logits.device())?;
+    let log_p = candle_nn::ops::log_softmax(logits, candle_core::D::Minus1)?
+        .gather(&labels_tensor.unsqueeze(1)?, 1)?
+        .squeeze(1)?;
+    (log_p * per_region)?
+        .sum_all()?
+        .affine(-1.0 / total as f64, 0.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use candle_core::Device;
+
+    #[test]
+    fn the_class_loss_weighs_each_region_by_its_label() {
+        let device = Device::Cpu;
+        let logits = Tensor::new(
+            &[[2.0f32, 0.0, -1.0], [0.5, 1.5, 0.0], [0.0, 0.0, 3.0]],
+            &device,
+        )
+        .unwrap();
+        let labels = [0u32, 1, 2];
+        let labels_tensor = Tensor::new(&labels, &device).unwrap();
+        let nll = |row: [f32; 3], label: usize| {
+            let sum: f32 = row.iter().map(|v| v.exp()).sum();
+            sum.ln() - row[label]
+        };
+        let rows = [[2.0f32, 0.0, -1.0], [0.5, 1.5, 0.0], [0.0, 0.0, 3.0]];
+        let losses: Vec<f32> = rows
+            .iter()
+            .zip(labels)
+            .map(|(r, l)| nll(*r, l as usize))
+            .collect();
+        let plain = class_loss(&logits, &labels, &labels_tensor, &[])
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert!((plain - losses.iter().sum::<f32>() / 3.0).abs() < 1e-5);
+        let weights = [1.0f32, 4.0, 0.5];
+        let weighted = class_loss(&logits, &labels, &labels_tensor, &weights)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        let want = (losses[0] + 4.0 * losses[1] + 0.5 * losses[2]) / 5.5;
+        assert!((weighted - want).abs() < 1e-5, "{weighted} against {want}");
+    }
 
     #[test]
     fn smooth_l1_and_bce_follow_their_formulas() {

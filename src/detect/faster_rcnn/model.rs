@@ -40,6 +40,11 @@ pub struct DetectorConfig {
     pub shape_inputs: bool,
     /// Images are scaled so their long side is at most this (DeepFashion's: 300).
     pub max_side: u32,
+    /// Weights of the box head's class loss, background first; empty weighs every class 1.
+    /// `train-detector --balance-classes` sets them so each garment class weighs as much in
+    /// all as any other ([`DetectorConfig::balanced_weights`]).
+    #[serde(default)]
+    pub class_weights: Vec<f32>,
 }
 
 impl Default for DetectorConfig {
@@ -54,11 +59,29 @@ impl Default for DetectorConfig {
             hidden: 512,
             shape_inputs: false,
             max_side: 512,
+            class_weights: Vec::new(),
         }
     }
 }
 
 impl DetectorConfig {
+    /// Class-loss weights from the count of boxes of each class (`counts[c]`, class `c + 1`):
+    /// `boxes / (classes * count)`, so a class with a quarter of the boxes of another weighs
+    /// four times as much per box; background, and a class without boxes, weigh 1.
+    pub fn balanced_weights(counts: &[usize]) -> Vec<f32> {
+        let boxes: usize = counts.iter().sum();
+        let present = counts.iter().filter(|&&n| n > 0).count().max(1);
+        std::iter::once(1.0)
+            .chain(counts.iter().map(|&n| {
+                if n == 0 {
+                    1.0
+                } else {
+                    boxes as f32 / (present * n) as f32
+                }
+            }))
+            .collect()
+    }
+
     pub fn anchor_grid(&self) -> AnchorGrid {
         AnchorGrid {
             sizes: self.anchor_sizes.clone(),
@@ -262,6 +285,21 @@ pub fn backbone_features(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn balanced_weights_make_each_class_weigh_the_same_in_all() {
+        // 400 upper, 100 lower, 100 full, none of a fourth class.
+        let weights = DetectorConfig::balanced_weights(&[400, 100, 100, 0]);
+        assert_eq!(weights.len(), 5);
+        assert_eq!(weights[0], 1.0, "background");
+        assert!((weights[1] - 0.5).abs() < 1e-6);
+        assert!((weights[2] - 2.0).abs() < 1e-6);
+        assert!((weights[3] - 2.0).abs() < 1e-6);
+        assert_eq!(weights[4], 1.0, "a class without boxes");
+        for (n, w) in [400.0, 100.0, 100.0].iter().zip(&weights[1..4]) {
+            assert!((n * w - 200.0f32).abs() < 1e-3);
+        }
+    }
 
     #[test]
     fn the_head_sees_a_regions_aspect_and_size() {

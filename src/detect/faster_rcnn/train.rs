@@ -37,6 +37,9 @@ pub struct DetectorTraining {
     pub split: String,
     /// Go on from the resume state of a stopped run at the same output path.
     pub resume: bool,
+    /// Weigh the head's class loss so each garment class counts as much as any other
+    /// (ignored on resume: the card's weights are kept).
+    pub balance_classes: bool,
 }
 
 impl Default for DetectorTraining {
@@ -49,6 +52,7 @@ impl Default for DetectorTraining {
             checkpoint_every: 500,
             split: "train".into(),
             resume: false,
+            balance_classes: false,
         }
     }
 }
@@ -186,9 +190,20 @@ pub fn train_detector(
         let first = resume_state(out, &layers, &mut adam)?;
         (card.config, layers, adam, first)
     } else {
-        let layers = Layers::new(config, backbone.stride16_channels(), &device)?;
+        let mut config = config.clone();
+        if options.balance_classes {
+            let examples = data.examples(&options.split, &config.classes)?;
+            let mut counts = vec![0; config.classes.len()];
+            for truth in examples.iter().flat_map(|e| &e.truths) {
+                if let Some(count) = truth.class.checked_sub(1).and_then(|c| counts.get_mut(c)) {
+                    *count += 1;
+                }
+            }
+            config.class_weights = DetectorConfig::balanced_weights(&counts);
+        }
+        let layers = Layers::new(&config, backbone.stride16_channels(), &device)?;
         let adam = optimiser(&layers, options.learning_rate)?;
-        (config.clone(), layers, adam, 0)
+        (config, layers, adam, 0)
     };
     let examples = data.examples(&options.split, &config.classes)?;
     let run = Run {
