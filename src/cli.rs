@@ -656,7 +656,7 @@ fn scrape(args: ScrapeArgs) -> Result<()> {
 enum DetectModel {
     /// The pretrained SSDLite-MobileNetV2 person detector
     Person,
-    /// A garment detector trained by train-detector (needs --weights)
+    /// A garment detector: the shipped one, or one trained by train-detector (--weights)
     FasterRcnn,
 }
 
@@ -705,9 +705,10 @@ fn detect(args: DetectArgs) -> Result<()> {
             deepstyle::detect::faster_rcnn::infer::GarmentDetector::from_file(path, &device)
                 .with_context(|| format!("cannot load {}", path.display()))?,
         ),
-        (DetectModel::FasterRcnn, None) => {
-            anyhow::bail!("--model faster-rcnn needs --weights (from train-detector)")
-        }
+        (DetectModel::FasterRcnn, None) => Box::new(
+            deepstyle::detect::faster_rcnn::infer::GarmentDetector::shipped(&device)
+                .context("cannot load the shipped garment detector")?,
+        ),
     };
     let options = DetectOptions {
         min_score: args.min_score,
@@ -948,9 +949,9 @@ struct EvalDetectorArgs {
     /// What train-detector takes: a DeepFashion-format set, a COCO file or project:DIR (whose
     /// test split is the held-out fifth of its reviewed images)
     data: String,
-    /// Weights from train-detector
+    /// Weights from train-detector (default: the shipped garment detector)
     #[arg(long)]
-    weights: PathBuf,
+    weights: Option<PathBuf>,
     /// The partition to score on: train, val, test, or all
     #[arg(long, default_value = "test")]
     split: String,
@@ -964,8 +965,14 @@ fn eval_detector(args: EvalDetectorArgs) -> Result<()> {
     use deepstyle::detect::faster_rcnn::assess::{Assessment, assess};
     use deepstyle::detect::faster_rcnn::data::DetectorData;
     use deepstyle::detect::faster_rcnn::infer::GarmentDetector;
-    let detector = GarmentDetector::from_file(&args.weights, &candle_core::Device::Cpu)
-        .with_context(|| format!("cannot load {}", args.weights.display()))?;
+    let device = candle_core::Device::Cpu;
+    let detector = match &args.weights {
+        Some(path) => GarmentDetector::from_file(path, &device)
+            .with_context(|| format!("cannot load {}", path.display()))?,
+        None => {
+            GarmentDetector::shipped(&device).context("cannot load the shipped garment detector")?
+        }
+    };
     let classes = detector.card().config.classes.clone();
     let images = DetectorData::parse(&args.data)
         .examples(&args.split, &classes)

@@ -842,6 +842,64 @@ fn the_train_tab_estimates_the_run_before_it_starts() {
 
 /// Review's model choice: garment-detector weights switch the Detect buttons to garments, and
 /// weights that cannot be read fail the job with a reason naming the file.
+/// Review's "garments (shipped)" runs the garment detector compiled into the binary on a
+/// scene it never saw, and the garment it stores overlaps one the scene's list names.
+#[test]
+fn review_detects_garments_with_the_shipped_garment_detector() {
+    let dir = tempfile::tempdir().unwrap();
+    let photos = dir.path().join("photos");
+    std::fs::create_dir_all(&photos).unwrap();
+    let scene = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/scenes/img/scenes/img_00000001.jpg"
+    );
+    std::fs::copy(scene, photos.join("scene.jpg")).unwrap();
+    let listed = deepstyle::datasets::read::read_deepfashion(Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/scenes"
+    )))
+    .unwrap();
+    let truths: Vec<deepstyle::detect::boxes::BoxRect> = listed
+        .images
+        .iter()
+        .filter(|image| image.path.ends_with("img_00000001.jpg"))
+        .flat_map(|image| image.boxes.iter().map(|(rect, _)| *rect))
+        .collect();
+    assert!(!truths.is_empty());
+    let mut h = open_project_app(&dir.path().join("p"));
+    h.input_mut().dropped_files.push(common::dropped(&photos));
+    step_until(&mut h, 30, "the import", |h| {
+        h.state().running_jobs().is_empty() && h.state().library().image_count() == 1
+    });
+    h.get_by_role_and_label(Role::Button, "Review").click();
+    step_until(&mut h, 30, "the image", |h| {
+        h.state().review_tab().is_shown()
+    });
+    h.get_by_label("garments (shipped)").click();
+    h.run_steps(1);
+    h.get_by_role_and_label(Role::Button, "Detect garments")
+        .click();
+    h.run_steps(1);
+    step_until(&mut h, 60, "the garment detection", |h| {
+        let review = h.state().review_tab();
+        !review.is_detecting()
+            && review.is_shown()
+            && review.editor().is_some_and(|e| !e.boxes().is_empty())
+    });
+    let editor = h.state().review_tab().editor().unwrap();
+    let found = &editor.boxes()[0].garment;
+    assert!(
+        ["upper", "lower", "full"].contains(&found.category.as_str()),
+        "{}",
+        found.category
+    );
+    assert!(
+        truths.iter().any(|t| t.iou(&found.rect) >= 0.5),
+        "{:?} against {truths:?}",
+        found.rect
+    );
+}
+
 #[test]
 fn review_runs_the_chosen_detector_and_names_weights_it_cannot_read() {
     use deepstyle::detect::run::DetectorChoice;

@@ -164,6 +164,8 @@ impl Detector for GarmentDetector {
 pub enum DetectorChoice {
     #[default]
     People,
+    /// The garment detector shipped in the binary.
+    ShippedGarments,
     Garments(std::path::PathBuf),
 }
 
@@ -173,6 +175,9 @@ impl DetectorChoice {
         let device = candle_core::Device::Cpu;
         Ok(match self {
             DetectorChoice::People => Box::new(PersonDetector::shipped(&device)?),
+            DetectorChoice::ShippedGarments => Box::new(
+                GarmentDetector::shipped(&device).map_err(|e| DetectError::Model(e.to_string()))?,
+            ),
             DetectorChoice::Garments(path) => Box::new(
                 GarmentDetector::from_file(path, &device)
                     .map_err(|e| DetectError::Model(format!("{}: {e}", path.display())))?,
@@ -184,7 +189,7 @@ impl DetectorChoice {
     pub fn finds(&self) -> &'static str {
         match self {
             DetectorChoice::People => "people",
-            DetectorChoice::Garments(_) => "garments",
+            DetectorChoice::ShippedGarments | DetectorChoice::Garments(_) => "garments",
         }
     }
 }

@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 
 use crate::detect::faster_rcnn::improve::{ImproveOptions, ImproveReport, improve_detector};
+use crate::detect::faster_rcnn::infer::GarmentDetector;
 use crate::detect::faster_rcnn::train::DetectorStep;
 use crate::detect::run::DetectorChoice;
 use crate::jobs::{self, JobError, JobHandle};
@@ -43,12 +44,12 @@ impl ImproveRunner {
         self.loss
     }
 
-    /// Starts fine-tuning the detector at `weights` for `iterations`; `Err` says why it
-    /// cannot.
+    /// Starts fine-tuning the detector at `weights` (the shipped one when `None`, copied into
+    /// the project's detectors folder first) for `iterations`; `Err` says why it cannot.
     pub fn start(
         &mut self,
         ctx: &egui::Context,
-        weights: PathBuf,
+        weights: Option<PathBuf>,
         iterations: u64,
     ) -> Result<(), String> {
         let Some(project) = self.project.clone() else {
@@ -63,6 +64,11 @@ impl ImproveRunner {
             "Improve detector from reviewed images",
             move || repaint.request_repaint(),
             move |job| {
+                let weights = match weights {
+                    Some(path) => path,
+                    None => GarmentDetector::write_shipped(&project.detectors_dir())
+                        .map_err(|e| JobError::failed(&e))?,
+                };
                 improve_detector(
                     &project,
                     &weights,

@@ -3,16 +3,17 @@
 //! suppression, as torchvision's `RoIHeads.postprocess_detections` does; boxes are returned in
 //! the original image's pixels.
 
-use std::path::Path;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
-use candle_core::{D, Device};
+use candle_core::{D, Device, Tensor};
 use image::RgbImage;
 
 use super::coder::BoxCoder;
 use super::model::{Layers, STRIDE, backbone_features};
 use super::proposals::{ProposalLimits, propose};
 use super::train::{DetectorCard, DetectorTrainError};
-use crate::checkpoint;
+use crate::checkpoint::{self, CheckpointError};
 use crate::detect::boxes::BoxRect;
 use crate::detect::nms::nms;
 use crate::detect::ssd::PersonDetector;
@@ -36,14 +37,67 @@ pub struct GarmentDetector {
     card: DetectorCard,
 }
 
+/// What the shipped garment detector is called where a path would be.
+pub const SHIPPED_NAME: &str = "faster-rcnn-scenes (shipped)";
+/// The shipped garment detector: trained on generated scenes (docs/quality.md).
+pub const SHIPPED_WEIGHTS: &[u8] =
+    include_bytes!("../../../weights/faster-rcnn-scenes.safetensors");
+pub const SHIPPED_CARD: &[u8] = include_bytes!("../../../weights/faster-rcnn-scenes.json");
+
 impl GarmentDetector {
     /// Weights written by [`super::train::train_detector`] and their card.
     pub fn from_file(weights: &Path, device: &Device) -> Result<Self, DetectorTrainError> {
         let card: DetectorCard = checkpoint::load_json(&checkpoint::sidecar_path(weights))?;
+        let tensors = checkpoint::load_tensors(weights, device)?;
+        Self::build(card, &tensors, weights, device)
+    }
+
+    /// The garment detector compiled into the binary (upper, lower and full body, trained on
+    /// scenes that `make-scenes` generates).
+    pub fn shipped(device: &Device) -> Result<Self, DetectorTrainError> {
+        let source = Path::new(SHIPPED_NAME);
+        let format = |reason: String| CheckpointError::Format {
+            path: source.to_path_buf(),
+            reason,
+        };
+        let card: DetectorCard =
+            serde_json::from_slice(SHIPPED_CARD).map_err(|e| format(e.to_string()))?;
+        let tensors = candle_core::safetensors::load_buffer(SHIPPED_WEIGHTS, device)
+            .map_err(|e| format(e.to_string()))?;
+        Self::build(card, &tensors, source, device)
+    }
+
+    /// Writes the shipped weights and card into `dir` as `faster-rcnn-scenes.safetensors` and
+    /// `.json` (atomically, unless they are there already), so that fine-tuning, which starts
+    /// from a file, can start from them; returns the weights' path.
+    pub fn write_shipped(dir: &Path) -> Result<PathBuf, DetectorTrainError> {
+        let weights = dir.join("faster-rcnn-scenes.safetensors");
+        let card = checkpoint::sidecar_path(&weights);
+        let write = |path: &Path, bytes: &[u8]| {
+            if path.is_file() {
+                return Ok(());
+            }
+            std::fs::create_dir_all(dir)
+                .and_then(|()| crate::atomic::write_atomic(path, bytes))
+                .map_err(|source| DetectorTrainError::Write {
+                    path: path.to_path_buf(),
+                    source,
+                })
+        };
+        write(&weights, SHIPPED_WEIGHTS)?;
+        write(&card, SHIPPED_CARD)?;
+        Ok(weights)
+    }
+
+    fn build(
+        card: DetectorCard,
+        tensors: &HashMap<String, Tensor>,
+        source: &Path,
+        device: &Device,
+    ) -> Result<Self, DetectorTrainError> {
         let person = PersonDetector::shipped(device)?;
         let layers = Layers::new(&card.config, person.network().stride16_channels(), device)?;
-        let tensors = checkpoint::load_tensors(weights, device)?;
-        checkpoint::fill(&layers.vars, &tensors, "", weights)?;
+        checkpoint::fill(&layers.vars, tensors, "", source)?;
         Ok(GarmentDetector {
             person,
             layers,
@@ -135,5 +189,29 @@ impl GarmentDetector {
         found.sort_by(|a, b| b.score.total_cmp(&a.score));
         found.truncate(MAX_DETECTIONS);
         Ok(found)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_detector_written_out_loads_as_a_file_and_is_not_rewritten() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let folder = dir.path().join("detectors");
+        let weights = GarmentDetector::write_shipped(&folder).expect("written");
+        assert_eq!(
+            std::fs::read(&weights).expect("the weights"),
+            SHIPPED_WEIGHTS
+        );
+        let loaded = GarmentDetector::from_file(&weights, &Device::Cpu).expect("loads");
+        let shipped = GarmentDetector::shipped(&Device::Cpu).expect("the shipped one loads");
+        assert_eq!(loaded.card().config, shipped.card().config);
+        assert_eq!(loaded.card().config.classes, ["upper", "lower", "full"]);
+        // A file already there is not written again.
+        std::fs::write(&weights, b"fine-tuned").expect("overwritten");
+        GarmentDetector::write_shipped(&folder).expect("written again");
+        assert_eq!(std::fs::read(&weights).expect("kept"), b"fine-tuned");
     }
 }

@@ -508,6 +508,17 @@ impl ReviewTab {
             {
                 self.form.detector = DetectorChoice::People;
             }
+            let shipped = self.form.detector == DetectorChoice::ShippedGarments;
+            if ui
+                .selectable_label(shipped, "garments (shipped)")
+                .on_hover_text(
+                    "The garment detector trained on generated scenes (upper, lower, full body); \
+                     improve it from your reviewed images below",
+                )
+                .clicked()
+            {
+                self.form.detector = DetectorChoice::ShippedGarments;
+            }
             let garments = match &self.form.detector {
                 DetectorChoice::Garments(path) => format!(
                     "garments: {}",
@@ -516,10 +527,13 @@ impl ReviewTab {
                         |n| n.to_string_lossy().into_owned()
                     )
                 ),
-                DetectorChoice::People => "garments…".to_string(),
+                DetectorChoice::People | DetectorChoice::ShippedGarments => {
+                    "garments from a file…".to_string()
+                }
             };
+            let from_file = matches!(self.form.detector, DetectorChoice::Garments(_));
             if ui
-                .selectable_label(!people, garments)
+                .selectable_label(from_file, garments)
                 .on_hover_text(
                     "A garment detector trained by `deepstyle train-detector` (upper, lower, \
                      full body): choose its weights",
@@ -572,8 +586,10 @@ impl ReviewTab {
 
     /// Fine-tuning the chosen garment detector on the accepted images' boxes.
     fn improve_ui(&mut self, ui: &mut egui::Ui) {
+        // The shipped detector is improved from a copy in the project (`None` here).
         let weights = match &self.form.detector {
-            DetectorChoice::Garments(path) => Some(path.clone()),
+            DetectorChoice::Garments(path) => Some(Some(path.clone())),
+            DetectorChoice::ShippedGarments => Some(None),
             DetectorChoice::People => None,
         };
         let running = self.improver.is_running();
