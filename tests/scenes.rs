@@ -25,6 +25,14 @@ fn run_ok(command: &mut Command) -> String {
     String::from_utf8(output.stdout).unwrap()
 }
 
+/// How many images `deepstyle detect` reported as detected in `stdout`.
+fn detected_images(stdout: &str) -> usize {
+    stdout
+        .lines()
+        .filter(|l| l.starts_with("detected\t"))
+        .count()
+}
+
 fn deepstyle() -> Command {
     Command::cargo_bin("deepstyle").unwrap()
 }
@@ -257,14 +265,7 @@ fn train_detector_then_eval_detector_on_scenes() {
             .args(["--model", "faster-rcnn", "--weights"])
             .arg(&weights),
     );
-    assert_eq!(
-        stdout
-            .lines()
-            .filter(|l| l.starts_with("detected\t"))
-            .count(),
-        12,
-        "{stdout}"
-    );
+    assert_eq!(detected_images(&stdout), 12, "{stdout}");
     // Without --weights, the shipped garment detector runs.
     let stdout = run_ok(
         deepstyle()
@@ -272,14 +273,7 @@ fn train_detector_then_eval_detector_on_scenes() {
             .arg(&project)
             .args(["--model", "faster-rcnn"]),
     );
-    assert_eq!(
-        stdout
-            .lines()
-            .filter(|l| l.starts_with("detected\t"))
-            .count(),
-        12,
-        "{stdout}"
-    );
+    assert_eq!(detected_images(&stdout), 12, "{stdout}");
 
     // Boxes a person reviewed teach it more: scored on held-out ones before and after.
     let reviewed = dir.path().join("reviewed");

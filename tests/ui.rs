@@ -656,15 +656,7 @@ fn review_detects_the_person_and_shows_the_box() {
         photos.join("astronaut.png"),
     )
     .unwrap();
-    let mut h = open_project_app(&root);
-    h.input_mut().dropped_files.push(common::dropped(&photos));
-    step_until(&mut h, 30, "the import", |h| {
-        h.state().running_jobs().is_empty() && h.state().library().image_count() == 1
-    });
-    h.get_by_role_and_label(Role::Button, "Review").click();
-    step_until(&mut h, 30, "the image", |h| {
-        h.state().review_tab().is_shown()
-    });
+    let mut h = review_one_image(&root, &photos);
     assert_eq!(h.state().review_tab().editor().unwrap().boxes().len(), 0);
     h.get_by_role_and_label(Role::Button, "Detect people")
         .click();
@@ -842,6 +834,21 @@ fn the_train_tab_estimates_the_run_before_it_starts() {
 
 /// Review's model choice: garment-detector weights switch the Detect buttons to garments, and
 /// weights that cannot be read fail the job with a reason naming the file.
+/// A studio on a new project at `root` with the one image in `photos` dropped in, imported and
+/// shown in Review.
+fn review_one_image(root: &Path, photos: &Path) -> Harness<'static, StudioApp> {
+    let mut h = open_project_app(root);
+    h.input_mut().dropped_files.push(common::dropped(photos));
+    step_until(&mut h, 30, "the import", |h| {
+        h.state().running_jobs().is_empty() && h.state().library().image_count() == 1
+    });
+    h.get_by_role_and_label(Role::Button, "Review").click();
+    step_until(&mut h, 30, "the image", |h| {
+        h.state().review_tab().is_shown()
+    });
+    h
+}
+
 /// Review's "garments (shipped)" runs the garment detector compiled into the binary on a
 /// scene it never saw, and the garment it stores overlaps one the scene's list names.
 #[test]
@@ -866,15 +873,7 @@ fn review_detects_garments_with_the_shipped_garment_detector() {
         .flat_map(|image| image.boxes.iter().map(|(rect, _)| *rect))
         .collect();
     assert!(!truths.is_empty());
-    let mut h = open_project_app(&dir.path().join("p"));
-    h.input_mut().dropped_files.push(common::dropped(&photos));
-    step_until(&mut h, 30, "the import", |h| {
-        h.state().running_jobs().is_empty() && h.state().library().image_count() == 1
-    });
-    h.get_by_role_and_label(Role::Button, "Review").click();
-    step_until(&mut h, 30, "the image", |h| {
-        h.state().review_tab().is_shown()
-    });
+    let mut h = review_one_image(&dir.path().join("p"), &photos);
     h.get_by_label("garments (shipped)").click();
     h.run_steps(1);
     h.get_by_role_and_label(Role::Button, "Detect garments")
@@ -909,15 +908,7 @@ fn review_runs_the_chosen_detector_and_names_weights_it_cannot_read() {
     std::fs::create_dir_all(&photos).unwrap();
     let bytes = common::encode(&common::picture(1, 64, 48), image::ImageFormat::Png);
     common::write(&photos, "look.png", &bytes);
-    let mut h = open_project_app(&dir.path().join("p"));
-    h.input_mut().dropped_files.push(common::dropped(&photos));
-    step_until(&mut h, 30, "the import", |h| {
-        h.state().running_jobs().is_empty() && h.state().library().image_count() == 1
-    });
-    h.get_by_role_and_label(Role::Button, "Review").click();
-    step_until(&mut h, 30, "the image", |h| {
-        h.state().review_tab().is_shown()
-    });
+    let mut h = review_one_image(&dir.path().join("p"), &photos);
     let missing = dir.path().join("no-such-detector.safetensors");
     h.state_mut()
         .send(Command::UseDetector(DetectorChoice::Garments(missing)));
