@@ -348,6 +348,13 @@ mod tests {
             (5, 3, 2),
             (1, 1, 1),
             (2, 2, 2),
+            // 3x3 at stride 1 (the flat run) and at stride 2 with odd and even widths (the
+            // deinterleaved rows, with a left pad of 1 and of 0).
+            (6, 11, 1),
+            (19, 19, 1),
+            (10, 13, 2),
+            (4, 17, 2),
+            (9, 4, 2),
         ] {
             let c = 5;
             let x = Tensor::randn(0f32, 1.0, (2, c, h, w), &device).unwrap();
