@@ -43,6 +43,23 @@ fn format_err(path: &Path, reason: impl ToString) -> CheckpointError {
     }
 }
 
+/// A card and its tensors compiled into the binary (`include_bytes!`), named `name` in errors.
+pub fn embedded<C: serde::de::DeserializeOwned>(
+    name: &str,
+    card: &[u8],
+    weights: &[u8],
+    device: &Device,
+) -> Result<(C, HashMap<String, Tensor>), CheckpointError> {
+    let format = |reason: String| CheckpointError::Format {
+        path: PathBuf::from(name),
+        reason,
+    };
+    let card = serde_json::from_slice(card).map_err(|e| format(e.to_string()))?;
+    let tensors = candle_core::safetensors::load_buffer(weights, device)
+        .map_err(|e| format(e.to_string()))?;
+    Ok((card, tensors))
+}
+
 /// Writes named tensors as safetensors, atomically.
 pub fn save_tensors(tensors: &HashMap<String, Tensor>, path: &Path) -> Result<(), CheckpointError> {
     let parent = path.parent().unwrap_or(Path::new("."));

@@ -44,14 +44,21 @@ impl ImproveRunner {
         self.loss
     }
 
-    /// Starts fine-tuning the detector at `weights` (the shipped one when `None`, copied into
-    /// the project's detectors folder first) for `iterations`; `Err` says why it cannot.
+    /// Starts fine-tuning the garment detector `detector` (the shipped one is copied into the
+    /// project's detectors folder first) for `iterations`; `Err` says why it cannot.
     pub fn start(
         &mut self,
         ctx: &egui::Context,
-        weights: Option<PathBuf>,
+        detector: &DetectorChoice,
         iterations: u64,
     ) -> Result<(), String> {
+        let weights: Option<PathBuf> = match detector {
+            DetectorChoice::Garments(path) => Some(path.clone()),
+            DetectorChoice::ShippedGarments => None,
+            DetectorChoice::People => {
+                return Err("Choose a garment detector to improve first.".into());
+            }
+        };
         let Some(project) = self.project.clone() else {
             return Err("Open a project before improving the detector.".into());
         };

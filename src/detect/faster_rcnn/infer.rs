@@ -13,7 +13,7 @@ use super::coder::BoxCoder;
 use super::model::{Layers, STRIDE, backbone_features};
 use super::proposals::{ProposalLimits, propose};
 use super::train::{DetectorCard, DetectorTrainError};
-use crate::checkpoint::{self, CheckpointError};
+use crate::checkpoint;
 use crate::detect::boxes::BoxRect;
 use crate::detect::nms::nms;
 use crate::detect::ssd::PersonDetector;
@@ -55,16 +55,9 @@ impl GarmentDetector {
     /// The garment detector compiled into the binary (upper, lower and full body, trained on
     /// scenes that `make-scenes` generates).
     pub fn shipped(device: &Device) -> Result<Self, DetectorTrainError> {
-        let source = Path::new(SHIPPED_NAME);
-        let format = |reason: String| CheckpointError::Format {
-            path: source.to_path_buf(),
-            reason,
-        };
-        let card: DetectorCard =
-            serde_json::from_slice(SHIPPED_CARD).map_err(|e| format(e.to_string()))?;
-        let tensors = candle_core::safetensors::load_buffer(SHIPPED_WEIGHTS, device)
-            .map_err(|e| format(e.to_string()))?;
-        Self::build(card, &tensors, source, device)
+        let (card, tensors) =
+            checkpoint::embedded(SHIPPED_NAME, SHIPPED_CARD, SHIPPED_WEIGHTS, device)?;
+        Self::build(card, &tensors, Path::new(SHIPPED_NAME), device)
     }
 
     /// Writes the shipped weights and card into `dir` as `faster-rcnn-scenes.safetensors` and

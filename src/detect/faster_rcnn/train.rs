@@ -183,16 +183,17 @@ pub fn train_detector(
     let device = Device::Cpu;
     let person = PersonDetector::shipped(&device)?;
     let backbone = person.network();
-    let (config, layers, adam, first) = if options.resume {
+    let (examples, layers, adam, first) = if options.resume {
         let card: DetectorCard = checkpoint::load_json(&checkpoint::sidecar_path(out))?;
+        let examples = data.examples(&options.split, &card.config.classes)?;
         let layers = Layers::new(&card.config, backbone.stride16_channels(), &device)?;
         let mut adam = optimiser(&layers, options.learning_rate)?;
         let first = resume_state(out, &layers, &mut adam)?;
-        (card.config, layers, adam, first)
+        (examples, layers, adam, first)
     } else {
         let mut config = config.clone();
+        let examples = data.examples(&options.split, &config.classes)?;
         if options.balance_classes {
-            let examples = data.examples(&options.split, &config.classes)?;
             let mut counts = vec![0; config.classes.len()];
             for truth in examples.iter().flat_map(|e| &e.truths) {
                 if let Some(count) = truth.class.checked_sub(1).and_then(|c| counts.get_mut(c)) {
@@ -203,9 +204,8 @@ pub fn train_detector(
         }
         let layers = Layers::new(&config, backbone.stride16_channels(), &device)?;
         let adam = optimiser(&layers, options.learning_rate)?;
-        (config, layers, adam, 0)
+        (examples, layers, adam, 0)
     };
-    let examples = data.examples(&options.split, &config.classes)?;
     let run = Run {
         examples: &examples,
         backbone,

@@ -66,16 +66,9 @@ pub struct PersonDetector {
 impl PersonDetector {
     /// The detector compiled into the binary.
     pub fn shipped(device: &Device) -> Result<Self, DetectorError> {
-        let source = PathBuf::from(SHIPPED_NAME);
-        let format = |reason: String| CheckpointError::Format {
-            path: source.clone(),
-            reason,
-        };
-        let card: SsdCard =
-            serde_json::from_slice(SHIPPED_CARD).map_err(|e| format(e.to_string()))?;
-        let tensors = candle_core::safetensors::load_buffer(SHIPPED_WEIGHTS, device)
-            .map_err(|e| format(e.to_string()))?;
-        Self::build(card, &tensors, source, device)
+        let (card, tensors) =
+            checkpoint::embedded(SHIPPED_NAME, SHIPPED_CARD, SHIPPED_WEIGHTS, device)?;
+        Self::build(card, &tensors, PathBuf::from(SHIPPED_NAME), device)
     }
 
     /// `weights.safetensors` and its `weights.json` card.

@@ -586,17 +586,12 @@ impl ReviewTab {
 
     /// Fine-tuning the chosen garment detector on the accepted images' boxes.
     fn improve_ui(&mut self, ui: &mut egui::Ui) {
-        // The shipped detector is improved from a copy in the project (`None` here).
-        let weights = match &self.form.detector {
-            DetectorChoice::Garments(path) => Some(Some(path.clone())),
-            DetectorChoice::ShippedGarments => Some(None),
-            DetectorChoice::People => None,
-        };
+        let garments = self.form.detector != DetectorChoice::People;
         let running = self.improver.is_running();
         ui.horizontal_wrapped(|ui| {
             let button = ui
                 .add_enabled(
-                    !running && weights.is_some(),
+                    !running && garments,
                     egui::Button::new("Improve detector from reviewed images"),
                 )
                 .on_hover_text(
@@ -604,12 +599,11 @@ impl ReviewTab {
                      held-out fifth of them before and after; the new weights go to the \
                      project's detectors folder and the current ones are kept",
                 )
-                .on_disabled_hover_text("Choose a garment detector's weights first");
+                .on_disabled_hover_text("Choose a garment detector first");
             if button.clicked()
-                && let Some(weights) = weights
                 && let Err(reason) =
                     self.improver
-                        .start(ui.ctx(), weights, self.form.improve_iterations)
+                        .start(ui.ctx(), &self.form.detector, self.form.improve_iterations)
             {
                 self.status = Some(Status {
                     text: reason,
