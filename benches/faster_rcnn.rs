@@ -114,7 +114,7 @@ fn main() {
     let device = Device::Cpu;
     let config = DetectorConfig::default();
     let person = PersonDetector::shipped(&device).unwrap();
-    let layers = Layers::new(&config, person.network().stride16_channels(), &device).unwrap();
+    let layers = Layers::new(&config, person.network(), &device).unwrap();
     let weights = dir.path().join("fresh.safetensors");
     deepstyle::checkpoint::save_tensors(&deepstyle::checkpoint::named(&layers.vars, ""), &weights)
         .unwrap();
@@ -155,7 +155,7 @@ fn main() {
         // On a pool thread, as `train-detector` runs its iterations.
         deepstyle::kernels::threads::on_pool_thread(|| {
             for image in &images {
-                let features = backbone_features(person.network(), image).unwrap();
+                let features = backbone_features(person.network(), image, &config).unwrap();
                 let terms = losses(&layers, &features, &truths, (512.0, 512.0), &mut rng).unwrap();
                 optimiser.backward_step(&terms.total().unwrap()).unwrap();
             }

@@ -832,6 +832,14 @@ struct TrainDetectorArgs {
     /// of its boxes the set has
     #[arg(long)]
     balance_classes: bool,
+    /// Enlarge smaller images so that their short side is this many pixels (their long side
+    /// stays at most 512); 0 never enlarges
+    #[arg(long)]
+    short_side: Option<u32>,
+    /// Fine-tune the backbone's last N blocks at stride 16 (and its stride-16 expansion) with
+    /// the detector; 0 keeps the backbone frozen
+    #[arg(long)]
+    backbone_blocks: Option<usize>,
 }
 
 fn train_detector(args: TrainDetectorArgs) -> Result<()> {
@@ -853,6 +861,12 @@ fn train_detector(args: TrainDetectorArgs) -> Result<()> {
     let _ = ctrlc::set_handler(move || cancel.cancel());
     let data = DetectorData::parse(&args.data);
     let mut config = DetectorConfig::default();
+    if let Some(short_side) = args.short_side {
+        config.short_side = short_side;
+    }
+    if let Some(blocks) = args.backbone_blocks {
+        config.backbone_blocks = blocks;
+    }
     if args.categories == "all" {
         config.classes = data
             .categories()

@@ -75,6 +75,26 @@ impl Adam {
         })
     }
 
+    /// The same optimiser without the variables whose names start with `prefix` (they stay
+    /// as they are).
+    pub fn excluding(self, prefix: &str) -> Self {
+        let (mut names, mut params, mut states) = (Vec::new(), Vec::new(), Vec::new());
+        for ((name, param), state) in self.names.into_iter().zip(self.params).zip(self.states) {
+            if !name.starts_with(prefix) {
+                names.push(name);
+                params.push(param);
+                states.push(state);
+            }
+        }
+        Adam {
+            names,
+            params,
+            states,
+            step: self.step,
+            hyper: self.hyper,
+        }
+    }
+
     /// AdamW's decoupled weight decay: each step first shrinks every parameter by `lr * decay`.
     pub fn with_weight_decay(mut self, decay: f64) -> Self {
         self.hyper.weight_decay = decay;
@@ -217,6 +237,32 @@ fn device_step(
 mod tests {
     use super::*;
     use candle_core::{DType, Device};
+
+    #[test]
+    fn excluded_variables_stay_as_they_are() {
+        let dev = Device::Cpu;
+        let vars = VarMap::new();
+        for name in ["tail.w", "head.w"] {
+            vars.get(3, name, candle_nn::Init::Const(1.0), DType::F32, &dev)
+                .unwrap();
+        }
+        let [tail, head] = ["tail.w", "head.w"].map(|n| vars.data().lock().unwrap()[n].clone());
+        let mut adam = Adam::new(&vars, 0.1, 0.9, 0.999)
+            .unwrap()
+            .excluding("tail.");
+        let loss = (tail.as_tensor() + head.as_tensor())
+            .unwrap()
+            .sum_all()
+            .unwrap();
+        adam.step(&loss.backward().unwrap()).unwrap();
+        let values = |v: &Var| v.as_tensor().to_vec1::<f32>().unwrap();
+        assert_eq!(values(&tail), [1.0; 3]);
+        assert!(
+            values(&head).iter().all(|&x| x < 1.0),
+            "{:?}",
+            values(&head)
+        );
+    }
 
     /// The same 20 steps through candle_nn::AdamW give the same weights, with and without
     /// weight decay.

@@ -199,7 +199,7 @@ mod tests {
             ..DetectorConfig::default()
         };
         let person = PersonDetector::shipped(&device).unwrap();
-        let layers = Layers::new(&config, person.network().stride16_channels(), &device).unwrap();
+        let layers = Layers::new(&config, person.network(), &device).unwrap();
         let path = dir.join("start.safetensors");
         checkpoint::save_tensors(&checkpoint::named(&layers.vars, ""), &path).unwrap();
         let card = DetectorCard {

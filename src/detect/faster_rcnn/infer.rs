@@ -89,7 +89,7 @@ impl GarmentDetector {
         device: &Device,
     ) -> Result<Self, DetectorTrainError> {
         let person = PersonDetector::shipped(device)?;
-        let layers = Layers::new(&card.config, person.network().stride16_channels(), device)?;
+        let layers = Layers::new(&card.config, person.network(), device)?;
         checkpoint::fill(&layers.vars, tensors, "", source)?;
         Ok(GarmentDetector {
             person,
@@ -118,21 +118,9 @@ impl GarmentDetector {
         min_score: f32,
     ) -> Result<Vec<Garment>, DetectorTrainError> {
         let config = &self.card.config;
-        let long = image.width().max(image.height());
-        let scale = (config.max_side as f32 / long as f32).min(1.0);
-        let scaled;
-        let input = if scale < 1.0 {
-            let (w, h) = (
-                ((image.width() as f32 * scale).round() as u32).max(1),
-                ((image.height() as f32 * scale).round() as u32).max(1),
-            );
-            scaled = image::imageops::resize(image, w, h, image::imageops::FilterType::Triangle);
-            &scaled
-        } else {
-            image
-        };
+        let (input, scale) = config.input_image(image);
         let size = (input.width() as f32, input.height() as f32);
-        let features = backbone_features(self.person.network(), input)?;
+        let features = backbone_features(self.person.network(), &input, config)?;
         let neck = self.layers.neck(&features)?;
         let rpn = self.layers.rpn(&neck)?;
         let (rows, cols) = rpn.cells;

@@ -3,8 +3,8 @@
 //! anchor or proposal and decodes it again; `anchors` lays the anchor grid over a feature map;
 //! `matcher` assigns anchors or proposals to ground-truth boxes by IoU; `sampler` draws the
 //! balanced mini-batch of positives and negatives each loss is computed on; `proposals` filters
-//! the RPN's boxes; `model` is the network (the person detector's MobileNetV2 features, frozen,
-//! then the neck, the RPN and the box head) and `loss` its four training losses; `data` reads
+//! the RPN's boxes; `model` is the network (the person detector's MobileNetV2 features, frozen
+//! but for the last blocks that `tail` fine-tunes, then the neck, the RPN and the box head) and `loss` its four training losses; `data` reads
 //! what it learns from (DeepFashion, COCO, a project's reviewed boxes); `train` trains
 //! it (and goes on from where a stopped run left off), `infer`
 //! runs it, `eval` scores detections as COCO does and `assess` runs a detector over labelled
@@ -22,4 +22,5 @@ pub mod matcher;
 pub mod model;
 pub mod proposals;
 pub mod sampler;
+pub mod tail;
 pub mod train;

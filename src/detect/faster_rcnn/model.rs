@@ -1,13 +1,18 @@
 //! The garment detector's network: the person detector's MobileNetV2 features at stride 16
-//! (frozen, run on the inference kernels), a neck (1x1, optionally then 3x3 convolutions), the region proposal network (a 3x3
+//! (frozen, run on the inference kernels, but for the last blocks when the config fine-tunes
+//! them: `tail`), a neck (1x1, optionally then 3x3 convolutions), the region proposal network (a 3x3
 //! convolution, then objectness and box deltas for each anchor of each cell), RoIAlign of the
 //! proposals on the neck, and the box head (two fully connected layers, class logits and
 //! per-class deltas).
 
+use std::borrow::Cow;
+
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{Conv2dConfig, VarBuilder, VarMap};
+use image::RgbImage;
 
 use super::anchors::AnchorGrid;
+use super::tail::BackboneTail;
 use crate::detect::boxes::BoxRect;
 use crate::detect::ssd::network::SsdLite;
 use crate::kernels::{RoiAlign, roi_align};
@@ -40,6 +45,14 @@ pub struct DetectorConfig {
     pub shape_inputs: bool,
     /// Images are scaled so their long side is at most this (DeepFashion's: 300).
     pub max_side: u32,
+    /// Smaller images are first enlarged so their short side is this (torchvision's
+    /// `min_size`), within `max_side`; 0 never enlarges.
+    #[serde(default)]
+    pub short_side: u32,
+    /// The backbone's last blocks at stride 16 that train with the detector, together with
+    /// the stride-16 map's expansion; 0 keeps the whole backbone frozen.
+    #[serde(default)]
+    pub backbone_blocks: usize,
     /// Weights of the box head's class loss, background first; empty weighs every class 1.
     /// `train-detector --balance-classes` sets them so each garment class weighs as much in
     /// all as any other ([`DetectorConfig::balanced_weights`]).
@@ -59,6 +72,8 @@ impl Default for DetectorConfig {
             hidden: 512,
             shape_inputs: false,
             max_side: 512,
+            short_side: 0,
+            backbone_blocks: 0,
             class_weights: Vec::new(),
         }
     }
@@ -80,6 +95,30 @@ impl DetectorConfig {
                 }
             }))
             .collect()
+    }
+
+    /// The factor that takes an image of `width` x `height` pixels to the network's input:
+    /// up so its short side is `short_side` (when set), then down as far as its long side
+    /// needs to be at most `max_side`.
+    pub fn input_scale(&self, width: u32, height: u32) -> f32 {
+        let (short, long) = (width.min(height).max(1), width.max(height).max(1));
+        let enlarge = (self.short_side as f32 / short as f32).max(1.0);
+        enlarge.min(self.max_side as f32 / long as f32)
+    }
+
+    /// `image` at the network's input size ([`DetectorConfig::input_scale`]), and the factor
+    /// its coordinates were multiplied by.
+    pub fn input_image<'a>(&self, image: &'a RgbImage) -> (Cow<'a, RgbImage>, f32) {
+        let scale = self.input_scale(image.width(), image.height());
+        if scale == 1.0 {
+            return (Cow::Borrowed(image), scale);
+        }
+        let (w, h) = (
+            ((image.width() as f32 * scale).round() as u32).max(1),
+            ((image.height() as f32 * scale).round() as u32).max(1),
+        );
+        let resized = image::imageops::resize(image, w, h, image::imageops::FilterType::Triangle);
+        (Cow::Owned(resized), scale)
     }
 
     pub fn anchor_grid(&self) -> AnchorGrid {
@@ -109,9 +148,11 @@ pub struct HeadOutput {
     pub deltas: Tensor,
 }
 
-/// The trainable layers (everything after the frozen backbone), in one `VarMap`.
+/// The trainable layers (the backbone's fine-tuned tail, if any, and everything after it),
+/// in one `VarMap`.
 pub struct Layers {
     pub vars: VarMap,
+    tail: Option<BackboneTail>,
     neck: candle_nn::Conv2d,
     context: Vec<candle_nn::Conv2d>,
     rpn_conv: candle_nn::Conv2d,
@@ -125,14 +166,20 @@ pub struct Layers {
 }
 
 impl Layers {
-    /// Fresh layers over `in_channels` backbone channels, initialised as torchvision does
-    /// (RPN and head outputs from small normals, biases zero).
+    /// Fresh layers over `backbone`'s stride-16 features, initialised as torchvision does
+    /// (RPN and head outputs from small normals, biases zero); the fine-tuned tail of the
+    /// backbone, if the config asks for one, starts as a copy of `backbone`'s.
     pub fn new(
         config: &DetectorConfig,
-        in_channels: usize,
+        backbone: &SsdLite,
         device: &Device,
     ) -> candle_core::Result<Self> {
+        let in_channels = backbone.stride16_channels();
         let vars = VarMap::new();
+        let tail = match config.backbone_blocks {
+            0 => None,
+            blocks => Some(BackboneTail::copy(&vars, &backbone.stride16_tail(blocks)?)?),
+        };
         let vb = VarBuilder::from_varmap(&vars, DType::F32, device);
         let c = config.channels;
         let anchors = config.anchor_grid().per_cell();
@@ -180,6 +227,7 @@ impl Layers {
             class_logits: linear(vb.pp("head.classes"), config.hidden, classes, 0.01)?,
             box_deltas: linear(vb.pp("head.deltas"), config.hidden, 4 * classes, 0.001)?,
             config: config.clone(),
+            tail,
             vars,
         })
     }
@@ -188,8 +236,17 @@ impl Layers {
         &self.config
     }
 
-    /// The neck over the backbone's features `(1, C, H, W)`.
+    /// The neck over [`backbone_features`] `(1, C, H, W)` (through the backbone's fine-tuned
+    /// tail first, if there is one).
     pub fn neck(&self, features: &Tensor) -> candle_core::Result<Tensor> {
+        let tuned;
+        let features = match &self.tail {
+            Some(tail) => {
+                tuned = tail.forward(features)?;
+                &tuned
+            }
+            None => features,
+        };
         let mut neck = self.neck.forward(features)?.relu()?;
         for layer in &self.context {
             neck = layer.forward(&neck)?.relu()?;
@@ -270,16 +327,22 @@ fn region_shapes(regions: &[BoxRect]) -> Vec<f32> {
         .collect()
 }
 
-/// The frozen backbone's features of an image, `(1, C, H/16, W/16)`.
+/// The frozen backbone's features of an image at stride 16, `(1, C, H/16, W/16)`: the
+/// stride-16 map, or the input of the last `config.backbone_blocks` blocks when those train.
 pub fn backbone_features(
     backbone: &SsdLite,
-    image: &image::RgbImage,
+    image: &RgbImage,
+    config: &DetectorConfig,
 ) -> candle_core::Result<Tensor> {
     let (width, height) = (image.width() as usize, image.height() as usize);
     // The person detector's own preprocessing: [0, 255] to [-1, 1], at the image's own size.
     let values = crate::detect::ssd::resize::network_input(image, width, height, 2.0 / 255.0, -1.0);
     let input = Tensor::from_vec(values, (1, 3, height, width), backbone.device())?;
-    backbone.stride16_features(&input)?.detach().contiguous()
+    let features = match config.backbone_blocks {
+        0 => backbone.stride16_features(&input)?,
+        blocks => backbone.stride16_trunk(&input, blocks)?,
+    };
+    features.detach().contiguous()
 }
 
 #[cfg(test)]
@@ -299,6 +362,31 @@ mod tests {
         for (n, w) in [400.0, 100.0, 100.0].iter().zip(&weights[1..4]) {
             assert!((n * w - 200.0f32).abs() < 1e-3);
         }
+    }
+
+    #[test]
+    fn small_images_are_enlarged_to_the_short_side_within_the_long_side() {
+        let config = DetectorConfig {
+            short_side: 384,
+            max_side: 512,
+            ..DetectorConfig::default()
+        };
+        // 300 x 225 grows by 384 / 225, which leaves its long side at 512.
+        assert!((config.input_scale(300, 225) - 384.0 / 225.0).abs() < 1e-6);
+        // 300 x 150 would need 768 for its long side: the long side's limit wins.
+        assert!((config.input_scale(300, 150) - 512.0 / 300.0).abs() < 1e-6);
+        // Large photographs only shrink.
+        assert!((config.input_scale(4000, 3000) - 512.0 / 4000.0).abs() < 1e-6);
+        assert_eq!(config.input_scale(500, 400), 1.0);
+        let never = DetectorConfig {
+            short_side: 0,
+            ..config
+        };
+        assert_eq!(never.input_scale(300, 225), 1.0);
+        assert!((never.input_scale(1024, 768) - 0.5).abs() < 1e-6);
+        let photo = RgbImage::new(1024, 768);
+        let (image, scale) = never.input_image(&photo);
+        assert_eq!((image.width(), image.height(), scale), (512, 384, 0.5));
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Training the garment detector on a DeepFashion-format set as a job: one image an iteration
 //! (its backbone features computed afresh, flipped half the time), AdamW on the layers after
-//! the frozen backbone, the four losses reported every iteration, a hard stop on a non-finite
+//! the frozen part of the backbone, the four losses reported every iteration, a hard stop on a non-finite
 //! loss, and the weights written (atomically, with their card) at every checkpoint and at the
 //! end. Beside the weights `W`: the metrics (`W.metrics.jsonl`) and the resume state
 //! (`W.resume.safetensors`: layers, optimiser moments and iteration in one file).
@@ -115,11 +115,11 @@ pub struct DetectorCard {
     pub backbone: String,
 }
 
-/// The image at `path`, its long side at most `max_side`, flipped when `flip`, with its
-/// boxes taken along.
+/// The image at `path` at the network's input size (`config`'s), flipped when `flip`, with
+/// its boxes taken along.
 fn load(
     example: &Example,
-    max_side: u32,
+    config: &DetectorConfig,
     flip: bool,
 ) -> Result<(RgbImage, Vec<Truth>), DetectorTrainError> {
     let bytes = std::fs::read(&example.path).map_err(|e| DetectorTrainError::Image {
@@ -131,17 +131,9 @@ fn load(
             path: example.path.clone(),
             reason: e.to_string(),
         })?;
-    let mut image = decoded.image.to_rgb8();
-    let mut scale = 1.0;
-    let long = image.width().max(image.height());
-    if long > max_side {
-        scale = max_side as f32 / long as f32;
-        let (w, h) = (
-            ((image.width() as f32 * scale).round() as u32).max(1),
-            ((image.height() as f32 * scale).round() as u32).max(1),
-        );
-        image = image::imageops::resize(&image, w, h, image::imageops::FilterType::Triangle);
-    }
+    let decoded = decoded.image.to_rgb8();
+    let (image, scale) = config.input_image(&decoded);
+    let mut image = image.into_owned();
     let width = image.width() as f32;
     if flip {
         image::imageops::flip_horizontal_in_place(&mut image);
@@ -186,7 +178,7 @@ pub fn train_detector(
     let (examples, layers, adam, first) = if options.resume {
         let card: DetectorCard = checkpoint::load_json(&checkpoint::sidecar_path(out))?;
         let examples = data.examples(&options.split, &card.config.classes)?;
-        let layers = Layers::new(&card.config, backbone.stride16_channels(), &device)?;
+        let layers = Layers::new(&card.config, backbone, &device)?;
         let mut adam = optimiser(&layers, options.learning_rate)?;
         let first = resume_state(out, &layers, &mut adam)?;
         (examples, layers, adam, first)
@@ -202,7 +194,7 @@ pub fn train_detector(
             }
             config.class_weights = DetectorConfig::balanced_weights(&counts);
         }
-        let layers = Layers::new(&config, backbone.stride16_channels(), &device)?;
+        let layers = Layers::new(&config, backbone, &device)?;
         let adam = optimiser(&layers, options.learning_rate)?;
         (examples, layers, adam, 0)
     };
@@ -231,14 +223,15 @@ pub fn fine_tune(
     let card: DetectorCard = checkpoint::load_json(&checkpoint::sidecar_path(from))?;
     let person = PersonDetector::shipped(&device)?;
     let backbone = person.network();
-    let layers = Layers::new(&card.config, backbone.stride16_channels(), &device)?;
+    let layers = Layers::new(&card.config, backbone, &device)?;
     checkpoint::fill(
         &layers.vars,
         &checkpoint::load_tensors(from, &device)?,
         "",
         from,
     )?;
-    let adam = optimiser(&layers, options.learning_rate)?;
+    // The backbone stays as it was, its fine-tuned tail included.
+    let adam = optimiser(&layers, options.learning_rate)?.excluding(super::tail::PREFIX);
     let run = Run {
         examples,
         backbone,
@@ -345,11 +338,11 @@ impl Run<'_> {
             }
             let example = &self.examples[order.pop().unwrap_or(0)];
             let started = Instant::now();
-            let (image, truths) = load(example, config.max_side, rng.next_f64() < 0.5)?;
+            let (image, truths) = load(example, config, rng.next_f64() < 0.5)?;
             if truths.is_empty() {
                 continue;
             }
-            let features = backbone_features(self.backbone, &image)?;
+            let features = backbone_features(self.backbone, &image, config)?;
             let size = (image.width() as f32, image.height() as f32);
             let terms = losses(self.layers, &features, &truths, size, &mut rng)?;
             let total = terms.total()?;
@@ -485,10 +478,10 @@ mod tests {
         };
         let person = PersonDetector::shipped(&device).unwrap();
         let backbone = person.network();
-        let layers = Layers::new(&config, backbone.stride16_channels(), &device).unwrap();
+        let layers = Layers::new(&config, backbone, &device).unwrap();
         let mut optimiser = optimiser(&layers, 1e-3).unwrap();
-        let (image, truths) = load(&example, 512, false).unwrap();
-        let features = backbone_features(backbone, &image).unwrap();
+        let (image, truths) = load(&example, &config, false).unwrap();
+        let features = backbone_features(backbone, &image, &config).unwrap();
         let mut rng = SeededRng::new(3);
         let mut totals = Vec::new();
         for _ in 0..60 {
@@ -541,7 +534,7 @@ mod tests {
             checkpoint_every: 100,
             ..DetectorTraining::default()
         };
-        let layers = Layers::new(&config, person.network().stride16_channels(), &device).unwrap();
+        let layers = Layers::new(&config, person.network(), &device).unwrap();
         let run = Run {
             examples: &examples,
             backbone: person.network(),
@@ -565,7 +558,7 @@ mod tests {
         assert_eq!(reached, 3);
         let saved = checkpoint::named(&layers.vars, "");
 
-        let resumed = Layers::new(&config, person.network().stride16_channels(), &device).unwrap();
+        let resumed = Layers::new(&config, person.network(), &device).unwrap();
         let mut adam = optimiser(&resumed, 1e-3).unwrap();
         let first = resume_state(&out, &resumed, &mut adam).unwrap();
         assert_eq!((first, adam.step_count()), (3, 3));
@@ -583,7 +576,7 @@ mod tests {
             .unwrap();
         assert_eq!(reached, 5);
         // Asking again for fewer iterations than reached changes nothing.
-        let again = Layers::new(&config, person.network().stride16_channels(), &device).unwrap();
+        let again = Layers::new(&config, person.network(), &device).unwrap();
         let mut adam = optimiser(&again, 1e-3).unwrap();
         let first = resume_state(&out, &again, &mut adam).unwrap();
         let short = DetectorTraining {
@@ -619,12 +612,25 @@ mod tests {
                 class: 1,
             }],
         };
-        let (image, truths) = load(&example, 512, true).unwrap();
+        let config = DetectorConfig::default();
+        let (image, truths) = load(&example, &config, true).unwrap();
         assert_eq!(truths[0].rect, BoxRect::new(90.0, 30.0, 140.0, 110.0));
         assert_eq!(image.get_pixel(159 - 30, 60).0, [220, 30, 30]);
         // Shrunk to a long side of 80: boxes halve.
-        let (small, truths) = load(&example, 80, false).unwrap();
+        let shrink = DetectorConfig {
+            max_side: 80,
+            ..config.clone()
+        };
+        let (small, truths) = load(&example, &shrink, false).unwrap();
         assert_eq!((small.width(), small.height()), (80, 64));
         assert_eq!(truths[0].rect, BoxRect::new(10.0, 15.0, 35.0, 55.0));
+        // Enlarged to a short side of 256: boxes double.
+        let enlarge = DetectorConfig {
+            short_side: 256,
+            ..config
+        };
+        let (large, truths) = load(&example, &enlarge, false).unwrap();
+        assert_eq!((large.width(), large.height()), (320, 256));
+        assert_eq!(truths[0].rect, BoxRect::new(40.0, 60.0, 140.0, 220.0));
     }
 }

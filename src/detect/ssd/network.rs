@@ -74,6 +74,14 @@ impl Conv {
         self.weight.dims()[0]
     }
 
+    fn weights(&self) -> ConvWeights {
+        ConvWeights {
+            weight: self.weight.clone(),
+            bias: self.bias.clone(),
+            relu6: self.relu6,
+        }
+    }
+
     pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         if self.depthwise {
             return depthwise_conv2d(x, &self.weight, &self.bias, self.stride, self.relu6);
@@ -104,6 +112,52 @@ struct Block {
     depthwise: Conv,
     project: Conv,
     residual: bool,
+}
+
+impl Block {
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let y = match &self.expand {
+            Some(expand) => expand.forward(x)?,
+            None => x.clone(),
+        };
+        let y = self.project.forward(&self.depthwise.forward(&y)?)?;
+        if self.residual { x + y } else { Ok(y) }
+    }
+
+    fn weights(&self) -> BlockWeights {
+        BlockWeights {
+            expand: self.expand.as_ref().map(Conv::weights),
+            depthwise: self.depthwise.weights(),
+            project: self.project.weights(),
+            residual: self.residual,
+        }
+    }
+}
+
+/// One convolution's weights (`(out, in / groups, k, k)`) and bias, as a model that fine-tunes
+/// the backbone starts from them.
+#[derive(Debug, Clone)]
+pub struct ConvWeights {
+    pub weight: Tensor,
+    pub bias: Tensor,
+    pub relu6: bool,
+}
+
+/// An inverted residual block's weights; its depthwise convolution is 3x3 at stride 1.
+#[derive(Debug, Clone)]
+pub struct BlockWeights {
+    pub expand: Option<ConvWeights>,
+    pub depthwise: ConvWeights,
+    pub project: ConvWeights,
+    pub residual: bool,
+}
+
+/// The layers from [`SsdLite::stride16_trunk`]'s output to [`SsdLite::stride16_features`]: the
+/// last blocks before the stride-16 map, then that map's expansion.
+#[derive(Debug, Clone)]
+pub struct Stride16Tail {
+    pub blocks: Vec<BlockWeights>,
+    pub expand: ConvWeights,
 }
 
 /// One feature map's box predictor.
@@ -235,6 +289,53 @@ impl SsdLite {
         Err(candle_core::Error::Msg(
             "the network has no stride-16 expansion".into(),
         ))
+    }
+
+    /// The features at the input of the last `blocks` blocks before the stride-16 map, for a
+    /// model that fine-tunes those blocks and the map's expansion ([`SsdLite::stride16_tail`]).
+    pub fn stride16_trunk(&self, x: &Tensor, blocks: usize) -> candle_core::Result<Tensor> {
+        let first = self.tail_start(blocks)?;
+        let mut x = self.stem.forward(x)?;
+        for block in &self.blocks[..first] {
+            x = block.forward(&x)?;
+        }
+        Ok(x)
+    }
+
+    /// The weights of the layers that take [`SsdLite::stride16_trunk`]'s output to
+    /// [`SsdLite::stride16_features`].
+    pub fn stride16_tail(&self, blocks: usize) -> candle_core::Result<Stride16Tail> {
+        let first = self.tail_start(blocks)?;
+        let expand = self.blocks[self.first_map_block]
+            .expand
+            .as_ref()
+            .ok_or_else(|| candle_core::Error::Msg("the stride-16 map has no expansion".into()))?;
+        Ok(Stride16Tail {
+            blocks: self.blocks[first..self.first_map_block]
+                .iter()
+                .map(Block::weights)
+                .collect(),
+            expand: expand.weights(),
+        })
+    }
+
+    /// The first of the last `blocks` blocks before the stride-16 map; each must keep the
+    /// stride (3x3 depthwise at stride 1).
+    fn tail_start(&self, blocks: usize) -> candle_core::Result<usize> {
+        let first = self
+            .first_map_block
+            .checked_sub(blocks)
+            .filter(|&first| {
+                self.blocks[first..self.first_map_block]
+                    .iter()
+                    .all(|b| b.depthwise.stride == 1 && b.depthwise.weight.dims()[2..] == [3, 3])
+            })
+            .ok_or_else(|| {
+                candle_core::Error::Msg(format!(
+                    "the backbone has no {blocks} blocks at stride 16 before its feature map"
+                ))
+            })?;
+        Ok(first)
     }
 
     /// Channels of [`SsdLite::stride16_features`].
