@@ -833,11 +833,11 @@ struct TrainDetectorArgs {
     #[arg(long)]
     balance_classes: bool,
     /// Enlarge smaller images so that their short side is this many pixels (their long side
-    /// stays at most 512); 0 never enlarges
+    /// stays at most 512); 0 never enlarges [default: 384]
     #[arg(long)]
     short_side: Option<u32>,
     /// Fine-tune the backbone's last N blocks at stride 16 (and its stride-16 expansion) with
-    /// the detector; 0 keeps the backbone frozen
+    /// the detector, at most 6; 0 keeps the backbone frozen [default: 4]
     #[arg(long)]
     backbone_blocks: Option<usize>,
 }

@@ -72,8 +72,8 @@ impl Default for DetectorConfig {
             hidden: 512,
             shape_inputs: false,
             max_side: 512,
-            short_side: 0,
-            backbone_blocks: 0,
+            short_side: 384,
+            backbone_blocks: 4,
             class_weights: Vec::new(),
         }
     }

@@ -242,6 +242,16 @@ pub fn fine_tune(
     crate::kernels::threads::on_pool_thread(|| run.go(adam, 0, options, reporter, step))
 }
 
+/// What the card says of the backbone.
+fn backbone_description(fine_tuned_blocks: usize) -> String {
+    match fine_tuned_blocks {
+        0 => "ssdlite-person (frozen MobileNetV2, stride-16 expansion)".into(),
+        n => format!(
+            "ssdlite-person (MobileNetV2 to its stride-16 expansion; its last {n} blocks and that expansion fine-tuned)"
+        ),
+    }
+}
+
 /// AdamW over the trainable layers (torchvision's detection recipes decay weights by 1e-4).
 fn optimiser(layers: &Layers, learning_rate: f64) -> Result<Adam, DetectorTrainError> {
     Ok(Adam::new(&layers.vars, learning_rate, 0.9, 0.999)?.with_weight_decay(1e-4))
@@ -427,7 +437,7 @@ impl Run<'_> {
             config: self.layers.config().clone(),
             iterations,
             data: self.data.clone(),
-            backbone: "ssdlite-person (frozen MobileNetV2, stride-16 expansion)".into(),
+            backbone: backbone_description(self.layers.config().backbone_blocks),
         };
         checkpoint::save_json(&card, &checkpoint::sidecar_path(self.out))?;
         Ok(())
@@ -485,7 +495,8 @@ mod tests {
         let mut rng = SeededRng::new(3);
         let mut totals = Vec::new();
         for _ in 0..60 {
-            let terms = losses(&layers, &features, &truths, (160.0, 128.0), &mut rng).unwrap();
+            let size = (image.width() as f32, image.height() as f32);
+            let terms = losses(&layers, &features, &truths, size, &mut rng).unwrap();
             let total = terms.total().unwrap();
             totals.push(total.to_scalar::<f32>().unwrap());
             optimiser.step(&total.backward().unwrap()).unwrap();
@@ -612,7 +623,10 @@ mod tests {
                 class: 1,
             }],
         };
-        let config = DetectorConfig::default();
+        let config = DetectorConfig {
+            short_side: 0,
+            ..DetectorConfig::default()
+        };
         let (image, truths) = load(&example, &config, true).unwrap();
         assert_eq!(truths[0].rect, BoxRect::new(90.0, 30.0, 140.0, 110.0));
         assert_eq!(image.get_pixel(159 - 30, 60).0, [220, 30, 30]);
