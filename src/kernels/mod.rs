@@ -94,3 +94,11 @@ fn f32_slice_mut<'a>(
 
 #[cfg(test)]
 mod tests;
+
+/// The largest absolute difference between two tensors of one shape, for tests.
+#[cfg(test)]
+pub(crate) fn largest_difference(a: &candle_core::Tensor, b: &candle_core::Tensor) -> f32 {
+    let diff = (a - b).and_then(|d| d.abs()).and_then(|d| d.max_all());
+    diff.and_then(|d| d.to_scalar::<f32>())
+        .unwrap_or(f32::INFINITY)
+}

@@ -176,14 +176,7 @@ mod tests {
             let ours = pointwise_conv2d(&x, &w, &b, relu6).unwrap();
             let tracked = candle_core::Var::from_tensor(&x).unwrap();
             let theirs = pointwise_conv2d(tracked.as_tensor(), &w, &b, relu6).unwrap();
-            let diff = (ours - theirs)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap();
+            let diff = crate::kernels::largest_difference(&ours, &theirs);
             assert!(diff < 1e-4, "{shape:?} -> {c_out}, relu6 {relu6}: {diff}");
         }
     }

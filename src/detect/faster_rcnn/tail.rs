@@ -156,14 +156,7 @@ mod tests {
             let trunk = network.stride16_trunk(&image, blocks).unwrap();
             let got = tail.forward(&trunk).unwrap();
             assert_eq!(got.dims(), want.dims());
-            let diff = (&got - &want)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap();
+            let diff = crate::kernels::largest_difference(&got, &want);
             assert!(diff < 1e-3, "{blocks} blocks: largest difference {diff}");
             let trainable = vars.all_vars().len();
             assert_eq!(trainable, 2 + 6 * blocks, "{blocks} blocks");
