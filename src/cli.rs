@@ -256,6 +256,14 @@ struct TrainGanArgs {
     /// different noise are pushed apart, for more varied samples
     #[arg(long, value_name = "WEIGHT")]
     mode_seeking: Option<f64>,
+    /// With --aux-class: a twin classifier (TAC-GAN) at this weight (e.g. 1) that learns the
+    /// classes of the fakes while G is pushed away from it, for classes as varied as the data's
+    #[arg(long, value_name = "WEIGHT")]
+    twin_class: Option<f64>,
+    /// D also sees how much the batch's images of each class differ (minibatch standard
+    /// deviation, per class), so that G is pushed to vary each class as much as the data does
+    #[arg(long)]
+    minibatch_stddev: bool,
     /// Adam's beta1 (default 0.5)
     #[arg(long)]
     beta1: Option<f64>,
@@ -1042,6 +1050,8 @@ fn train_gan(args: TrainGanArgs) -> Result<()> {
         lr_d: args.lr_d,
         aux_classifier: args.aux_class,
         mode_seeking: args.mode_seeking,
+        twin_classifier: args.twin_class,
+        minibatch_stddev: args.minibatch_stddev,
         beta1: args.beta1.unwrap_or(GanConfig::default().beta1),
         beta2: args.beta2.unwrap_or(GanConfig::default().beta2),
         ..GanConfig::default()

@@ -148,6 +148,8 @@ fn resume_is_exact_with_every_training_change_on() {
         lr_d: Some(4e-4),
         aux_classifier: Some(1.0),
         mode_seeking: Some(1.0),
+        twin_classifier: Some(1.0),
+        minibatch_stddev: true,
         beta1: 0.0,
         beta2: 0.9,
         ..config(iterations)
@@ -200,6 +202,7 @@ fn resume_is_exact_with_every_training_change_on() {
     let saved = weights(&checkpoint);
     assert!(saved.iter().any(|(n, _)| n == "d.b1.conv.weight_u"));
     assert!(saved.iter().any(|(n, _)| n.starts_with("ema.b0.bn.gain")));
+    assert!(saved.iter().any(|(n, _)| n == "d.twin.classifier"));
     assert!(
         !saved.iter().any(|(n, _)| n.starts_with("d.b1.bn")),
         "SN replaces D's BatchNorm"
@@ -268,6 +271,27 @@ fn an_auxiliary_classifier_needs_a_conditional_model() {
     .to_string();
     assert!(err.contains("auxiliary classifier"), "{err}");
     assert!(!dir.path().join("run/checkpoints/latest.json").exists());
+}
+
+#[test]
+fn a_twin_classifier_needs_the_auxiliary_one() {
+    let config = GanConfig {
+        classes: vec!["dark".into(), "light".into()],
+        twin_classifier: Some(1.0),
+        ..config(2)
+    };
+    let err = config.validate().unwrap_err().to_string();
+    assert!(err.contains("--aux-class"), "{err}");
+    let with_aux = GanConfig {
+        aux_classifier: Some(1.0),
+        ..config
+    };
+    assert!(with_aux.validate().is_ok());
+    let negative = GanConfig {
+        twin_classifier: Some(-1.0),
+        ..with_aux
+    };
+    assert!(negative.validate().is_err());
 }
 
 #[test]

@@ -108,6 +108,17 @@ pub struct GanConfig {
     /// batch of fakes share their classes, and G is pushed to make them differ as much as their
     /// noise does. `None` for no term.
     pub mode_seeking: Option<f64>,
+    /// Weight of a twin classifier (TAC-GAN, Gong et al. 2019), with the auxiliary classifier
+    /// only: a second class head of D learns the classes of the fakes, and G is pushed away
+    /// from it, which undoes the class loss's pull of each class towards its easiest images.
+    /// `None` for no twin.
+    pub twin_classifier: Option<f64>,
+    /// The minibatch standard deviation of Karras et al. 2018, taken within each class of a
+    /// conditional model (the whole batch for an unconditional one): D's output layer also sees
+    /// how much the batch's images of an image's class differ in D's first features (before
+    /// BatchNorm, which would normalise the spread away) and in its last, so that D can tell
+    /// when G draws a class with less variety than the data has.
+    pub minibatch_stddev: bool,
 }
 
 impl Default for GanConfig {
@@ -136,6 +147,8 @@ impl Default for GanConfig {
             lr_d: None,
             aux_classifier: None,
             mode_seeking: None,
+            twin_classifier: None,
+            minibatch_stddev: false,
         }
     }
 }
@@ -158,6 +171,10 @@ pub enum ConfigError {
     AuxWeight(f64),
     #[error("the mode-seeking weight must be positive and finite, not {0}")]
     ModeSeekingWeight(f64),
+    #[error("a twin classifier needs the auxiliary classifier (--aux-class)")]
+    TwinWithoutAux,
+    #[error("the twin classifier's weight must be positive and finite, not {0}")]
+    TwinWeight(f64),
 }
 
 impl GanConfig {
@@ -195,6 +212,14 @@ impl GanConfig {
             && !(weight.is_finite() && weight > 0.0)
         {
             return Err(ConfigError::ModeSeekingWeight(weight));
+        }
+        if let Some(weight) = self.twin_classifier {
+            if !(weight.is_finite() && weight > 0.0) {
+                return Err(ConfigError::TwinWeight(weight));
+            }
+            if self.aux_classifier.is_none() {
+                return Err(ConfigError::TwinWithoutAux);
+            }
         }
         Ok(())
     }

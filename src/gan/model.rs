@@ -237,13 +237,18 @@ pub struct Discriminator {
     projection: Option<Projection>,
     /// AC-GAN's auxiliary classifier: class logits from the pooled last features.
     classifier: Option<ClassEmbedding>,
+    /// TAC-GAN's twin classifier: the same from the same features, trained on fakes.
+    twin: Option<ClassEmbedding>,
+    /// Whether the output layer also sees [`class_spread`] maps of the first and last features.
+    minibatch_stddev: bool,
 }
 
 /// What the discriminator says of a batch: real-or-fake logits `(N)` and, with an auxiliary
-/// classifier, class logits `(N, K)`.
+/// classifier, class logits `(N, K)`, and with a twin classifier its class logits too.
 pub struct Judgement {
     pub logits: Tensor,
     pub class_logits: Option<Tensor>,
+    pub twin_logits: Option<Tensor>,
 }
 
 impl Discriminator {
@@ -267,7 +272,8 @@ impl Discriminator {
             });
             channels *= 2;
         }
-        let out = Conv::plain(channels, 1, 1, 0, sn, vb.pp("out").pp("conv"))?;
+        let spread_maps = 2 * usize::from(config.minibatch_stddev);
+        let out = Conv::plain(channels + spread_maps, 1, 1, 0, sn, vb.pp("out").pp("conv"))?;
         let projection = if config.is_conditional() {
             Some(Projection::new(
                 config.classes.len(),
@@ -286,12 +292,23 @@ impl Discriminator {
             )?),
             _ => None,
         };
+        let twin = match (&classifier, config.twin_classifier) {
+            (Some(_), Some(_)) => Some(ClassEmbedding::new(
+                config.classes.len(),
+                channels,
+                "classifier",
+                &vb.pp("twin"),
+            )?),
+            _ => None,
+        };
         Ok(Discriminator {
             first,
             blocks,
             out,
             projection,
             classifier,
+            twin,
+            minibatch_stddev: config.minibatch_stddev,
         })
     }
 
@@ -302,12 +319,17 @@ impl Discriminator {
     /// [`Discriminator::forward_t`] with the auxiliary classifier's logits.
     pub fn judge_t(&self, x: &Tensor, classes: Option<&Tensor>, train: bool) -> Result<Judgement> {
         let mut x = leaky_relu(&self.first.forward_t(x, train)?)?;
+        let first = x.clone();
         for block in &self.blocks {
             x = block.forward_t(&x, None, train)?;
         }
-        let logits = self.out.forward_t(&x, train)?.flatten_all()?;
+        let logits = self
+            .out
+            .forward_t(&self.with_spread(&first, &x, classes)?, train)?
+            .flatten_all()?;
         Ok(Judgement {
-            class_logits: self.classify(&x, false)?,
+            class_logits: self.classify(&self.classifier, &x, false)?,
+            twin_logits: self.classify(&self.twin, &x, false)?,
             logits: self.project(logits, &x, classes, false)?,
         })
     }
@@ -317,19 +339,58 @@ impl Discriminator {
     /// which that step would throw away.
     pub fn judge_for_generator(&self, x: &Tensor, classes: Option<&Tensor>) -> Result<Judgement> {
         let mut x = leaky_relu(&self.first.forward_frozen(x)?)?;
+        let first = x.clone();
         for block in &self.blocks {
             x = block.forward_frozen(&x)?;
         }
-        let logits = self.out.forward_frozen(&x)?.flatten_all()?;
+        let logits = self
+            .out
+            .forward_frozen(&self.with_spread(&first, &x, classes)?)?
+            .flatten_all()?;
         Ok(Judgement {
-            class_logits: self.classify(&x, true)?,
+            class_logits: self.classify(&self.classifier, &x, true)?,
+            twin_logits: self.classify(&self.twin, &x, true)?,
             logits: self.project(logits, &x, classes, true)?,
         })
     }
 
-    /// The auxiliary classifier's logits of the last features, averaged over positions.
-    fn classify(&self, features: &Tensor, frozen: bool) -> Result<Option<Tensor>> {
-        let Some(classifier) = &self.classifier else {
+    /// The last features, with [`class_spread`] maps of the first features (before any
+    /// BatchNorm could hide how little a batch varies) and of the last, when D has them.
+    fn with_spread(
+        &self,
+        first: &Tensor,
+        last: &Tensor,
+        classes: Option<&Tensor>,
+    ) -> Result<Tensor> {
+        if !self.minibatch_stddev {
+            return Ok(last.clone());
+        }
+        let (n, _, h, w) = last.dims4()?;
+        let whole_batch;
+        let classes = match classes {
+            Some(classes) => classes,
+            None => {
+                whole_batch = Tensor::ones((n, 1), DType::F32, last.device())?;
+                &whole_batch
+            }
+        };
+        let map = |features: &Tensor| -> Result<Tensor> {
+            class_spread(features, classes)?
+                .reshape((n, 1, 1, 1))?
+                .broadcast_as((n, 1, h, w))?
+                .contiguous()
+        };
+        Tensor::cat(&[last, &map(last)?, &map(first)?], 1)
+    }
+
+    /// A class head's logits of the last features, averaged over positions.
+    fn classify(
+        &self,
+        head: &Option<ClassEmbedding>,
+        features: &Tensor,
+        frozen: bool,
+    ) -> Result<Option<Tensor>> {
+        let Some(classifier) = head else {
             return Ok(None);
         };
         let pooled = features.flatten_from(2)?.mean(D::Minus1)?;
@@ -351,6 +412,21 @@ impl Discriminator {
             None => Ok(logits),
         }
     }
+}
+
+/// How much the images of each image's class differ within the batch: for features
+/// `(N, C, H, W)` and class rows `(N, K)`, the standard deviation of every feature over the
+/// class's images, averaged over features and positions, one value an image `(N, 1)`. A class
+/// with one image in the batch has a spread of zero.
+pub fn class_spread(features: &Tensor, classes: &Tensor) -> Result<Tensor> {
+    let flat = features.flatten_from(1)?;
+    let by_class = classes.t()?;
+    let counts = classes.sum(0)?.maximum(1.0)?.unsqueeze(1)?;
+    let class_mean = by_class.matmul(&flat)?.broadcast_div(&counts)?;
+    let deviation = (flat - classes.matmul(&class_mean)?)?.sqr()?;
+    let class_variance = by_class.matmul(&deviation)?.broadcast_div(&counts)?;
+    let class_stddev = (class_variance + 1e-8)?.sqrt()?.mean_keepdim(1)?;
+    classes.matmul(&class_stddev)
 }
 
 fn leaky_relu(x: &Tensor) -> Result<Tensor> {
@@ -449,6 +525,72 @@ pub use crate::optim::is_running_stat;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn class_spread_is_the_stddev_among_the_images_of_each_class() {
+        let device = Device::Cpu;
+        // Four images of two features at one position: class 0 holds images 0 and 2 (features
+        // differ by 2 and 4: stddevs 1 and 2), class 1 images 1 and 3 (identical), class 2 none.
+        let features = Tensor::new(
+            &[[1.0f32, 0.0], [5.0, 5.0], [3.0, 4.0], [5.0, 5.0]],
+            &device,
+        )
+        .unwrap()
+        .reshape((4, 2, 1, 1))
+        .unwrap();
+        let classes = crate::gan::condition::one_hot(&[0, 1, 0, 1], 3, &device).unwrap();
+        let spread = class_spread(&features, &classes)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        let expected = [1.5f32, 0.0, 1.5, 0.0];
+        for (got, want) in spread.iter().zip(expected) {
+            assert!((got - want).abs() < 1e-3, "{spread:?} vs {expected:?}");
+        }
+        // Positions count as more features.
+        let wide = features
+            .broadcast_as((4, 2, 3, 3))
+            .unwrap()
+            .contiguous()
+            .unwrap();
+        let wide_spread = class_spread(&wide, &classes)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        assert_eq!(wide_spread.len(), 4);
+        assert!((wide_spread[0] - 1.5).abs() < 1e-3, "{wide_spread:?}");
+    }
+
+    #[test]
+    fn the_variety_check_gives_d_one_more_input_map() {
+        let config = GanConfig {
+            minibatch_stddev: true,
+            classes: vec!["a".into(), "b".into()],
+            ..config(32, 1)
+        };
+        let networks = Networks::new(&config, 1, &Device::Cpu).unwrap();
+        let images = Tensor::zeros((4, 1, 32, 32), DType::F32, &Device::Cpu).unwrap();
+        let classes = crate::gan::condition::one_hot(&[0, 1, 0, 1], 2, &Device::Cpu).unwrap();
+        let logits = networks
+            .discriminator
+            .forward_t(&images, Some(&classes), true)
+            .unwrap();
+        assert_eq!(logits.dims(), &[4]);
+        let out = networks
+            .d_vars
+            .data()
+            .lock()
+            .unwrap()
+            .get("out.conv.weight")
+            .unwrap()
+            .dims()
+            .to_vec();
+        assert_eq!(out, [1, config.ndf * 4 + 2, 4, 4]);
+    }
 
     fn config(size: usize, channels: usize) -> GanConfig {
         GanConfig {

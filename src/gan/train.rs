@@ -600,6 +600,7 @@ pub fn adversarial_step(
         loss,
         aux_classifier,
         mode_seeking,
+        twin_classifier,
     } = objective.into();
     let real_classes = classes;
     // With the mode-seeking term the fakes' two halves share their classes (the first half's
@@ -612,10 +613,9 @@ pub fn adversarial_step(
     let fake = nets.generator.forward_t(z, classes, true)?;
 
     let real_judged = nets.discriminator.judge_t(real, real_classes, true)?;
+    let fake_judged = nets.discriminator.judge_t(&fake.detach(), classes, true)?;
     let real_logits = real_judged.logits;
-    let fake_logits = nets
-        .discriminator
-        .forward_t(&fake.detach(), classes, true)?;
+    let fake_logits = fake_judged.logits;
     let d_loss = match loss {
         Loss::Bce => (bce_with_logits(&real_logits, 1.0)? + bce_with_logits(&fake_logits, 0.0)?)?,
         Loss::Hinge => {
@@ -629,6 +629,8 @@ pub fn adversarial_step(
         real_classes,
         aux_classifier,
     )?;
+    // The twin learns which class each fake was drawn as.
+    let d_loss = with_classifier_loss(d_loss, &fake_judged.twin_logits, classes, twin_classifier)?;
     let grads = d_loss.backward()?;
     opt_d.step(&grads)?;
 
@@ -637,7 +639,8 @@ pub fn adversarial_step(
         Loss::Bce => bce_with_logits(&fooled.logits, 1.0)?,
         Loss::Hinge => fooled.logits.mean_all()?.neg()?,
     };
-    let g_loss = with_classifier_loss(g_loss, &fooled.class_logits, classes, aux_classifier)?;
+    let g_loss =
+        generator_class_terms(g_loss, &fooled, classes, (aux_classifier, twin_classifier))?;
     let g_loss = match mode_seeking {
         Some(weight) => (g_loss + (mode_seeking_term(&fake, z)? * weight)?)?,
         None => g_loss,
@@ -653,12 +656,14 @@ pub fn adversarial_step(
 }
 
 /// What a training step minimises: the adversarial loss and, for AC-GAN, the weight of the
-/// auxiliary classifier's cross-entropy (D's on the real images, G's on its own).
+/// auxiliary classifier's cross-entropy (D's on the real images, G's on its own); for TAC-GAN
+/// the weight of the twin classifier's (D's on the fakes, taken away from G's loss).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Objective {
     pub loss: Loss,
     pub aux_classifier: Option<f64>,
     pub mode_seeking: Option<f64>,
+    pub twin_classifier: Option<f64>,
 }
 
 impl Objective {
@@ -667,6 +672,7 @@ impl Objective {
             loss: config.loss,
             aux_classifier: config.aux_classifier,
             mode_seeking: config.mode_seeking,
+            twin_classifier: config.twin_classifier,
         }
     }
 }
@@ -677,6 +683,7 @@ impl From<Loss> for Objective {
             loss,
             aux_classifier: None,
             mode_seeking: None,
+            twin_classifier: None,
         }
     }
 }
@@ -711,6 +718,19 @@ fn mode_seeking_term(fake: &Tensor, z: &Tensor) -> candle_core::Result<Tensor> {
     };
     let ratio = (spread(fake)? / spread(z)?.detach())?;
     (ratio + 1e-5)?.recip()
+}
+
+/// G's class terms: the auxiliary classifier's cross-entropy on its images for the classes
+/// asked for, less the twin's: G is rewarded where the classifier of real images recognises
+/// the class and where the twin, which knows G's habits, does not.
+fn generator_class_terms(
+    loss: Tensor,
+    judged: &super::model::Judgement,
+    classes: Option<&Tensor>,
+    (aux_weight, twin_weight): (Option<f64>, Option<f64>),
+) -> candle_core::Result<Tensor> {
+    let loss = with_classifier_loss(loss, &judged.class_logits, classes, aux_weight)?;
+    with_classifier_loss(loss, &judged.twin_logits, classes, twin_weight.map(|w| -w))
 }
 
 /// `loss + weight * cross-entropy(class logits, classes)` where the step has a classifier and
@@ -868,6 +888,39 @@ mod tests {
             .to_scalar::<f32>()
             .unwrap();
         assert!(wider < term, "{wider} vs {term}");
+    }
+
+    #[test]
+    fn g_gains_from_the_classifier_recognising_its_class_and_the_twin_not() {
+        let device = Device::Cpu;
+        let classes = one_hot(&[0, 1], 2, &device).unwrap();
+        let confident = Tensor::new(&[[4.0f32, -4.0], [-4.0, 4.0]], &device).unwrap();
+        let unsure = Tensor::zeros((2, 2), candle_core::DType::F32, &device).unwrap();
+        let loss_with = |class_logits: &Tensor, twin_logits: &Tensor| {
+            let judged = crate::gan::model::Judgement {
+                logits: Tensor::zeros(2, candle_core::DType::F32, &device).unwrap(),
+                class_logits: Some(class_logits.clone()),
+                twin_logits: Some(twin_logits.clone()),
+            };
+            let zero = Tensor::new(0.0f32, &device).unwrap();
+            generator_class_terms(zero, &judged, Some(&classes), (Some(1.0), Some(0.5)))
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap()
+        };
+        let ce_confident = (1.0f32 + (-8.0f32).exp()).ln();
+        let ce_unsure = 2.0f32.ln();
+        let cases = [
+            (&confident, &unsure, ce_confident - 0.5 * ce_unsure),
+            (&unsure, &confident, ce_unsure - 0.5 * ce_confident),
+        ];
+        for (class_logits, twin_logits, expected) in cases {
+            let loss = loss_with(class_logits, twin_logits);
+            assert!((loss - expected).abs() < 1e-5, "{loss} vs {expected}");
+        }
+        // The best for G: the real-image classifier sure, the twin unsure.
+        assert!(loss_with(&confident, &unsure) < loss_with(&unsure, &confident));
+        assert!(loss_with(&confident, &unsure) < loss_with(&confident, &confident));
     }
 
     #[test]

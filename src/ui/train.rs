@@ -952,6 +952,22 @@ impl TrainTab {
                         );
                 });
                 c.aux_classifier = (aux && conditional).then(|| c.aux_classifier.unwrap_or(1.0));
+                let with_aux = c.aux_classifier.is_some();
+                let mut twin = c.twin_classifier.is_some();
+                ui.add_enabled_ui(with_aux, |ui| {
+                    ui.checkbox(&mut twin, "twin classifier (TAC-GAN)")
+                        .on_hover_text(
+                            "Keeps each category as varied as the training images: a second \
+                             class head learns the generated images' categories and G is \
+                             pushed away from it",
+                        );
+                });
+                c.twin_classifier = (twin && with_aux).then(|| c.twin_classifier.unwrap_or(1.0));
+                ui.checkbox(&mut c.minibatch_stddev, "variety check in D")
+                    .on_hover_text(
+                        "D sees how much the batch's images of each category differ \
+                         (minibatch standard deviation), so G keeps every category varied",
+                    );
                 let mut seeking = c.mode_seeking.is_some();
                 ui.checkbox(&mut seeking, "mode seeking in G")
                     .on_hover_text(
