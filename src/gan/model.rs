@@ -283,24 +283,14 @@ impl Discriminator {
         } else {
             None
         };
-        let classifier = match config.aux_classifier {
-            Some(_) if config.is_conditional() => Some(ClassEmbedding::new(
-                config.classes.len(),
-                channels,
-                "classifier",
-                &vb.pp("aux"),
-            )?),
-            _ => None,
+        // AC-GAN's classifier and TAC-GAN's twin: class logits from the pooled last features.
+        let class_head = |prefix: &str| {
+            ClassEmbedding::new(config.classes.len(), channels, "classifier", &vb.pp(prefix))
         };
-        let twin = match (&classifier, config.twin_classifier) {
-            (Some(_), Some(_)) => Some(ClassEmbedding::new(
-                config.classes.len(),
-                channels,
-                "classifier",
-                &vb.pp("twin"),
-            )?),
-            _ => None,
-        };
+        let with_classifier = config.aux_classifier.is_some() && config.is_conditional();
+        let classifier = with_classifier.then(|| class_head("aux")).transpose()?;
+        let with_twin = with_classifier && config.twin_classifier.is_some();
+        let twin = with_twin.then(|| class_head("twin")).transpose()?;
         Ok(Discriminator {
             first,
             blocks,
