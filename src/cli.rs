@@ -264,11 +264,6 @@ struct TrainGanArgs {
     /// deviation, per class), so that G is pushed to vary each class as much as the data does
     #[arg(long)]
     minibatch_stddev: bool,
-    /// D also sees how much the batch's images of each class differ in brightness, contrast
-    /// and where their pixels differ, so that G draws each class in as many tones and
-    /// silhouettes as the data has
-    #[arg(long)]
-    tone_spread: bool,
     /// Adam's beta1 (default 0.5)
     #[arg(long)]
     beta1: Option<f64>,
@@ -1057,7 +1052,6 @@ fn train_gan(args: TrainGanArgs) -> Result<()> {
         mode_seeking: args.mode_seeking,
         twin_classifier: args.twin_class,
         minibatch_stddev: args.minibatch_stddev,
-        tone_spread: args.tone_spread,
         beta1: args.beta1.unwrap_or(GanConfig::default().beta1),
         beta2: args.beta2.unwrap_or(GanConfig::default().beta2),
         ..GanConfig::default()

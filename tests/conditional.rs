@@ -150,7 +150,6 @@ fn resume_is_exact_with_every_training_change_on() {
         mode_seeking: Some(1.0),
         twin_classifier: Some(1.0),
         minibatch_stddev: true,
-        tone_spread: true,
         beta1: 0.0,
         beta2: 0.9,
         ..config(iterations)

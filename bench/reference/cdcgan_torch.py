@@ -11,15 +11,13 @@ worse at the same budget.
   BCE or hinge; Adam; optional EMA of G (decay min(d, (1+t)/(10+t)), BatchNorm statistics too);
   optional auxiliary classifier (AC-GAN, `--aux-class W`): class logits = mean_hw(features) @
   classifierᵀ (classifier N(0, 0.02), no bias), W x cross-entropy added to D's loss on the real
-  images and to G's on its own; optional variety check (`--minibatch-stddev`): the out conv also
-  sees two maps, the per-class standard deviation over the batch of the last and of the first
-  features (averaged over features and positions), and with `--tone-spread` three more, that of the
-  images' mean pixel and of their pixels' standard deviation, and the per-class standard deviation
-  of each pixel averaged over regions of the image (a map at the last features' size).
+  images and to G's on its own; optional variety check (`--minibatch-stddev`): the 4x4 logit conv
+  also sees two maps, the per-class standard deviation over the batch of the last and of the
+  first features, averaged over features and positions.
 
     python3 cdcgan_torch.py --fashion-mnist DIR --iters 3000 --out DIR [--loss hinge] [--ema 0.999]
         [--spectral-norm] [--lr 2e-4] [--lr-d 2e-4] [--beta1 0.5] [--beta2 0.999] [--threads 2]
-        [--aux-class 1] [--minibatch-stddev] [--tone-spread]
+        [--aux-class 1] [--minibatch-stddev]
 
 Writes DIR/samples.npy: 10,000 samples in eval mode, 1,000 a class in Fashion-MNIST's label order
 (uint8 N x 1 x 32 x 32), for `deepstyle fid --npy DIR/samples.npy --npy-by-class`. Needs torch
@@ -78,28 +76,8 @@ def class_spread(features, y):
     return y @ (variance + 1e-8).sqrt().mean(1, keepdim=True)
 
 
-def class_spread_map(images, y, size):
-    """Per image (N, 1, h, w): each pixel's standard deviation over the batch's images of the
-    image's class, averaged over channels and over regions of the image."""
-    n, c, height, width = images.shape
-    flat = images.flatten(1)
-    counts = y.sum(0).clamp(min=1).unsqueeze(1)
-    mean = (y.t() @ flat) / counts
-    stddev = y @ ((y.t() @ (flat - y @ mean) ** 2) / counts + 1e-8).sqrt()
-    return F.avg_pool2d(stddev.view(n, c, height, width).mean(1, keepdim=True),
-                        (height // size[0], width // size[1]))
-
-
-def tone(images):
-    """Each image's mean pixel and its pixels' standard deviation, (N, 1) each."""
-    flat = images.flatten(1)
-    brightness = flat.mean(1, keepdim=True)
-    contrast = (((flat - brightness) ** 2).mean(1, keepdim=True) + 1e-8).sqrt()
-    return brightness, contrast
-
-
 class Discriminator(nn.Module):
-    def __init__(self, size, ndf, nc, k, sn, aux=False, stddev=False, tone_spread=False):
+    def __init__(self, size, ndf, nc, k, sn, aux=False, stddev=False):
         super().__init__()
         wrap = nn.utils.spectral_norm if sn else (lambda m: m)
         b = blocks(size)
@@ -113,9 +91,8 @@ class Discriminator(nn.Module):
             layers.append(nn.LeakyReLU(0.2))
             ch *= 2
         self.middle = nn.Sequential(*layers)
-        self.stddev, self.tone_spread = stddev, tone_spread
-        extra = 2 * int(stddev) + 3 * int(tone_spread)
-        self.out = wrap(nn.Conv2d(ch + extra, 1, 4, 1, 0, bias=False))
+        self.stddev = stddev
+        self.out = wrap(nn.Conv2d(ch + 2 * int(stddev), 1, 4, 1, 0, bias=False))
         self.embed = nn.Parameter(torch.randn(k, ch) * 0.02)
         self.classifier = nn.Parameter(torch.randn(k, ch) * 0.02) if aux else None
 
@@ -127,10 +104,7 @@ class Discriminator(nn.Module):
         first = F.leaky_relu(self.first(x), 0.2)
         h = self.middle(first)
         spreads = [h, first] if self.stddev else []
-        spreads += list(tone(x)) if self.tone_spread else []
         maps = [class_spread(f, y).view(-1, 1, 1, 1).expand(-1, 1, *h.shape[2:]) for f in spreads]
-        if self.tone_spread:
-            maps.append(class_spread_map(x, y, h.shape[2:]))
         logits = self.out(torch.cat([h] + maps, 1)).view(-1)
         logits = logits + ((y @ self.embed) * h.sum(dim=(2, 3))).sum(dim=1)
         classes = h.mean(dim=(2, 3)) @ self.classifier.t() if self.classifier is not None else None
@@ -181,14 +155,13 @@ def main():
     p.add_argument("--beta2", type=float, default=0.999)
     p.add_argument("--aux-class", type=float, default=None)
     p.add_argument("--minibatch-stddev", action="store_true")
-    p.add_argument("--tone-spread", action="store_true")
     a = p.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     G = Generator(a.image_size, a.nz, a.width, 1, CLASSES)
     D = Discriminator(a.image_size, a.width, 1, CLASSES, a.spectral_norm, a.aux_class is not None,
-                      a.minibatch_stddev, a.tone_spread)
+                      a.minibatch_stddev)
     G.apply(init_convs)
     D.apply(init_convs)
     ema = copy.deepcopy(G) if a.ema else None

@@ -119,11 +119,6 @@ pub struct GanConfig {
     /// BatchNorm, which would normalise the spread away) and in its last, so that D can tell
     /// when G draws a class with less variety than the data has.
     pub minibatch_stddev: bool,
-    /// The same check on the images themselves: D's output layer also sees how much the
-    /// batch's images of an image's class differ in brightness (mean pixel) and contrast (their
-    /// standard deviation), and a map of where their pixels differ (per region of the image), so
-    /// that G cannot draw a class in one tone or one silhouette when the data has many.
-    pub tone_spread: bool,
 }
 
 impl Default for GanConfig {
@@ -154,7 +149,6 @@ impl Default for GanConfig {
             mode_seeking: None,
             twin_classifier: None,
             minibatch_stddev: false,
-            tone_spread: false,
         }
     }
 }

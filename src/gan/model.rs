@@ -241,8 +241,6 @@ pub struct Discriminator {
     twin: Option<ClassEmbedding>,
     /// Whether the output layer also sees [`class_spread`] maps of the first and last features.
     minibatch_stddev: bool,
-    /// Whether it also sees [`class_spread`] maps of the images' [`tone`].
-    tone_spread: bool,
 }
 
 /// What the discriminator says of a batch: real-or-fake logits `(N)` and, with an auxiliary
@@ -274,8 +272,7 @@ impl Discriminator {
             });
             channels *= 2;
         }
-        let spread_maps =
-            2 * usize::from(config.minibatch_stddev) + 3 * usize::from(config.tone_spread);
+        let spread_maps = 2 * usize::from(config.minibatch_stddev);
         let out = Conv::plain(channels + spread_maps, 1, 1, 0, sn, vb.pp("out").pp("conv"))?;
         let projection = if config.is_conditional() {
             Some(Projection::new(
@@ -302,7 +299,6 @@ impl Discriminator {
             classifier,
             twin,
             minibatch_stddev: config.minibatch_stddev,
-            tone_spread: config.tone_spread,
         })
     }
 
@@ -311,20 +307,15 @@ impl Discriminator {
     }
 
     /// [`Discriminator::forward_t`] with the auxiliary classifier's logits.
-    pub fn judge_t(
-        &self,
-        image: &Tensor,
-        classes: Option<&Tensor>,
-        train: bool,
-    ) -> Result<Judgement> {
-        let mut x = leaky_relu(&self.first.forward_t(image, train)?)?;
+    pub fn judge_t(&self, x: &Tensor, classes: Option<&Tensor>, train: bool) -> Result<Judgement> {
+        let mut x = leaky_relu(&self.first.forward_t(x, train)?)?;
         let first = x.clone();
         for block in &self.blocks {
             x = block.forward_t(&x, None, train)?;
         }
         let logits = self
             .out
-            .forward_t(&self.with_spread(image, &first, &x, classes)?, train)?
+            .forward_t(&self.with_spread(&first, &x, classes)?, train)?
             .flatten_all()?;
         Ok(Judgement {
             class_logits: self.classify(&self.classifier, &x, false)?,
@@ -336,19 +327,15 @@ impl Discriminator {
     /// Training-mode forward for the generator's step: the same function (batch statistics,
     /// running statistics updated as PyTorch does), but no gradient for D's own parameters,
     /// which that step would throw away.
-    pub fn judge_for_generator(
-        &self,
-        image: &Tensor,
-        classes: Option<&Tensor>,
-    ) -> Result<Judgement> {
-        let mut x = leaky_relu(&self.first.forward_frozen(image)?)?;
+    pub fn judge_for_generator(&self, x: &Tensor, classes: Option<&Tensor>) -> Result<Judgement> {
+        let mut x = leaky_relu(&self.first.forward_frozen(x)?)?;
         let first = x.clone();
         for block in &self.blocks {
             x = block.forward_frozen(&x)?;
         }
         let logits = self
             .out
-            .forward_frozen(&self.with_spread(image, &first, &x, classes)?)?
+            .forward_frozen(&self.with_spread(&first, &x, classes)?)?
             .flatten_all()?;
         Ok(Judgement {
             class_logits: self.classify(&self.classifier, &x, true)?,
@@ -358,16 +345,14 @@ impl Discriminator {
     }
 
     /// The last features, with [`class_spread`] maps of the first features (before any
-    /// BatchNorm could hide how little a batch varies) and of the last, and of the images'
-    /// brightness and contrast, when D has them.
+    /// BatchNorm could hide how little a batch varies) and of the last, when D has them.
     fn with_spread(
         &self,
-        image: &Tensor,
         first: &Tensor,
         last: &Tensor,
         classes: Option<&Tensor>,
     ) -> Result<Tensor> {
-        if !self.minibatch_stddev && !self.tone_spread {
+        if !self.minibatch_stddev {
             return Ok(last.clone());
         }
         let (n, _, h, w) = last.dims4()?;
@@ -385,16 +370,7 @@ impl Discriminator {
                 .broadcast_as((n, 1, h, w))?
                 .contiguous()
         };
-        let mut maps = vec![last.clone()];
-        if self.minibatch_stddev {
-            maps.extend([map(last)?, map(first)?]);
-        }
-        if self.tone_spread {
-            let (brightness, contrast) = tone(image)?;
-            let pixels = class_spread_map(image, classes, (h, w))?;
-            maps.extend([map(&brightness)?, map(&contrast)?, pixels]);
-        }
-        Tensor::cat(&maps, 1)
+        Tensor::cat(&[last, &map(last)?, &map(first)?], 1)
     }
 
     /// A class head's logits of the last features, averaged over positions.
@@ -433,42 +409,14 @@ impl Discriminator {
 /// class's images, averaged over features and positions, one value an image `(N, 1)`. A class
 /// with one image in the batch has a spread of zero.
 pub fn class_spread(features: &Tensor, classes: &Tensor) -> Result<Tensor> {
-    class_stddev(&features.flatten_from(1)?, classes)?.mean_keepdim(1)
-}
-
-/// Where the images of each image's class differ: for images `(N, C, H, W)`, the standard
-/// deviation of every pixel over the class's images, averaged over channels and over
-/// `(H / h) x (W / w)` regions, `(N, 1, h, w)`.
-pub fn class_spread_map(
-    images: &Tensor,
-    classes: &Tensor,
-    (h, w): (usize, usize),
-) -> Result<Tensor> {
-    let (n, c, height, width) = images.dims4()?;
-    class_stddev(&images.flatten_from(1)?, classes)?
-        .reshape((n, c, height, width))?
-        .mean_keepdim(1)?
-        .avg_pool2d((height / h, width / w))
-}
-
-/// For each image's features `(N, F)`, their standard deviation over the images of its class.
-fn class_stddev(flat: &Tensor, classes: &Tensor) -> Result<Tensor> {
+    let flat = features.flatten_from(1)?;
     let by_class = classes.t()?;
     let counts = classes.sum(0)?.maximum(1.0)?.unsqueeze(1)?;
-    let class_mean = by_class.matmul(flat)?.broadcast_div(&counts)?;
+    let class_mean = by_class.matmul(&flat)?.broadcast_div(&counts)?;
     let deviation = (flat - classes.matmul(&class_mean)?)?.sqr()?;
     let class_variance = by_class.matmul(&deviation)?.broadcast_div(&counts)?;
-    classes.matmul(&(class_variance + 1e-8)?.sqrt()?)
-}
-
-/// Each image's tone: the mean of its pixels (brightness) and their standard deviation
-/// (contrast), `(N, 1)` each, for images `(N, C, H, W)`.
-pub fn tone(images: &Tensor) -> Result<(Tensor, Tensor)> {
-    let flat = images.flatten_from(1)?;
-    let brightness = flat.mean_keepdim(1)?;
-    let variance = flat.broadcast_sub(&brightness)?.sqr()?.mean_keepdim(1)?;
-    let contrast = (variance + 1e-8)?.sqrt()?;
-    Ok((brightness, contrast))
+    let class_stddev = (class_variance + 1e-8)?.sqrt()?.mean_keepdim(1)?;
+    classes.matmul(&class_stddev)
 }
 
 fn leaky_relu(x: &Tensor) -> Result<Tensor> {
@@ -608,95 +556,30 @@ mod tests {
     }
 
     #[test]
-    fn class_spread_map_says_where_the_images_of_a_class_differ() {
-        let device = Device::Cpu;
-        // Two 2x2 images of class 0 differ by 2 in the top-left pixel only (stddev 1); the
-        // image of class 1 is alone (no spread).
-        let images = Tensor::new(
-            &[
-                [0.0f32, 1.0, 1.0, 1.0],
-                [2.0, 1.0, 1.0, 1.0],
-                [5.0, 0.0, 5.0, 0.0],
-            ],
-            &device,
-        )
-        .unwrap()
-        .reshape((3, 1, 2, 2))
-        .unwrap();
-        let classes = crate::gan::condition::one_hot(&[0, 0, 1], 2, &device).unwrap();
-        let values = |size| {
-            class_spread_map(&images, &classes, size)
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .to_vec1::<f32>()
-                .unwrap()
+    fn the_variety_check_gives_d_two_more_input_maps() {
+        let config = GanConfig {
+            minibatch_stddev: true,
+            classes: vec!["a".into(), "b".into()],
+            ..config(32, 1)
         };
-        let full = values((2, 2));
-        let expected = [
-            1.0f32, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
-        ];
-        for (got, want) in full.iter().zip(expected) {
-            assert!((got - want).abs() < 1e-3, "{full:?}");
-        }
-        let pooled = values((1, 1));
-        for (got, want) in pooled.iter().zip([0.25f32, 0.25, 0.0]) {
-            assert!((got - want).abs() < 1e-3, "{pooled:?}");
-        }
-    }
-
-    #[test]
-    fn tone_is_each_images_mean_and_spread_of_pixels() {
-        // Image 0: pixels -1, -1, 1, 1 (mean 0, stddev 1); image 1: all 0.5 (no contrast).
-        let images = Tensor::new(
-            &[[-1.0f32, -1.0, 1.0, 1.0], [0.5, 0.5, 0.5, 0.5]],
-            &Device::Cpu,
-        )
-        .unwrap()
-        .reshape((2, 1, 2, 2))
-        .unwrap();
-        let (brightness, contrast) = tone(&images).unwrap();
-        let values = |t: Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-        let (brightness, contrast) = (values(brightness), values(contrast));
-        for (got, want) in brightness
-            .iter()
-            .chain(&contrast)
-            .zip([0.0f32, 0.5, 1.0, 0.0])
-        {
-            assert!((got - want).abs() < 1e-3, "{brightness:?} {contrast:?}");
-        }
-    }
-
-    #[test]
-    fn each_check_gives_d_more_input_maps() {
-        for (minibatch_stddev, tone_spread, extra) in
-            [(true, false, 2), (false, true, 3), (true, true, 5)]
-        {
-            let config = GanConfig {
-                minibatch_stddev,
-                tone_spread,
-                classes: vec!["a".into(), "b".into()],
-                ..config(32, 1)
-            };
-            let networks = Networks::new(&config, 1, &Device::Cpu).unwrap();
-            let images = Tensor::randn(0f32, 1.0, (4, 1, 32, 32), &Device::Cpu).unwrap();
-            let classes = crate::gan::condition::one_hot(&[0, 1, 0, 1], 2, &Device::Cpu).unwrap();
-            let logits = networks
-                .discriminator
-                .forward_t(&images, Some(&classes), true)
-                .unwrap();
-            assert_eq!(logits.dims(), &[4]);
-            let out = networks
-                .d_vars
-                .data()
-                .lock()
-                .unwrap()
-                .get("out.conv.weight")
-                .unwrap()
-                .dims()
-                .to_vec();
-            assert_eq!(out, [1, config.ndf * 4 + extra, 4, 4]);
-        }
+        let networks = Networks::new(&config, 1, &Device::Cpu).unwrap();
+        let images = Tensor::zeros((4, 1, 32, 32), DType::F32, &Device::Cpu).unwrap();
+        let classes = crate::gan::condition::one_hot(&[0, 1, 0, 1], 2, &Device::Cpu).unwrap();
+        let logits = networks
+            .discriminator
+            .forward_t(&images, Some(&classes), true)
+            .unwrap();
+        assert_eq!(logits.dims(), &[4]);
+        let out = networks
+            .d_vars
+            .data()
+            .lock()
+            .unwrap()
+            .get("out.conv.weight")
+            .unwrap()
+            .dims()
+            .to_vec();
+        assert_eq!(out, [1, config.ndf * 4 + 2, 4, 4]);
     }
 
     fn config(size: usize, channels: usize) -> GanConfig {

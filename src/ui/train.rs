@@ -968,12 +968,6 @@ impl TrainTab {
                         "D sees how much the batch's images of each category differ \
                          (minibatch standard deviation), so G keeps every category varied",
                     );
-                ui.checkbox(&mut c.tone_spread, "tone check in D")
-                    .on_hover_text(
-                        "D sees how much the batch's images of each category differ in \
-                         brightness, contrast and silhouette, so G draws light and dark, \
-                         narrow and wide garments alike",
-                    );
                 let mut seeking = c.mode_seeking.is_some();
                 ui.checkbox(&mut seeking, "mode seeking in G")
                     .on_hover_text(
