@@ -34,7 +34,7 @@ fn wait_for_render(sampler: &Sampler, generation: u64, count: usize) -> Duration
 }
 
 fn measure(label: &str, source: GeneratorSource) {
-    let sampler = Sampler::start(Device::Cpu, || {});
+    let sampler = Sampler::start(deepstyle::device::DeviceChoice::Cpu, || {});
     sampler.send(SamplerRequest::Load(source));
     let z_dim = match sampler.recv_timeout(Duration::from_secs(60)) {
         Some(SamplerReply::Loaded(info)) => info.z_dim,

@@ -8,6 +8,7 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use deepstyle::device::DeviceChoice;
 use deepstyle::project::Project;
 use deepstyle::ui::app::Settings;
 use deepstyle::ui::{Startup, StudioApp, Tab};
@@ -1127,4 +1128,38 @@ fn explore_draws_a_conditional_generator_by_category_and_morphs_between_categori
         "{:?}",
         favourite.sample.z
     );
+}
+
+#[test]
+fn the_studio_device_reaches_the_explorer_and_training_and_a_missing_one_falls_back_to_the_cpu() {
+    let dir = tempfile::tempdir().unwrap();
+    let startup = || Startup::Project(dir.path().join("p"));
+    let mut app = StudioApp::new(Settings::default(), startup());
+    assert_eq!(app.explore_tab().device(), DeviceChoice::Cpu);
+    // A device saved by a build that had it, opened by one that does not.
+    if let Some(missing) = DeviceChoice::ALL.into_iter().find(|d| !d.is_compiled()) {
+        let saved = Settings {
+            device: missing,
+            ..Settings::default()
+        };
+        let reopened = StudioApp::new(saved, startup());
+        assert_eq!(reopened.settings().device, DeviceChoice::Cpu);
+        assert_eq!(reopened.explore_tab().device(), DeviceChoice::Cpu);
+    }
+    // Choosing one moves the explorer and the Train tab's first choice with it.
+    app.train_tab_mut().form.device = DeviceChoice::Metal;
+    app.set_device(DeviceChoice::Cpu);
+    assert_eq!(
+        app.train_tab().form.device,
+        DeviceChoice::Metal,
+        "unchanged device"
+    );
+    let other = DeviceChoice::ALL
+        .into_iter()
+        .find(|d| d.is_compiled() && *d != DeviceChoice::Cpu);
+    if let Some(gpu) = other {
+        app.set_device(gpu);
+        assert_eq!(app.explore_tab().device(), gpu);
+        assert_eq!(app.train_tab().form.device, gpu);
+    }
 }

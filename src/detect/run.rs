@@ -170,16 +170,15 @@ pub enum DetectorChoice {
 }
 
 impl DetectorChoice {
-    /// Loads the detector (on the CPU).
-    pub fn load(&self) -> Result<Box<dyn Detector>, DetectError> {
-        let device = candle_core::Device::Cpu;
+    /// Loads the detector onto `device`.
+    pub fn load(&self, device: &candle_core::Device) -> Result<Box<dyn Detector>, DetectError> {
         Ok(match self {
-            DetectorChoice::People => Box::new(PersonDetector::shipped(&device)?),
+            DetectorChoice::People => Box::new(PersonDetector::shipped(device)?),
             DetectorChoice::ShippedGarments => Box::new(
-                GarmentDetector::shipped(&device).map_err(|e| DetectError::Model(e.to_string()))?,
+                GarmentDetector::shipped(device).map_err(|e| DetectError::Model(e.to_string()))?,
             ),
             DetectorChoice::Garments(path) => Box::new(
-                GarmentDetector::from_file(path, &device)
+                GarmentDetector::from_file(path, device)
                     .map_err(|e| DetectError::Model(format!("{}: {e}", path.display())))?,
             ),
         })

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use candle_core::Device;
+
+use crate::device::DeviceChoice;
 use crossbeam_channel::{Receiver, Sender};
 use image::RgbaImage;
 
@@ -136,13 +138,25 @@ pub struct Sampler {
 }
 
 impl Sampler {
-    /// Starts the worker; `notify` is called after each reply (to wake the window).
-    pub fn start(device: Device, notify: impl Fn() + Send + 'static) -> Self {
+    /// Starts the worker, which opens `device` (a GPU's first use can take seconds, so not on
+    /// the caller's thread); a device that cannot start is answered with a one-line
+    /// [`SamplerReply::Failed`] and the worker draws on the CPU. `notify` is called after each
+    /// reply (to wake the window).
+    pub fn start(device: DeviceChoice, notify: impl Fn() + Send + 'static) -> Self {
         let (tx, requests) = crossbeam_channel::unbounded::<SamplerRequest>();
         let (replies, rx) = crossbeam_channel::unbounded();
         std::thread::Builder::new()
             .name("explorer sampler".into())
-            .spawn(move || serve(&device, &requests, &replies, &notify))
+            .spawn(move || {
+                let device = device.open().unwrap_or_else(|e| {
+                    let _ = replies.send(SamplerReply::Failed(format!(
+                        "{e}; the explorer draws on the CPU"
+                    )));
+                    notify();
+                    Device::Cpu
+                });
+                serve(&device, &requests, &replies, &notify)
+            })
             .ok();
         Sampler { tx, rx }
     }
@@ -289,8 +303,31 @@ mod tests {
     use std::time::Duration;
 
     #[test]
+    fn a_device_that_cannot_start_says_why_and_the_sampler_draws_on_the_cpu() {
+        let Some(missing) = DeviceChoice::ALL.into_iter().find(|d| !d.is_compiled()) else {
+            return; // every device compiled in: no build has both CUDA and Metal
+        };
+        let sampler = Sampler::start(missing, || {});
+        let Some(SamplerReply::Failed(reason)) = sampler.recv_timeout(Duration::from_secs(30))
+        else {
+            panic!("no reason given for {missing}");
+        };
+        assert!(
+            reason.contains(missing.name())
+                && reason.contains("on the CPU")
+                && !reason.contains('\n'),
+            "{reason}"
+        );
+        sampler.send(SamplerRequest::Load(GeneratorSource::Shipped));
+        assert!(matches!(
+            sampler.recv_timeout(Duration::from_secs(30)),
+            Some(SamplerReply::Loaded(_))
+        ));
+    }
+
+    #[test]
     fn loads_the_shipped_generator_and_renders_in_chunks() {
-        let sampler = Sampler::start(Device::Cpu, || {});
+        let sampler = Sampler::start(DeviceChoice::Cpu, || {});
         sampler.send(SamplerRequest::Load(GeneratorSource::Shipped));
         let Some(SamplerReply::Loaded(info)) = sampler.recv_timeout(Duration::from_secs(30)) else {
             panic!("no generator");
@@ -333,7 +370,7 @@ mod tests {
 
     #[test]
     fn a_missing_file_is_a_clear_failure() {
-        let sampler = Sampler::start(Device::Cpu, || {});
+        let sampler = Sampler::start(DeviceChoice::Cpu, || {});
         sampler.send(SamplerRequest::Load(GeneratorSource::File(
             "/nowhere/g.safetensors".into(),
         )));

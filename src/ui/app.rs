@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::device::DeviceChoice;
 use crate::jobs::{self, JobError, JobHandle};
 use crate::project::ingest::ImportReport;
 use crate::project::{Project, demo};
@@ -61,6 +62,8 @@ pub struct Settings {
     pub recent_projects: Vec<PathBuf>,
     pub last_project: Option<PathBuf>,
     pub tab: Tab,
+    /// Where the explorer draws and detection runs (and the Train tab's first choice).
+    pub device: DeviceChoice,
 }
 
 impl Settings {
@@ -107,7 +110,9 @@ pub struct StudioApp {
 
 impl StudioApp {
     pub fn new(settings: Settings, startup: Startup) -> Self {
-        StudioApp {
+        // A device saved by a build that had it may be missing from this one.
+        let device = Some(settings.device).filter(|d| d.is_compiled());
+        let mut app = StudioApp {
             settings,
             startup: Some(startup),
             project: None,
@@ -121,7 +126,9 @@ impl StudioApp {
             dialog: None,
             commands: Vec::new(),
             status: None,
-        }
+        };
+        app.set_device(device.unwrap_or_default());
+        app
     }
 
     /// Builds the app from eframe's storage: the window's settings and every tab's forms.
@@ -136,6 +143,16 @@ impl StudioApp {
             }
         }
         app
+    }
+
+    /// Runs the explorer, detection and (as its first choice) training on `device`.
+    pub fn set_device(&mut self, device: DeviceChoice) {
+        if device != self.settings.device {
+            self.train.form.device = device;
+        }
+        self.settings.device = device;
+        self.explore.set_device(device);
+        self.review.set_device(device);
     }
 
     /// Builds the app from eframe's creation context, restoring saved settings.
@@ -483,6 +500,29 @@ impl StudioApp {
                 ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);
             }
         });
+        let mut device = self.settings.device;
+        ui.menu_button("Device", |ui| {
+            for choice in DeviceChoice::ALL {
+                let item = ui.add_enabled(
+                    choice.is_compiled(),
+                    egui::Button::selectable(device == choice, choice.name()),
+                );
+                let item = if choice.is_compiled() {
+                    item.on_hover_text("The explorer, detection and new training runs use it")
+                } else {
+                    item.on_disabled_hover_text(format!(
+                        "This build has no {choice}: build with --features {choice} \
+                         (tools/build-cuda.sh for CUDA)"
+                    ))
+                };
+                if item.clicked() {
+                    device = choice;
+                }
+            }
+        });
+        if device != self.settings.device {
+            self.set_device(device);
+        }
         if let Some(project) = &self.project {
             ui.separator();
             ui.label(format!("Project: {}", project.name()))

@@ -7,6 +7,7 @@
 use crate::detect::run::{
     self, DetectEvent, DetectOptions, DetectReport, DetectorChoice, detect_project,
 };
+use crate::device::DeviceChoice;
 use crate::jobs::{self, JobError, JobHandle};
 use crate::project::Project;
 
@@ -27,9 +28,16 @@ pub struct DetectRunner {
     job: Option<JobHandle<DetectEvent, DetectReport>>,
     /// Images whose boxes the running job has replaced.
     touched: Vec<i64>,
+    /// The device detection runs on (opened by the job).
+    device: DeviceChoice,
 }
 
 impl DetectRunner {
+    /// Runs later detections on `device`.
+    pub fn set_device(&mut self, device: DeviceChoice) {
+        self.device = device;
+    }
+
     pub fn is_running(&self) -> bool {
         self.job.is_some()
     }
@@ -67,6 +75,7 @@ impl DetectRunner {
             }
         };
         let choice = choice.clone();
+        let device = self.device;
         let options = DetectOptions {
             min_score,
             images,
@@ -78,7 +87,8 @@ impl DetectRunner {
             title,
             move || repaint.request_repaint(),
             move |job| {
-                let detector = choice.load().map_err(|e| JobError::failed(&e))?;
+                let device = device.open().map_err(|e| JobError::failed(&e))?;
+                let detector = choice.load(&device).map_err(|e| JobError::failed(&e))?;
                 detect_project(&project, detector.as_ref(), &options, job, &|event| {
                     job.emit(event)
                 })
@@ -95,6 +105,7 @@ impl DetectRunner {
             self.cancel();
             *self = DetectRunner {
                 project: project.cloned(),
+                device: self.device,
                 ..DetectRunner::default()
             };
         }

@@ -10,6 +10,7 @@
 mod renders;
 mod view;
 
+use crate::device::DeviceChoice;
 use crate::gan::sampler::{DirectionKind, GeneratorInfo, GeneratorSource, SamplerRequest, Slot};
 use crate::jobs::{self, JobError, JobHandle};
 use crate::latent::explorer::Explorer;
@@ -50,6 +51,8 @@ pub struct ExploreTab {
     enlarged_fresh: bool,
     /// Side of the seed grid's tiles at the last frame, in points (they follow the panel).
     grid_side: f32,
+    /// The device the sampler draws on.
+    device: DeviceChoice,
 }
 
 impl Default for ExploreTab {
@@ -75,6 +78,7 @@ impl Default for ExploreTab {
             enlarged: None,
             enlarged_fresh: false,
             grid_side: 0.0,
+            device: DeviceChoice::Cpu,
         }
     }
 }
@@ -140,6 +144,18 @@ impl ExploreTab {
         self.renders
             .as_ref()
             .is_some_and(|r| r.views.favourites.ready() == count)
+    }
+
+    /// Draws on `device` from now on: the sampler restarts there and loads the generator again.
+    pub fn set_device(&mut self, device: DeviceChoice) {
+        if device != self.device {
+            self.device = device;
+            self.renders = None;
+        }
+    }
+
+    pub fn device(&self) -> DeviceChoice {
+        self.device
     }
 
     /// Loads a generator from `source` in the worker.
@@ -313,7 +329,7 @@ impl ExploreTab {
 impl StudioTab for ExploreTab {
     fn logic(&mut self, ctx: &egui::Context, project: Option<&Project>, _commands: &mut Commands) {
         if self.renders.is_none() {
-            let renders = Renders::start(ctx);
+            let renders = Renders::start(ctx, self.device);
             renders.send(SamplerRequest::Load(self.source.clone()));
             self.loading = true;
             self.renders = Some(renders);

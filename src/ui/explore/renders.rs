@@ -3,7 +3,7 @@
 //! arrive. Each frame a view is told which latents it should show; it asks the worker for a
 //! render only when they differ from what it shows, so no state is ever marked stale by hand.
 
-use candle_core::Device;
+use crate::device::DeviceChoice;
 
 use crate::gan::sampler::{Sampler, SamplerReply, SamplerRequest, Slot};
 
@@ -129,11 +129,11 @@ pub struct Renders {
 }
 
 impl Renders {
-    /// Starts the worker (on the CPU; the window's explorer stays responsive on any machine).
-    pub fn start(ctx: &egui::Context) -> Self {
+    /// Starts the worker on `device` (the studio's; the CPU if that device cannot start).
+    pub fn start(ctx: &egui::Context, device: DeviceChoice) -> Self {
         let repaint = ctx.clone();
         Renders {
-            sampler: Sampler::start(Device::Cpu, move || repaint.request_repaint()),
+            sampler: Sampler::start(device, move || repaint.request_repaint()),
             views: Views::default(),
             smooth: false,
         }

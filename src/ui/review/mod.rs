@@ -183,6 +183,11 @@ impl Default for ReviewTab {
 impl ReviewTab {
     const FORM_KEY: &'static str = "deepstyle-review-form";
 
+    /// Runs later detections on `device`.
+    pub fn set_device(&mut self, device: crate::device::DeviceChoice) {
+        self.detector.set_device(device);
+    }
+
     /// The image shown (its catalog id).
     pub fn current(&self) -> Option<i64> {
         self.current
