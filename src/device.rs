@@ -20,10 +20,11 @@ pub enum DeviceError {
         "device '{0}' is not compiled into this build: rebuild with `cargo build --release --features {0}`"
     )]
     NotCompiled(DeviceChoice),
-    #[error("could not open device '{choice}': {source}")]
+    /// `reason` is the backend's error, its first line only (a backtrace may follow it).
+    #[error("could not open device '{choice}': {reason}")]
     Open {
         choice: DeviceChoice,
-        source: candle_core::Error,
+        reason: String,
     },
 }
 
@@ -57,9 +58,9 @@ impl DeviceChoice {
             DeviceChoice::Cuda => candle_core::Device::new_cuda(0),
             DeviceChoice::Metal => candle_core::Device::new_metal(0),
         };
-        opened.map_err(|source| DeviceError::Open {
+        opened.map_err(|e| DeviceError::Open {
             choice: self,
-            source,
+            reason: e.to_string().lines().next().unwrap_or_default().to_string(),
         })
     }
 }
