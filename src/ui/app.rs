@@ -510,9 +510,13 @@ impl StudioApp {
                 let item = if choice.is_compiled() {
                     item.on_hover_text("The explorer, detection and new training runs use it")
                 } else {
+                    let script = if choice == DeviceChoice::Cuda {
+                        " (tools/build-cuda.sh)"
+                    } else {
+                        ""
+                    };
                     item.on_disabled_hover_text(format!(
-                        "This build has no {choice}: build with --features {choice} \
-                         (tools/build-cuda.sh for CUDA)"
+                        "This build has no {choice}: build with --features {choice}{script}"
                     ))
                 };
                 if item.clicked() {
