@@ -264,6 +264,10 @@ struct TrainGanArgs {
     /// deviation, per class), so that G is pushed to vary each class as much as the data does
     #[arg(long)]
     minibatch_stddev: bool,
+    /// D judges this many images at once, of one class, stacked (PacGAN), so that it can see
+    /// when G's images of a class look alike
+    #[arg(long, default_value_t = 1)]
+    pack: usize,
     /// Adam's beta1 (default 0.5)
     #[arg(long)]
     beta1: Option<f64>,
@@ -1052,6 +1056,7 @@ fn train_gan(args: TrainGanArgs) -> Result<()> {
         mode_seeking: args.mode_seeking,
         twin_classifier: args.twin_class,
         minibatch_stddev: args.minibatch_stddev,
+        pack: args.pack,
         beta1: args.beta1.unwrap_or(GanConfig::default().beta1),
         beta2: args.beta2.unwrap_or(GanConfig::default().beta2),
         ..GanConfig::default()

@@ -119,6 +119,10 @@ pub struct GanConfig {
     /// BatchNorm, which would normalise the spread away) and in its last, so that D can tell
     /// when G draws a class with less variety than the data has.
     pub minibatch_stddev: bool,
+    /// How many images D judges at once, stacked on its channels (PacGAN, Lin et al. 2018),
+    /// all of one class in a conditional model: a generator that draws a class with too little
+    /// variety makes packs whose images look alike, which D can see. 1 for no packing.
+    pub pack: usize,
 }
 
 impl Default for GanConfig {
@@ -149,6 +153,7 @@ impl Default for GanConfig {
             mode_seeking: None,
             twin_classifier: None,
             minibatch_stddev: false,
+            pack: 1,
         }
     }
 }
@@ -175,6 +180,10 @@ pub enum ConfigError {
     TwinWithoutAux,
     #[error("the twin classifier's weight must be positive and finite, not {0}")]
     TwinWeight(f64),
+    #[error("packs of {pack} need a batch of at least {} images, not {batch}", 2 * pack)]
+    PackBatch { pack: usize, batch: usize },
+    #[error("packing and the mode-seeking term cannot be combined: both pair the batch's fakes")]
+    PackWithModeSeeking,
 }
 
 impl GanConfig {
@@ -190,6 +199,7 @@ impl GanConfig {
             ("ngf", self.ngf),
             ("ndf", self.ndf),
             ("batch size", self.batch_size),
+            ("pack", self.pack),
         ] {
             if value == 0 {
                 return Err(ConfigError::Zero(name));
@@ -219,6 +229,17 @@ impl GanConfig {
             }
             if self.aux_classifier.is_none() {
                 return Err(ConfigError::TwinWithoutAux);
+            }
+        }
+        if self.pack > 1 {
+            if self.batch_size < 2 * self.pack {
+                return Err(ConfigError::PackBatch {
+                    pack: self.pack,
+                    batch: self.batch_size,
+                });
+            }
+            if self.mode_seeking.is_some() {
+                return Err(ConfigError::PackWithModeSeeking);
             }
         }
         Ok(())

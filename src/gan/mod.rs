@@ -11,6 +11,7 @@ pub mod diversity;
 pub mod ema;
 pub mod estimate;
 pub mod model;
+pub mod pack;
 pub mod quality;
 pub mod sample;
 pub mod sampler;

@@ -256,7 +256,9 @@ impl Discriminator {
         let middle = config.middle_blocks();
         let sn = config.spectral_norm;
         let mut channels = config.ndf;
-        let first = Conv::plain(config.channels, channels, 2, 1, sn, vb.pp("b0").pp("conv"))?;
+        // A pack's images come stacked on the channels.
+        let input = config.channels * config.pack;
+        let first = Conv::plain(input, channels, 2, 1, sn, vb.pp("b0").pp("conv"))?;
         let mut blocks = Vec::with_capacity(middle);
         let activation = Activation::LeakyRelu(LEAKY_SLOPE);
         for i in 1..=middle {

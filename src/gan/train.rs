@@ -21,6 +21,7 @@ use super::config::{ConfigError, GanConfig, Loss};
 use super::data::{BatchPlan, DataError, DataSource, Dataset, ImageSpec};
 use super::ema::Ema;
 use super::model::{Generator, Networks};
+use super::pack::Packing;
 use super::sample::{ARCHITECTURE, GeneratorCard, to_images};
 use crate::checkpoint::{self, CheckpointError};
 use crate::device::{DeviceChoice, DeviceError};
@@ -601,18 +602,43 @@ pub fn adversarial_step(
         aux_classifier,
         mode_seeking,
         twin_classifier,
+        pack,
     } = objective.into();
-    let real_classes = classes;
+    let packing = if pack > 1 {
+        Some(Packing::of_batch(real.dim(0)?, classes, pack)?)
+    } else {
+        None
+    };
+    let real_classes = match &packing {
+        Some(packing) => packing.pack_classes(),
+        None => classes,
+    };
     // With the mode-seeking term the fakes' two halves share their classes (the first half's
-    // of the real batch); otherwise the fakes take the real batch's classes.
+    // of the real batch); packed, they are drawn in pack order; otherwise they take the real
+    // batch's classes.
     let paired = match (mode_seeking, classes) {
         (Some(_), Some(classes)) => Some(first_half_twice(classes)?),
         _ => None,
     };
-    let classes = paired.as_ref().or(classes);
-    let fake = nets.generator.forward_t(z, classes, true)?;
+    let fake_classes = match &packing {
+        Some(packing) => packing.row_classes(),
+        None => paired.as_ref().or(classes),
+    };
+    let z = match &packing {
+        Some(packing) => z.narrow(0, 0, packing.rows())?,
+        None => z.clone(),
+    };
+    let fake = nets.generator.forward_t(&z, fake_classes, true)?;
+    let (real, fake, classes) = match &packing {
+        Some(packing) => (
+            packing.pack_real(real)?,
+            packing.pack_ordered(&fake)?,
+            packing.pack_classes(),
+        ),
+        None => (real.clone(), fake, fake_classes),
+    };
 
-    let real_judged = nets.discriminator.judge_t(real, real_classes, true)?;
+    let real_judged = nets.discriminator.judge_t(&real, real_classes, true)?;
     let fake_judged = nets.discriminator.judge_t(&fake.detach(), classes, true)?;
     let real_logits = real_judged.logits;
     let fake_logits = fake_judged.logits;
@@ -642,7 +668,7 @@ pub fn adversarial_step(
     let g_loss =
         generator_class_terms(g_loss, &fooled, classes, (aux_classifier, twin_classifier))?;
     let g_loss = match mode_seeking {
-        Some(weight) => (g_loss + (mode_seeking_term(&fake, z)? * weight)?)?,
+        Some(weight) => (g_loss + (mode_seeking_term(&fake, &z)? * weight)?)?,
         None => g_loss,
     };
     let grads = g_loss.backward()?;
@@ -664,6 +690,8 @@ pub struct Objective {
     pub aux_classifier: Option<f64>,
     pub mode_seeking: Option<f64>,
     pub twin_classifier: Option<f64>,
+    /// Images D judges at once (1: one at a time).
+    pub pack: usize,
 }
 
 impl Objective {
@@ -673,6 +701,7 @@ impl Objective {
             aux_classifier: config.aux_classifier,
             mode_seeking: config.mode_seeking,
             twin_classifier: config.twin_classifier,
+            pack: config.pack,
         }
     }
 }
@@ -684,6 +713,7 @@ impl From<Loss> for Objective {
             aux_classifier: None,
             mode_seeking: None,
             twin_classifier: None,
+            pack: 1,
         }
     }
 }
