@@ -14,7 +14,9 @@ use deepstyle::export::crops::{CropOptions, write_crops};
 use deepstyle::export::grid::GridLayout;
 use deepstyle::export::render::{Picture, write_picture};
 use deepstyle::gan::GanConfig;
-use deepstyle::gan::data::{DataSource, ImageSpec, load_fashion_mnist_split, read_npy_images};
+use deepstyle::gan::data::{
+    DataSource, Dataset, ImageSpec, load_fashion_mnist_split, read_npy_images,
+};
 use deepstyle::gan::quality;
 use deepstyle::gan::sample::{
     LoadedGenerator, load_generator, load_shipped_generator, parse_seed_range,
@@ -1350,13 +1352,6 @@ fn fid(
     let generated = match (weights, npy) {
         (Some(w), _) => {
             let generator = load_generator(w, &device).context("cannot load the generator")?;
-            anyhow::ensure!(
-                generator.card.config.image_size == 32,
-                "the classifier scores 32x32 images; {} makes {}x{}",
-                w.display(),
-                generator.card.config.image_size,
-                generator.card.config.image_size
-            );
             let generated = quality::generated_dataset(&generator, count, None)?;
             if per_class {
                 anyhow::ensure!(
@@ -1378,10 +1373,29 @@ fn fid(
         }
         (None, None) => anyhow::bail!("give --weights or --npy"),
     };
-    anyhow::ensure!(
-        generated.size == 32 && generated.channels == 1,
-        "expected 32x32 grey samples"
-    );
+    // Larger samples are shrunk to the classifier's 32x32 by averaging pixel blocks.
+    let to_scored = |images: Dataset| -> Result<Dataset> {
+        anyhow::ensure!(
+            images.channels == 1,
+            "the classifier scores grey images; these have {} channels",
+            images.channels
+        );
+        images.shrunk_to(32).ok_or_else(|| {
+            anyhow::anyhow!(
+                "the classifier scores 32x32 images; {0}x{0} samples do not shrink to that",
+                images.size
+            )
+        })
+    };
+    let generated = to_scored(generated)?;
+    let by_class = by_class
+        .map(|classes| {
+            classes
+                .into_iter()
+                .map(|(name, images)| Ok((name, to_scored(images)?)))
+                .collect::<Result<Vec<_>>>()
+        })
+        .transpose()?;
     eprintln!(
         "features of {} test images and {} samples",
         test_set.len, generated.len

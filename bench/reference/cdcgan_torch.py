@@ -13,11 +13,14 @@ worse at the same budget.
   classifierᵀ (classifier N(0, 0.02), no bias), W x cross-entropy added to D's loss on the real
   images and to G's on its own; optional variety check (`--minibatch-stddev`): the 4x4 logit conv
   also sees two maps, the per-class standard deviation over the batch of the last and of the
-  first features, averaged over features and positions.
+  first features, averaged over features and positions; optional packing (`--pack N`, PacGAN):
+  the batch's images are grouped by class, each class's rows that do not fill a pack of N sit
+  the step out, the fakes are drawn for the rows kept, and D judges each pack of one class
+  stacked on its channels.
 
     python3 cdcgan_torch.py --fashion-mnist DIR --iters 3000 --out DIR [--loss hinge] [--ema 0.999]
         [--spectral-norm] [--lr 2e-4] [--lr-d 2e-4] [--beta1 0.5] [--beta2 0.999] [--threads 2]
-        [--aux-class 1] [--minibatch-stddev]
+        [--aux-class 1] [--minibatch-stddev] [--pack 2]
 
 Writes DIR/samples.npy: 10,000 samples in eval mode, 1,000 a class in Fashion-MNIST's label order
 (uint8 N x 1 x 32 x 32), for `deepstyle fid --npy DIR/samples.npy --npy-by-class`. Needs torch
@@ -111,6 +114,15 @@ class Discriminator(nn.Module):
         return logits, classes
 
 
+def pack_order(labels, pack):
+    """Row indices grouped into packs of `pack` rows of one label, labels in order of first
+    appearance; a label's last rows that do not fill a pack are left out."""
+    rows = {}
+    for i, label in enumerate(labels.tolist()):
+        rows.setdefault(label, []).append(i)
+    return torch.tensor([i for r in rows.values() for i in r[:len(r) // pack * pack]], dtype=torch.long)
+
+
 def class_loss(class_logits, y, weight):
     """weight x cross-entropy against the class rows y, 0 without a classifier."""
     if class_logits is None:
@@ -155,12 +167,13 @@ def main():
     p.add_argument("--beta2", type=float, default=0.999)
     p.add_argument("--aux-class", type=float, default=None)
     p.add_argument("--minibatch-stddev", action="store_true")
+    p.add_argument("--pack", type=int, default=1)
     a = p.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     G = Generator(a.image_size, a.nz, a.width, 1, CLASSES)
-    D = Discriminator(a.image_size, a.width, 1, CLASSES, a.spectral_norm, a.aux_class is not None,
+    D = Discriminator(a.image_size, a.width, a.pack, CLASSES, a.spectral_norm, a.aux_class is not None,
                       a.minibatch_stddev)
     G.apply(init_convs)
     D.apply(init_convs)
@@ -175,23 +188,29 @@ def main():
     start = time.perf_counter()
     for it in range(a.iters):
         pick = torch.randint(0, data.size(0), (a.batch,))
+        if a.pack > 1:
+            pick = pick[pack_order(labels[pick], a.pack)]
         real, y = data[pick], eye[labels[pick]]
-        fake = G(torch.randn(a.batch, a.nz), y)
+        n = real.size(0) // a.pack
+        fake = G(torch.randn(real.size(0), a.nz), y)
+        # A pack's images on the channels, judged with the pack's class.
+        real, y_d = real.view(n, a.pack, a.image_size, a.image_size), y[::a.pack]
         opt_d.zero_grad(set_to_none=True)
-        (real_logits, real_classes), fake_logits = D.judge(real, y), D(fake.detach(), y)
+        packed = lambda images: images.view(n, a.pack, a.image_size, a.image_size)
+        (real_logits, real_classes), fake_logits = D.judge(real, y_d), D(packed(fake.detach()), y_d)
         if a.loss == "bce":
-            d_loss = bce(real_logits, torch.ones(a.batch)) + bce(fake_logits, torch.zeros(a.batch))
+            d_loss = bce(real_logits, torch.ones(n)) + bce(fake_logits, torch.zeros(n))
         else:
             d_loss = F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean()
-        d_loss = d_loss + class_loss(real_classes, y, a.aux_class)
+        d_loss = d_loss + class_loss(real_classes, y_d, a.aux_class)
         d_loss.backward()
         opt_d.step()
         opt_g.zero_grad(set_to_none=True)
         for q in D.parameters():
             q.requires_grad_(False)
-        fooled, fooled_classes = D.judge(fake, y)
-        g_loss = bce(fooled, torch.ones(a.batch)) if a.loss == "bce" else -fooled.mean()
-        g_loss = g_loss + class_loss(fooled_classes, y, a.aux_class)
+        fooled, fooled_classes = D.judge(packed(fake), y_d)
+        g_loss = bce(fooled, torch.ones(n)) if a.loss == "bce" else -fooled.mean()
+        g_loss = g_loss + class_loss(fooled_classes, y_d, a.aux_class)
         g_loss.backward()
         for q in D.parameters():
             q.requires_grad_(True)

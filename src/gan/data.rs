@@ -125,6 +125,35 @@ impl Dataset {
         Dataset::from_pixels(pixels, self.channels, self.size)
     }
 
+    /// The images shrunk to `size` by averaging square blocks of pixels (area resampling), for
+    /// a scorer that sees a smaller size than a generator draws; `None` unless `size` divides
+    /// the images' side. Labels are kept.
+    pub fn shrunk_to(&self, size: usize) -> Option<Dataset> {
+        if size == 0 || self.size % size != 0 {
+            return None;
+        }
+        let factor = self.size / size;
+        let area = (factor * factor) as u32;
+        let mut pixels = Vec::with_capacity(self.len * self.channels * size * size);
+        for image in self.pixels.chunks_exact(self.size * self.size) {
+            for y in 0..size {
+                for x in 0..size {
+                    let block: u32 = (0..factor * factor)
+                        .map(|i| {
+                            let (dy, dx) = (i / factor, i % factor);
+                            image[(y * factor + dy) * self.size + x * factor + dx] as u32
+                        })
+                        .sum();
+                    pixels.push(((block + area / 2) / area) as u8);
+                }
+            }
+        }
+        let mut shrunk = Dataset::from_pixels(pixels, self.channels, size);
+        shrunk.labels = self.labels.clone();
+        shrunk.classes = self.classes.clone();
+        Some(shrunk)
+    }
+
     /// Attaches a class to each image.
     fn labelled(mut self, labels: Vec<u16>, classes: Vec<String>) -> Dataset {
         debug_assert_eq!(labels.len(), self.len);
@@ -639,6 +668,23 @@ mod tests {
         let mut again = BatchPlan::new(3, 10, 4, true);
         assert_eq!(again.indices(3), plan.indices(3));
         assert_eq!(plan.epoch_of(5), 2);
+    }
+
+    #[test]
+    fn shrinking_averages_blocks_per_channel() {
+        // One 2-channel 4x4 image: channel 0 counts 0..16, channel 1 is all 200.
+        let mut pixels: Vec<u8> = (0..16).collect();
+        pixels.extend([200u8; 16]);
+        let images = Dataset::from_pixels(pixels, 2, 4);
+        let half = images.shrunk_to(2).expect("2 divides 4");
+        assert_eq!((half.len, half.channels, half.size), (1, 2, 2));
+        // Blocks (0 1 4 5) -> 2.5, (2 3 6 7) -> 4.5, (8 9 12 13) -> 10.5, (10 11 14 15) -> 12.5.
+        assert_eq!(half.image(0), &[3, 5, 11, 13, 200, 200, 200, 200]);
+        assert!(images.shrunk_to(3).is_none());
+        assert_eq!(
+            images.shrunk_to(4).map(|d| d.pixels),
+            Some(images.pixels.clone())
+        );
     }
 
     #[test]

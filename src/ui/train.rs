@@ -968,12 +968,22 @@ impl TrainTab {
                         "D sees how much the batch's images of each category differ \
                          (minibatch standard deviation), so G keeps every category varied",
                     );
-                let mut seeking = c.mode_seeking.is_some();
-                ui.checkbox(&mut seeking, "mode seeking in G")
+                let mut packed = c.pack > 1;
+                ui.checkbox(&mut packed, "judge pairs in D (PacGAN)")
                     .on_hover_text(
-                        "Pushes fakes of different noise apart, for more varied samples",
+                        "D judges two images of one category at once, so that G cannot draw \
+                         a category with less variety than the training images have",
                     );
-                c.mode_seeking = seeking.then(|| c.mode_seeking.unwrap_or(1.0));
+                c.pack = if packed { c.pack.max(2) } else { 1 };
+                let mut seeking = c.mode_seeking.is_some();
+                ui.add_enabled_ui(!packed, |ui| {
+                    ui.checkbox(&mut seeking, "mode seeking in G")
+                        .on_hover_text(
+                            "Pushes fakes of different noise apart, for more varied samples; \
+                             not with pairs in D",
+                        );
+                });
+                c.mode_seeking = (seeking && !packed).then(|| c.mode_seeking.unwrap_or(1.0));
             });
     }
 }
