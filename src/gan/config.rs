@@ -299,6 +299,30 @@ mod tests {
     }
 
     #[test]
+    fn packs_need_room_in_the_batch_and_no_mode_seeking() {
+        let packed = |pack, batch_size| GanConfig {
+            pack,
+            batch_size,
+            ..GanConfig::default()
+        };
+        assert_eq!(packed(2, 4).validate(), Ok(()));
+        assert_eq!(
+            packed(4, 6).validate(),
+            Err(ConfigError::PackBatch { pack: 4, batch: 6 })
+        );
+        assert_eq!(packed(0, 64).validate(), Err(ConfigError::Zero("pack")));
+        let both = GanConfig {
+            mode_seeking: Some(1.0),
+            ..packed(2, 64)
+        };
+        assert_eq!(both.validate(), Err(ConfigError::PackWithModeSeeking));
+        // Configs saved before packing load as unpacked.
+        let mut saved = serde_json::to_value(GanConfig::default()).unwrap();
+        saved.as_object_mut().unwrap().remove("pack");
+        assert_eq!(serde_json::from_value::<GanConfig>(saved).unwrap().pack, 1);
+    }
+
+    #[test]
     fn resize_names_parse() {
         assert_eq!("Area".parse::<Resize>(), Ok(Resize::Area));
         assert_eq!("lanczos".parse::<Resize>(), Ok(Resize::Lanczos));
