@@ -79,6 +79,16 @@ fn weights(path: &Path) -> Vec<(String, Vec<f32>)> {
     named
 }
 
+/// The checkpoint a run kept.
+fn checkpoint_of(run: &Path) -> PathBuf {
+    std::fs::read_dir(run.join("checkpoints"))
+        .unwrap()
+        .flatten()
+        .find(|e| e.path().extension().is_some_and(|x| x == "safetensors"))
+        .unwrap()
+        .path()
+}
+
 fn mean_brightness(images: &[image::RgbaImage]) -> f64 {
     let sum: f64 = images
         .iter()
@@ -193,12 +203,7 @@ fn resume_is_exact_with_every_training_change_on() {
     );
     assert!(average.iter().zip(&live).any(|(a, b)| a.1 != b.1));
     // The spectral norms' vectors were saved and are not the initial ones.
-    let checkpoint = std::fs::read_dir(straight.join("checkpoints"))
-        .unwrap()
-        .flatten()
-        .find(|e| e.path().extension().is_some_and(|x| x == "safetensors"))
-        .unwrap()
-        .path();
+    let checkpoint = checkpoint_of(&straight);
     let saved = weights(&checkpoint);
     assert!(saved.iter().any(|(n, _)| n == "d.b1.conv.weight_u"));
     assert!(saved.iter().any(|(n, _)| n.starts_with("ema.b0.bn.gain")));
@@ -611,12 +616,7 @@ fn packed_runs_show_d_one_class_a_pack_and_resume_exactly() {
         weights(&split.join("generator.safetensors")),
     );
     assert!(a.iter().zip(&b).all(|(x, y)| x == y), "resume is exact");
-    let checkpoint = std::fs::read_dir(straight.join("checkpoints"))
-        .unwrap()
-        .flatten()
-        .find(|e| e.path().extension().is_some_and(|x| x == "safetensors"))
-        .unwrap()
-        .path();
+    let checkpoint = checkpoint_of(&straight);
     let first = candle_core::safetensors::load(&checkpoint, &Device::Cpu).unwrap();
     let first = first.get("d.b0.conv.weight").unwrap();
     assert_eq!(

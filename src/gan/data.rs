@@ -129,7 +129,7 @@ impl Dataset {
     /// a scorer that sees a smaller size than a generator draws; `None` unless `size` divides
     /// the images' side. Labels are kept.
     pub fn shrunk_to(&self, size: usize) -> Option<Dataset> {
-        if size == 0 || self.size % size != 0 {
+        if size == 0 || !self.size.is_multiple_of(size) {
             return None;
         }
         let factor = self.size / size;

@@ -140,22 +140,12 @@ mod tests {
             firsts,
             vec![vec![0.0, 0.0, 3.0, 3.0], vec![1.0, 1.0, 2.0, 2.0]]
         );
-        let pack_labels = packing.pack_classes().map(|c| c.argmax(D::Minus1));
-        assert_eq!(
-            pack_labels
-                .transpose()?
-                .map(|l| l.to_vec1::<u32>())
-                .transpose()?,
-            Some(vec![0, 1])
-        );
-        let row_labels = packing.row_classes().map(|c| c.argmax(D::Minus1));
-        assert_eq!(
-            row_labels
-                .transpose()?
-                .map(|l| l.to_vec1::<u32>())
-                .transpose()?,
-            Some(vec![0, 0, 1, 1])
-        );
+        let labels_of = |rows: Option<&Tensor>| -> Result<Option<Vec<u32>>> {
+            rows.map(|r| r.argmax(D::Minus1)?.to_vec1::<u32>())
+                .transpose()
+        };
+        assert_eq!(labels_of(packing.pack_classes())?, Some(vec![0, 1]));
+        assert_eq!(labels_of(packing.row_classes())?, Some(vec![0, 0, 1, 1]));
         Ok(())
     }
 
