@@ -254,14 +254,17 @@ impl CustomOp2 for RoiAlignBackward {
 }
 
 /// Pools `rois (R, 5)` out of `features (N, C, H, W)` into `(R, C, pooled.0, pooled.1)`, with a
-/// gradient for the features.
+/// gradient for the features. The kernel is the CPU's: features on a GPU make a round trip
+/// through host memory (Candle's device moves carry the gradient back).
 pub fn roi_align(features: &Tensor, rois: &Tensor, op: RoiAlign) -> candle_core::Result<Tensor> {
-    if !features.device().is_cpu() {
-        return Err(candle_core::Error::Msg(
-            "roi_align runs on the CPU: move the features there first".into(),
-        ));
+    let device = features.device();
+    if device.is_cpu() {
+        return features.contiguous()?.apply_op2(&rois.contiguous()?, op);
     }
-    features.contiguous()?.apply_op2(&rois.contiguous()?, op)
+    let host = candle_core::Device::Cpu;
+    let features = features.to_device(&host)?.contiguous()?;
+    let rois = rois.to_device(&host)?.contiguous()?;
+    features.apply_op2(&rois, op)?.to_device(device)
 }
 
 #[cfg(test)]
